@@ -1,0 +1,108 @@
+# msgw-backup: one hand-written Makefile.  Targets: all, check, test, asan,
+# demo, bench-smoke, format, format-check, install, clean.
+#   make                 build/msgw-agent, build/msgw-restore, build/msgw-sim
+#   make check           every unit and end-to-end test
+#   make asan            the same tests under ASan+UBSan (build-asan/)
+#   make install PREFIX=/usr/local DESTDIR=...
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+BUILD   ?= build
+SAN     ?=
+VERSION := 0.1.0
+
+PKGS     := libarchive libgit2 libzstd libssh2 libconfuse jansson
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
+SIM_LIBS   := $(shell pkg-config --libs jansson libsodium)
+CMOCKA_LIBS := $(shell pkg-config --libs cmocka)
+
+CC      ?= cc
+WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral
+HARDEN  := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
+CFLAGS  ?= -O2 -g
+ifeq ($(SAN),1)
+CFLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+HARDEN  := -fstack-protector-strong -fPIE
+LDSAN   := -fsanitize=address,undefined
+endif
+ALL_CFLAGS := -std=gnu11 $(WARN) $(HARDEN) $(CFLAGS) -iquote common -include common/compat.h \
+	-DMSGW_VERSION='"$(VERSION)"' -DMSGW_TESTING $(PKG_CFLAGS) -MMD -MP
+LDFLAGS_ALL := -pie -Wl,-z,relro,-z,now $(LDSAN) $(LDFLAGS)
+
+COMMON_SRC := $(wildcard common/*.c)
+AGENT_SRC  := $(wildcard agent/*.c)
+RESTORE_SRC := $(wildcard restore/*.c)
+SIM_SRC    := $(wildcard tests/sim/*.c)
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+
+COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/obj/%.o)
+AGENT_OBJ  := $(AGENT_SRC:%.c=$(BUILD)/obj/%.o)
+RESTORE_OBJ := $(RESTORE_SRC:%.c=$(BUILD)/obj/%.o)
+SIM_OBJ    := $(SIM_SRC:%.c=$(BUILD)/obj/%.o)
+UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/%)
+
+BINS := $(BUILD)/msgw-agent $(BUILD)/msgw-restore $(BUILD)/msgw-sim
+
+all: $(BINS) $(UNIT_BIN)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/libmsgw.a: $(COMMON_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/msgw-agent: $(AGENT_OBJ) $(BUILD)/libmsgw.a
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/msgw-restore: $(RESTORE_OBJ) $(BUILD)/libmsgw.a
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/msgw-sim: $(SIM_OBJ)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(SIM_LIBS)
+
+$(BUILD)/test_%: $(BUILD)/obj/tests/unit/test_%.o $(BUILD)/libmsgw.a
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS)
+
+check test: all
+	MSGW_BUILD_DIR=$(abspath $(BUILD)) tests/run-all
+
+asan:
+	$(MAKE) BUILD=build-asan SAN=1 check
+
+demo: all
+	MSGW_BUILD_DIR=$(abspath $(BUILD)) scripts/demo
+
+bench: all
+	scripts/bench
+
+bench-smoke: all
+	scripts/bench --smoke
+
+format:
+	clang-format -i $(COMMON_SRC) $(wildcard common/*.h) $(AGENT_SRC) $(wildcard agent/*.h) \
+		$(RESTORE_SRC) $(wildcard restore/*.h) $(SIM_SRC) $(wildcard tests/sim/*.h) $(UNIT_SRC)
+
+format-check:
+	clang-format --dry-run -Werror $(COMMON_SRC) $(wildcard common/*.h) $(AGENT_SRC) \
+		$(wildcard agent/*.h) $(RESTORE_SRC) $(wildcard restore/*.h) $(SIM_SRC) \
+		$(wildcard tests/sim/*.h) $(UNIT_SRC)
+
+install: $(BUILD)/msgw-agent $(BUILD)/msgw-restore
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man8 \
+		$(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)/etc/msgw-backup \
+		$(DESTDIR)$(PREFIX)/lib/systemd/system
+	install -m 0755 $(BUILD)/msgw-agent $(BUILD)/msgw-restore $(DESTDIR)$(PREFIX)/bin/
+	install -m 0640 etc/msgw-backup.conf $(DESTDIR)/etc/msgw-backup/msgw-backup.conf.example
+	for f in etc/systemd/*; do [ -f "$$f" ] && install -m 0644 "$$f" $(DESTDIR)$(PREFIX)/lib/systemd/system/; done; true
+	for f in man/*.8; do [ -f "$$f" ] && install -m 0644 "$$f" $(DESTDIR)$(PREFIX)/share/man/man8/; done; true
+	for f in man/*.5; do [ -f "$$f" ] && install -m 0644 "$$f" $(DESTDIR)$(PREFIX)/share/man/man5/; done; true
+
+clean:
+	rm -rf build build-asan
+
+.PHONY: all check test asan demo bench bench-smoke format format-check install clean
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

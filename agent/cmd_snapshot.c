@@ -1,0 +1,158 @@
+/*
+ * snapshot: take one snapshot of each named gateway (default: all), under
+ * the repository lock.  A gateway that fails is reported and the others
+ * still run; the exit status is 1 when any failed.
+ */
+#include "agent.h"
+#include "err.h"
+#include "log.h"
+#include "snapshot.h"
+#include "util.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static const char synopsis[] =
+	"snapshot [GATEWAY...] [--tag NAME] [--message TEXT] [--kind KIND] [--json]";
+
+static const char help[] =
+	"usage: snapshot [GATEWAY...] [--tag NAME] [--message TEXT] [--kind KIND] [--json]\n\n"
+	"Snapshot the configuration of the named gateways (default: all).  Mailbox\n"
+	"stores are never read.  A state equal to the gateway's latest snapshot is\n"
+	"not written again ('unchanged').\n"
+	"  -t, --tag NAME      tag the snapshot (one gateway only)\n"
+	"  -m, --message TEXT  add TEXT to the commit message\n"
+	"      --kind KIND     meta kind (default manual; the scheduler uses scheduled)\n"
+	"      --json          one JSON document with a result per gateway\n";
+
+struct snap_args {
+	const char *tag, *message, *kind;
+	int json;
+};
+
+static char *statcache_path(struct config *cfg, const char *gw)
+{
+	if (mkdir(cfg->state_dir, 0700) < 0 && errno != EEXIST) {
+		log_warn("no stat cache: cannot create '%s': %s", cfg->state_dir, strerror(errno));
+		return NULL;
+	}
+	return xasprintf("%s/statcache-%s", cfg->state_dir, gw);
+}
+
+static int one_gateway(struct fe_ctx *ctx, const struct config_gateway *gw,
+		       const struct snap_args *a, json_t *arr)
+{
+	struct fsys_open_opts fo = {gw->identity, gw->passphrase_file, gw->known_hosts, gw->timeout};
+	struct snapshot_opts so = {0};
+	struct snapshot_result res;
+	struct fsys *fs = NULL;
+	char *cache;
+	int rc;
+
+	so.kind = a->kind;
+	so.message = a->message;
+	so.tag = a->tag;
+	cache = statcache_path(ctx->cfg, gw->name);
+	so.statcache = cache;
+	rc = fsys_open(&fs, gw->location, &fo);
+	if (!rc)
+		rc = snapshot_take(&res, fe_repo(ctx), gw, fs, &so);
+	fsys_free(fs);
+	free(cache);
+	if (rc) {
+		log_error("%s", err_last());
+		if (arr)
+			json_array_append_new(arr, json_pack("{s:s, s:s, s:s}", "gateway", gw->name,
+							     "result", "failed", "error",
+							     err_last()));
+		return rc;
+	}
+	if (arr)
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:I, s:I}", "gateway",
+						     gw->name, "result",
+						     res.unchanged ? "unchanged" : "written", "id",
+						     res.id, "summary", res.summary, "files",
+						     (json_int_t)res.files, "bytes", (json_int_t)res.bytes));
+	else if (res.unchanged)
+		printf("%s: unchanged (%.12s)\n", gw->name, res.id);
+	else
+		printf("%.12s %s\n", res.id, res.summary);
+	return 0;
+}
+
+static int parse(struct fe_ctx *ctx, struct snap_args *a, int argc, char **argv)
+{
+	static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
+					     {"kind", required_argument, NULL, 'k'},
+					     {"message", required_argument, NULL, 'm'},
+					     {"tag", required_argument, NULL, 't'},
+					     {NULL, 0, NULL, 0}};
+	int c;
+
+	memset(a, 0, sizeof(*a));
+	a->kind = "manual";
+	while ((c = getopt_long(argc, argv, "m:t:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			a->json = 1;
+			break;
+		case 'k':
+			a->kind = optarg;
+			break;
+		case 'm':
+			a->message = optarg;
+			break;
+		case 't':
+			a->tag = optarg;
+			break;
+		default:
+			return fe_usage_error(ctx, synopsis, "bad option");
+		}
+	}
+	return 0;
+}
+
+int cmd_snapshot(struct fe_ctx *ctx, int argc, char **argv)
+{
+	struct snap_args a;
+	struct config *cfg;
+	json_t *arr = NULL;
+	int i, failed = 0, status = 0;
+
+	if (fe_want_help(argc, argv, help))
+		return 0;
+	if (parse(ctx, &a, argc, argv))
+		return 2;
+	cfg = fe_config(ctx);
+	for (i = optind; i < argc; i++)
+		if (!config_gateway_find(cfg, argv[i]))
+			return fe_fail(ctx, MSGW_ECONFIG);
+	if (a.tag && (argc - optind != 1 && cfg->ngateways != 1))
+		return fe_usage_error(ctx, synopsis, "--tag needs exactly one gateway");
+	if (cfg->ngateways == 0)
+		return fe_usage_error(ctx, synopsis, "no gateway configured in '%s'", cfg->path);
+	fe_lock_repo(ctx);
+	if (a.json)
+		arr = json_array();
+	if (optind < argc) {
+		for (i = optind; i < argc; i++)
+			failed += one_gateway(ctx, config_gateway_find(cfg, argv[i]), &a, arr) != 0;
+	} else {
+		for (i = 0; i < (int)cfg->ngateways; i++)
+			failed += one_gateway(ctx, &cfg->gateways[i], &a, arr) != 0;
+	}
+	if (failed)
+		status = 1;
+	if (arr) {
+		json_t *doc = json_pack("{s:i, s:o}", "version", 1, "results", arr);
+
+		json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		fputc('\n', stdout);
+		json_decref(doc);
+	}
+	return status;
+}

@@ -1,0 +1,27 @@
+/*
+ * msgw-agent: snapshots gateway configurations into the repository.  This
+ * file is only the command table; see agent.h for how to add a command.
+ */
+#include "agent.h"
+
+static const struct fe_cmd commands[] = {
+	{"init", cmd_init, "create the snapshot repository"},
+	{"snapshot", cmd_snapshot, "snapshot gateways' configuration (unchanged states are skipped)"},
+	{"list", fe_cmd_list, "list snapshots"},
+	{"show", fe_cmd_show, "show one snapshot's meta data and files"},
+	{"verify", cmd_verify, "check snapshots file by file against their manifests"},
+	{"scan", cmd_scan, "show how a gateway's files are classified"},
+	{"trust", fe_cmd_unimplemented, "record a gateway's or remote's SSH host key (not yet)"},
+	{"push", fe_cmd_unimplemented, "push the repository to remotes (not yet)"},
+	{"run", fe_cmd_unimplemented, "snapshot on a schedule (not yet)"},
+	{"prune", fe_cmd_unimplemented, "drop old snapshots by the retention policy (not yet)"},
+	{"status", fe_cmd_unimplemented, "monitoring summary (not yet)"},
+	{NULL, NULL, NULL},
+};
+
+int main(int argc, char **argv)
+{
+	return fe_main("msgw-agent", commands, argc, argv,
+		       "Snapshot MailStore Gateway configuration (never its mailbox stores)\n"
+		       "into a versioned, verifiable git repository.");
+}

@@ -1,0 +1,67 @@
+/*
+ * archive: the snapshot's config.tar.zst (libarchive for the pax tar, libzstd
+ * for the compression; the only module that includes archive.h or zstd.h).
+ *
+ * Writing is deterministic: the same manifest and file contents give the same
+ * bytes (entries in manifest order, only the recorded metadata, fixed zstd
+ * parameters, single-threaded).  Reading hands out one entry at a time with
+ * its data streamed, so memory does not grow with the archive.
+ *
+ * Function names use "archive_snapshot_" so they cannot collide with
+ * libarchive's own archive_* symbols.
+ */
+#ifndef MSGW_ARCHIVE_H
+#define MSGW_ARCHIVE_H
+
+#include "fsys.h"
+#include "manifest.h"
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#define ARCHIVE_ZSTD_LEVEL 3
+
+/*
+ * Build the tar.zst of m's entries, reading file contents from fs.  Each
+ * file's content is hashed while it is written; a file whose content no
+ * longer matches e->sha (it changed since it was hashed) fails with
+ * MSGW_ECHANGING naming it, and nothing is returned.  *out is malloc'd.
+ */
+int archive_snapshot_write(char **out, size_t *len_out, const struct manifest *m,
+			   struct fsys *fs);
+
+/* One entry as read back.  Types: 'f' file, 'd' directory, 'l' symlink,
+ * 'h' hard link, 'c'/'b' devices, 'p' FIFO, 's' socket, '?' other. */
+struct archive_item {
+	char type;
+	const char *path;     /* borrowed until the next call */
+	const char *link;     /* symlink or hard link target, or NULL */
+	const char *uname, *gname;
+	uint32_t mode, uid, gid;
+	uint64_t size;
+	int64_t mtime, mtime_nsec;
+};
+
+struct archive_snapshot_reader;
+
+/* Open a reader over a tar.zst held in memory (data must outlive it). */
+int archive_snapshot_open(struct archive_snapshot_reader **out, const void *data, size_t len);
+/* 1 and the next item, 0 at the end, or a negative code (MSGW_ECORRUPT with
+ * libarchive's message for damaged or truncated archives). */
+int archive_snapshot_next(struct archive_snapshot_reader *r, struct archive_item *item);
+/* Read the current entry's data: bytes read, 0 at its end, or negative. */
+ssize_t archive_snapshot_read(struct archive_snapshot_reader *r, void *buf, size_t len);
+void archive_snapshot_free(struct archive_snapshot_reader *r);
+
+/*
+ * Check a whole archive against its manifest: the same entries in the same
+ * order with the same type, mode, size and sha256, and nothing else.  The
+ * message names the first damaged file: "'Gateway.json': sha256 does not
+ * match the manifest"; code MSGW_ECORRUPT.
+ */
+int archive_snapshot_verify(const void *data, size_t len, const struct manifest *m);
+
+/* Library versions for --version: "libarchive 3.6.2 zlib/... zstd/1.5.4". */
+const char *archive_versions(void);
+
+#endif

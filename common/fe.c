@@ -1,0 +1,218 @@
+/*
+ * fe: the shared front-end machinery.  Argument conventions: global options
+ * before the command (-c FILE, -v, -q, --version, --help), command options
+ * after it, parsed by each command with getopt_long.
+ */
+#include "fe.h"
+#include "archive.h"
+#include "err.h"
+#include "log.h"
+#include "snapshot.h"
+#include "util.h"
+
+#include <getopt.h>
+#include <jansson.h>
+#include <libssh2.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void print_commands(FILE *f, const struct fe_cmd *table)
+{
+	for (; table->name; table++)
+		fprintf(f, "  %-10s %s\n", table->name, table->summary);
+}
+
+static void print_usage(FILE *f, const char *prog, const struct fe_cmd *table, const char *about)
+{
+	fprintf(f, "usage: %s [-c FILE] [-v | -q] COMMAND [ARGS...]\n\n%s\n\ncommands:\n", prog,
+		about);
+	print_commands(f, table);
+	fprintf(f, "\noptions:\n"
+		   "  -c, --config FILE  configuration file (default $MSGW_BACKUP_CONF or %s)\n"
+		   "  -v, --verbose      say more (repeat for debug output)\n"
+		   "  -q, --quiet        only errors\n"
+		   "      --version      versions of the tool and its libraries\n"
+		   "  -h, --help         this help; COMMAND --help for a command's\n"
+		   "\nexit status: 0 done, 1 failed, 2 usage or configuration error, 3 refused by\n"
+		   "the safety analysis, 4 health check failed and previous state restored,\n"
+		   "5 rollback failed too, 6 another run holds the lock\n",
+		   CONFIG_DEFAULT_PATH);
+}
+
+static void print_version(const char *prog)
+{
+	printf("%s %s\n%s\n%s\nlibssh2 %s\n", prog, MSGW_VERSION, repo_version(), archive_versions(),
+	       libssh2_version(0));
+}
+
+int fe_main(const char *prog, const struct fe_cmd *table, int argc, char **argv,
+	    const char *about)
+{
+	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+					     {"help", no_argument, NULL, 'h'},
+					     {"quiet", no_argument, NULL, 'q'},
+					     {"repo", required_argument, NULL, 'R'},
+					     {"verbose", no_argument, NULL, 'v'},
+					     {"version", no_argument, NULL, 'V'},
+					     {NULL, 0, NULL, 0}};
+	struct fe_ctx ctx = {.prog = prog};
+	const struct fe_cmd *cmd;
+	int c, verbosity = 0, status;
+
+	log_init(prog);
+	umask(077);
+	while ((c = getopt_long(argc, argv, "+c:hqv", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			ctx.config_file = optarg;
+			break;
+		case 'h':
+			print_usage(stdout, prog, table, about);
+			return 0;
+		case 'q':
+			verbosity = -1;
+			break;
+		case 'R':
+			ctx.repo_override = optarg;
+			break;
+		case 'v':
+			verbosity++;
+			break;
+		case 'V':
+			print_version(prog);
+			return 0;
+		default:
+			print_usage(stderr, prog, table, about);
+			return 2;
+		}
+	}
+	log_set_level(verbosity < 0 ? LOG_LVL_ERROR
+				    : verbosity == 0 ? LOG_LVL_WARN
+						     : verbosity == 1 ? LOG_LVL_INFO : LOG_LVL_DEBUG);
+	if (optind >= argc) {
+		print_usage(stderr, prog, table, about);
+		return 2;
+	}
+	for (cmd = table; cmd->name; cmd++)
+		if (strcmp(cmd->name, argv[optind]) == 0)
+			break;
+	if (!cmd->name) {
+		log_error("unknown command '%s' (see '%s --help')", argv[optind], prog);
+		return 2;
+	}
+	argc -= optind;
+	argv += optind;
+	optind = 0; /* reset getopt for the command's own parsing */
+	status = cmd->fn(&ctx, argc, argv);
+	fe_ctx_release(&ctx);
+	return status;
+}
+
+struct config *fe_config(struct fe_ctx *ctx)
+{
+	int rc;
+
+	if (ctx->cfg)
+		return ctx->cfg;
+	rc = config_load(&ctx->cfg, config_path(ctx->config_file));
+	if (rc)
+		log_die(2, "%s", err_last());
+	return ctx->cfg;
+}
+
+struct repo *fe_repo(struct fe_ctx *ctx)
+{
+	const char *path;
+	int rc;
+
+	if (ctx->repo)
+		return ctx->repo;
+	path = ctx->repo_override ? ctx->repo_override : fe_config(ctx)->repository;
+	rc = repo_open(&ctx->repo, path);
+	if (rc)
+		log_die_err(rc);
+	return ctx->repo;
+}
+
+void fe_lock_repo(struct fe_ctx *ctx)
+{
+	char *path;
+	int rc;
+
+	if (ctx->lock)
+		return;
+	path = xasprintf("%s/msgw.lock", repo_path(fe_repo(ctx)));
+	rc = lock_acquire(&ctx->lock, path, "repository");
+	free(path);
+	if (rc)
+		log_die_err(rc);
+}
+
+void fe_ctx_release(struct fe_ctx *ctx)
+{
+	lock_release(ctx->lock);
+	ctx->lock = NULL;
+	repo_free(ctx->repo);
+	ctx->repo = NULL;
+	config_free(ctx->cfg);
+	ctx->cfg = NULL;
+}
+
+int fe_fail(struct fe_ctx *ctx, int code)
+{
+	(void)ctx;
+	log_error("%s", err_last());
+	return err_exit_code(code);
+}
+
+int fe_usage_error(struct fe_ctx *ctx, const char *synopsis, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", ctx->prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nusage: %s %s\n", ctx->prog, synopsis);
+	return 2;
+}
+
+bool fe_want_help(int argc, char **argv, const char *help)
+{
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			break;
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			fputs(help, stdout);
+			return true;
+		}
+	}
+	return false;
+}
+
+void fe_human_size(char *buf, size_t len, unsigned long long bytes)
+{
+	static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+	double v = (double)bytes;
+	int u = 0;
+
+	while (v >= 1024 && u < 4)
+		v /= 1024, u++;
+	if (u == 0)
+		snprintf(buf, len, "%llu B", bytes);
+	else
+		snprintf(buf, len, "%.1f %s", v, units[u]);
+}
+
+int fe_cmd_unimplemented(struct fe_ctx *ctx, int argc, char **argv)
+{
+	(void)argc;
+	log_error("'%s' is not implemented yet", argv[0]);
+	(void)ctx;
+	return 1;
+}

@@ -1,0 +1,144 @@
+/*
+ * fsys: the file-access interface through which the tools reach a gateway's
+ * data directory, like redis's rio: one struct of function pointers, two
+ * backends (the local POSIX file system here, SFTP over libssh2 in
+ * fsys_sftp.c).  Every path given to these functions is relative to the
+ * location's root ("" or "." is the root itself) and uses '/' separators;
+ * the backend joins it to the root.  Nothing here follows symbolic links:
+ * fsys_stat is lstat.
+ *
+ * Every function returns 0 or a negative MSGW_E* code (MSGW_ENOTFOUND when
+ * the path does not exist) with a message naming the location and path.
+ */
+#ifndef MSGW_FSYS_H
+#define MSGW_FSYS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+enum fsys_type { FSYS_FILE = 'f', FSYS_DIR = 'd', FSYS_LINK = 'l', FSYS_OTHER = '?' };
+
+struct fsys_stat {
+	enum fsys_type type;
+	uint32_t mode; /* permission bits only (07777) */
+	uint32_t uid, gid;
+	uint64_t size;
+	int64_t mtime, mtime_nsec;
+	int64_t ctime, ctime_nsec; /* 0 where the backend cannot tell */
+	uint64_t ino, dev;         /* 0 where the backend cannot tell */
+};
+
+struct fsys_dirent {
+	char *name;
+	struct fsys_stat st;
+};
+
+struct fsys_file;
+
+struct fsys_ops {
+	const char *scheme; /* "file" or "sftp" */
+	int (*stat)(void *ctx, const char *path, struct fsys_stat *out);
+	int (*list)(void *ctx, const char *path, struct fsys_dirent **out, size_t *n_out);
+	int (*open_read)(void *ctx, const char *path, void **fh_out);
+	int (*open_write)(void *ctx, const char *path, uint32_t mode, void **fh_out);
+	ssize_t (*read)(void *ctx, void *fh, void *buf, size_t len);
+	int (*write)(void *ctx, void *fh, const void *buf, size_t len);
+	int (*sync)(void *ctx, void *fh);
+	int (*close)(void *ctx, void *fh);
+	int (*rename)(void *ctx, const char *from, const char *to);
+	int (*unlink)(void *ctx, const char *path);
+	int (*mkdir)(void *ctx, const char *path, uint32_t mode);
+	int (*rmdir)(void *ctx, const char *path);
+	int (*readlink)(void *ctx, const char *path, char **out);
+	int (*symlink)(void *ctx, const char *target, const char *path);
+	int (*chmod)(void *ctx, const char *path, uint32_t mode);
+	int (*chown)(void *ctx, const char *path, uint32_t uid, uint32_t gid);
+	int (*utime)(void *ctx, const char *path, int64_t mtime, int64_t mtime_nsec);
+	int (*sync_dir)(void *ctx, const char *path);
+	/* name lookups for owners; may be NULL (owners then stay numeric) */
+	int (*uname)(void *ctx, uint32_t uid, char *buf, size_t len);
+	int (*gname)(void *ctx, uint32_t gid, char *buf, size_t len);
+	int (*uid_of)(void *ctx, const char *name, uint32_t *out);
+	int (*gid_of)(void *ctx, const char *name, uint32_t *out);
+	int (*rename_overwrites)(void *ctx); /* 1 when rename replaces an existing target */
+	void (*free)(void *ctx);
+};
+
+struct fsys {
+	const struct fsys_ops *ops;
+	void *ctx;
+	char *location; /* as given, for messages */
+};
+
+struct fsys_open_opts {
+	const char *identity;        /* ssh only */
+	const char *passphrase_file; /* ssh only */
+	const char *known_hosts;     /* ssh only */
+	int timeout;                 /* seconds, ssh only; 0 = default */
+};
+
+/* A local directory as a location (no existence check). */
+int fsys_open_local(struct fsys **out, const char *root);
+
+/* A location string: an absolute local path, or ssh://user@host[:port]/path.
+ * opts may be NULL for local paths. */
+int fsys_open(struct fsys **out, const char *location, const struct fsys_open_opts *opts);
+
+/* Register the SFTP opener (fsys_sftp.c); NULL opener means ssh:// locations
+ * fail with "ssh locations are not supported in this build". */
+typedef int (*fsys_remote_opener)(struct fsys **out, const char *location,
+				  const struct fsys_open_opts *opts);
+void fsys_set_remote_opener(fsys_remote_opener opener);
+
+void fsys_free(struct fsys *fs);
+
+int fsys_stat(struct fsys *fs, const char *path, struct fsys_stat *out);
+/* Entries of a directory, sorted by name (bytewise), without . and ..; the
+ * caller frees with fsys_dirents_free. */
+int fsys_list(struct fsys *fs, const char *path, struct fsys_dirent **out, size_t *n_out);
+void fsys_dirents_free(struct fsys_dirent *ents, size_t n);
+
+int fsys_open_read(struct fsys *fs, const char *path, struct fsys_file **out);
+/* Create or truncate path with mode (before umask for local). */
+int fsys_open_write(struct fsys *fs, const char *path, uint32_t mode, struct fsys_file **out);
+/* Returns bytes read (0 at end) or a negative code. */
+ssize_t fsys_read(struct fsys_file *f, void *buf, size_t len);
+int fsys_write(struct fsys_file *f, const void *buf, size_t len);
+int fsys_sync(struct fsys_file *f);
+/* Closes and frees f (NULL is fine); returns a close error, if any. */
+int fsys_close(struct fsys_file *f);
+
+/* Read a whole (small) file into a NUL-terminated malloc'd buffer. */
+int fsys_read_all(struct fsys *fs, const char *path, char **buf_out, size_t *len_out);
+/* Write a whole file durably: temp file beside it, fsync, rename, sync dir. */
+int fsys_write_atomic(struct fsys *fs, const char *path, const void *buf, size_t len,
+		      uint32_t mode);
+
+/* Rename, replacing an existing target when the backend can (see
+ * fsys_rename_overwrites). */
+int fsys_rename(struct fsys *fs, const char *from, const char *to);
+int fsys_rename_overwrites(struct fsys *fs);
+int fsys_unlink(struct fsys *fs, const char *path);
+int fsys_mkdir(struct fsys *fs, const char *path, uint32_t mode);
+/* mkdir -p of every missing directory on the way to path (path included). */
+int fsys_mkdirs(struct fsys *fs, const char *path, uint32_t mode);
+int fsys_rmdir(struct fsys *fs, const char *path);
+/* Remove a tree (files, links and directories below and including path). */
+int fsys_remove_tree(struct fsys *fs, const char *path);
+int fsys_readlink(struct fsys *fs, const char *path, char **out);
+int fsys_symlink(struct fsys *fs, const char *target, const char *path);
+int fsys_chmod(struct fsys *fs, const char *path, uint32_t mode);
+int fsys_chown(struct fsys *fs, const char *path, uint32_t uid, uint32_t gid);
+int fsys_utime(struct fsys *fs, const char *path, int64_t mtime, int64_t mtime_nsec);
+int fsys_sync_dir(struct fsys *fs, const char *path);
+/* Owner names; 0 and buf filled, or MSGW_ENOTFOUND (caller uses numbers). */
+int fsys_uname(struct fsys *fs, uint32_t uid, char *buf, size_t len);
+int fsys_gname(struct fsys *fs, uint32_t gid, char *buf, size_t len);
+int fsys_uid_of(struct fsys *fs, const char *name, uint32_t *out);
+int fsys_gid_of(struct fsys *fs, const char *name, uint32_t *out);
+
+/* Join two relative paths with '/' ("" + "a" = "a"); caller frees. */
+char *fsys_join(const char *a, const char *b);
+
+#endif

@@ -1,0 +1,112 @@
+/*
+ * glob: a small recursive matcher with git-style "**".  Patterns here are
+ * short and paths shallow, so plain backtracking is fast enough.
+ */
+#include "glob.h"
+
+#include <string.h>
+
+static bool match_class(const char **pp, char c)
+{
+	const char *p = *pp + 1;
+	bool neg = false, hit = false;
+
+	if (*p == '!' || *p == '^') {
+		neg = true;
+		p++;
+	}
+	do {
+		char lo = *p, hi;
+
+		if (!lo)
+			return false; /* unterminated: no match */
+		if (p[1] == '-' && p[2] && p[2] != ']') {
+			hi = p[2];
+			p += 3;
+		} else {
+			hi = lo;
+			p++;
+		}
+		if (c >= lo && c <= hi)
+			hit = true;
+	} while (*p != ']');
+	*pp = p + 1;
+	return hit != neg;
+}
+
+static bool match(const char *p, const char *s)
+{
+	for (;;) {
+		switch (*p) {
+		case '\0':
+			return *s == '\0';
+		case '*':
+			if (p[1] == '*') {
+				if (p[2] == '\0')
+					return true;
+				if (p[2] == '/') {
+					const char *t;
+
+					if (match(p + 3, s))
+						return true;
+					for (t = s; *t; t++)
+						if (*t == '/' && match(p + 3, t + 1))
+							return true;
+					return false;
+				}
+				p++; /* "**x" inside a component acts as '*' */
+			}
+			for (;; s++) {
+				if (match(p + 1, s))
+					return true;
+				if (*s == '\0' || *s == '/')
+					return false;
+			}
+		case '?':
+			if (*s == '\0' || *s == '/')
+				return false;
+			p++, s++;
+			break;
+		case '[':
+			if (*s == '\0' || *s == '/' || !match_class(&p, *s))
+				return false;
+			s++;
+			break;
+		case '\\':
+			if (p[1])
+				p++;
+			/* fall through */
+		default:
+			if (*p != *s)
+				return false;
+			p++, s++;
+		}
+	}
+}
+
+bool glob_match(const char *pattern, const char *path)
+{
+	return match(pattern, path);
+}
+
+bool glob_matches_all_below(const char *pattern, const char *dir)
+{
+	size_t n = strlen(pattern);
+	char prefix[4096];
+
+	if (strcmp(pattern, "**") == 0)
+		return true;
+	if (n < 3 || strcmp(pattern + n - 3, "/**") != 0 || n - 3 >= sizeof(prefix))
+		return false;
+	memcpy(prefix, pattern, n - 3);
+	prefix[n - 3] = '\0';
+	return match(prefix, dir);
+}
+
+bool glob_match_any(char *const *patterns, const char *path)
+{
+	for (; patterns && *patterns; patterns++)
+		if (match(*patterns, path))
+			return true;
+	return false;
+}

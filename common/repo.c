@@ -1,0 +1,513 @@
+/*
+ * repo: snapshot commits in a bare git repository through libgit2.  This is
+ * the only place libgit2 error codes are read and translated.
+ */
+#include "repo.h"
+#include "err.h"
+#include "util.h"
+
+#include <errno.h>
+#include <git2.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct repo {
+	git_repository *g;
+	char *path;
+};
+
+static int git_fail(int code, const char *what)
+{
+	const git_error *e = git_error_last();
+
+	return err_set(code, "%s: %s", what, e && e->message ? e->message : "unknown git error");
+}
+
+void repo_global_init(void)
+{
+	static int done;
+
+	if (done)
+		return;
+	git_libgit2_init();
+	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1);
+	done = 1;
+}
+
+int repo_init(const char *path, int *created_out)
+{
+	git_repository_init_options opts;
+	git_repository *g = NULL;
+	struct stat st;
+
+	repo_global_init();
+	git_repository_init_options_init(&opts, GIT_REPOSITORY_INIT_OPTIONS_VERSION);
+	if (created_out)
+		*created_out = 0;
+	if (git_repository_open_bare(&g, path) == 0) {
+		git_repository_free(g);
+		return 0;
+	}
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode) && rmdir(path) < 0 && errno == ENOTEMPTY)
+		return err_set(MSGW_ERR, "'%s' exists and is not a repository", path);
+	opts.flags = GIT_REPOSITORY_INIT_BARE | GIT_REPOSITORY_INIT_MKPATH |
+		     GIT_REPOSITORY_INIT_NO_REINIT;
+	opts.description = "msgw-backup configuration snapshots";
+	if (git_repository_init_ext(&g, path, &opts) < 0)
+		return git_fail(MSGW_ERR, "cannot create repository");
+	git_repository_free(g);
+	if (chmod(path, 0700) < 0)
+		return err_set_errno(MSGW_ERR, errno, "cannot set mode of '%s'", path);
+	if (created_out)
+		*created_out = 1;
+	return 0;
+}
+
+int repo_open(struct repo **out, const char *path)
+{
+	struct repo *r;
+	git_repository *g = NULL;
+
+	repo_global_init();
+	*out = NULL;
+	if (git_repository_open_bare(&g, path) < 0) {
+		if (access(path, F_OK) < 0)
+			return err_set(MSGW_ENOTFOUND,
+				       "repository '%s' does not exist (run 'msgw-agent init')", path);
+		return git_fail(MSGW_ERR, "cannot open repository");
+	}
+	r = xcalloc(1, sizeof(*r));
+	r->g = g;
+	r->path = xstrdup(path);
+	*out = r;
+	return 0;
+}
+
+void repo_free(struct repo *r)
+{
+	if (!r)
+		return;
+	git_repository_free(r->g);
+	free(r->path);
+	free(r);
+}
+
+const char *repo_path(const struct repo *r)
+{
+	return r->path;
+}
+
+static void oid_str(char out[REPO_ID_LEN], const git_oid *oid)
+{
+	git_oid_tostr(out, REPO_ID_LEN, oid);
+}
+
+int repo_branch_tip(char out[REPO_ID_LEN], struct repo *r, const char *branch)
+{
+	char *ref = xasprintf("refs/heads/%s", branch);
+	git_oid oid;
+	int e = git_reference_name_to_id(&oid, r->g, ref), rc = 0;
+
+	free(ref);
+	out[0] = '\0';
+	if (e == GIT_ENOTFOUND)
+		return err_set(MSGW_ENOTFOUND, "no snapshots of '%s' yet", branch);
+	if (e < 0)
+		return git_fail(MSGW_ERR, "cannot read branch");
+	oid_str(out, &oid);
+	return rc;
+}
+
+static int list_refs(char ***names_out, size_t *n_out, struct repo *r, const char *prefix,
+		     const char *id)
+{
+	git_reference_iterator *it = NULL;
+	git_reference *ref;
+	char **names = NULL;
+	size_t n = 0, plen = strlen(prefix);
+	git_oid want;
+
+	*names_out = NULL;
+	*n_out = 0;
+	if (id && git_oid_fromstr(&want, id) < 0)
+		return err_set(MSGW_ERR, "bad commit id '%s'", id);
+	if (git_reference_iterator_new(&it, r->g) < 0)
+		return git_fail(MSGW_ERR, "cannot list references");
+	while (git_reference_next(&ref, it) == 0) {
+		const char *name = git_reference_name(ref);
+		const git_oid *target = git_reference_target(ref);
+
+		if (strncmp(name, prefix, plen) == 0 && target &&
+		    (!id || git_oid_equal(target, &want))) {
+			names = xrealloc(names, (n + 1) * sizeof(*names));
+			names[n++] = xstrdup(name + plen);
+		}
+		git_reference_free(ref);
+	}
+	git_reference_iterator_free(it);
+	*names_out = names;
+	*n_out = n;
+	return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int repo_branches(char ***names_out, size_t *n_out, struct repo *r)
+{
+	int rc = list_refs(names_out, n_out, r, "refs/heads/", NULL);
+
+	if (!rc && *n_out > 1)
+		qsort(*names_out, *n_out, sizeof(char *), cmp_str);
+	return rc;
+}
+
+int repo_tags_at(char ***names_out, size_t *n_out, struct repo *r, const char *id)
+{
+	int rc = list_refs(names_out, n_out, r, "refs/tags/", id);
+
+	if (!rc && *n_out > 1)
+		qsort(*names_out, *n_out, sizeof(char *), cmp_str);
+	return rc;
+}
+
+void repo_names_free(char **names, size_t n)
+{
+	size_t i;
+
+	for (i = 0; names && i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+static int lookup_commit(git_commit **out, struct repo *r, const char *id)
+{
+	git_oid oid;
+
+	if (git_oid_fromstr(&oid, id) < 0)
+		return err_set(MSGW_ERR, "bad commit id '%s'", id);
+	if (git_commit_lookup(out, r->g, &oid) < 0)
+		return git_fail(MSGW_ECORRUPT, "cannot read snapshot");
+	return 0;
+}
+
+static int build_tree(git_oid *tree_oid, struct repo *r, const struct repo_file *files,
+		      size_t nfiles)
+{
+	git_treebuilder *tb = NULL;
+	git_oid blob;
+	size_t i;
+	int rc = 0;
+
+	if (git_treebuilder_new(&tb, r->g, NULL) < 0)
+		return git_fail(MSGW_ERR, "cannot build tree");
+	for (i = 0; !rc && i < nfiles; i++) {
+		if (git_blob_create_from_buffer(&blob, r->g, files[i].data, files[i].len) < 0 ||
+		    git_treebuilder_insert(NULL, tb, files[i].name, &blob, GIT_FILEMODE_BLOB) < 0)
+			rc = git_fail(MSGW_ERR, "cannot write snapshot file");
+	}
+	if (!rc && git_treebuilder_write(tree_oid, tb) < 0)
+		rc = git_fail(MSGW_ERR, "cannot write tree");
+	git_treebuilder_free(tb);
+	return rc;
+}
+
+static git_signature *make_sig(int64_t when)
+{
+	char host[256] = "localhost", email[300];
+	git_signature *sig = NULL;
+
+	gethostname(host, sizeof(host) - 1);
+	host[sizeof(host) - 1] = '\0';
+	snprintf(email, sizeof(email), "msgw-backup@%s", host);
+	if (git_signature_new(&sig, "msgw-backup", email, (git_time_t)when, 0) < 0)
+		return NULL;
+	return sig;
+}
+
+int repo_commit(char out[REPO_ID_LEN], struct repo *r, const char *branch,
+		const struct repo_file *files, size_t nfiles, const char *message, int64_t when)
+{
+	char *refname = xasprintf("refs/heads/%s", branch);
+	git_commit *parent = NULL;
+	git_signature *sig = NULL;
+	git_tree *tree = NULL;
+	git_reference *ref = NULL;
+	git_oid tree_oid, commit_oid, parent_oid;
+	int has_parent, rc, e;
+
+	e = git_reference_name_to_id(&parent_oid, r->g, refname);
+	has_parent = e == 0;
+	if (e < 0 && e != GIT_ENOTFOUND) {
+		rc = git_fail(MSGW_ERR, "cannot read branch");
+		goto cleanup;
+	}
+	if (has_parent && git_commit_lookup(&parent, r->g, &parent_oid) < 0) {
+		rc = git_fail(MSGW_ECORRUPT, "cannot read branch tip");
+		goto cleanup;
+	}
+	rc = build_tree(&tree_oid, r, files, nfiles);
+	if (rc)
+		goto cleanup;
+	sig = make_sig(when);
+	if (!sig || git_tree_lookup(&tree, r->g, &tree_oid) < 0 ||
+	    git_commit_create(&commit_oid, r->g, NULL, sig, sig, NULL, message, tree,
+			      has_parent ? 1 : 0, (const git_commit **)&parent) < 0) {
+		rc = git_fail(MSGW_ERR, "cannot write snapshot commit");
+		goto cleanup;
+	}
+	e = has_parent ? git_reference_create_matching(&ref, r->g, refname, &commit_oid, 1,
+						       &parent_oid, message)
+		       : git_reference_create(&ref, r->g, refname, &commit_oid, 0, message);
+	if (e < 0) {
+		rc = git_fail(MSGW_ERR, "cannot move branch");
+		goto cleanup;
+	}
+	oid_str(out, &commit_oid);
+cleanup:
+	git_reference_free(ref);
+	git_tree_free(tree);
+	git_signature_free(sig);
+	git_commit_free(parent);
+	free(refname);
+	return rc;
+}
+
+int repo_read(char **out, size_t *len_out, struct repo *r, const char *id, const char *name)
+{
+	git_commit *c = NULL;
+	git_tree *tree = NULL;
+	git_blob *blob = NULL;
+	const git_tree_entry *te;
+	int rc;
+
+	*out = NULL;
+	rc = lookup_commit(&c, r, id);
+	if (rc)
+		return rc;
+	if (git_commit_tree(&tree, c) < 0) {
+		rc = git_fail(MSGW_ECORRUPT, "cannot read snapshot tree");
+		goto cleanup;
+	}
+	te = git_tree_entry_byname(tree, name);
+	if (!te) {
+		rc = err_set(MSGW_ENOTFOUND, "snapshot %.12s has no '%s'", id, name);
+		goto cleanup;
+	}
+	if (git_blob_lookup(&blob, r->g, git_tree_entry_id(te)) < 0) {
+		rc = git_fail(MSGW_ECORRUPT, "cannot read object");
+		err_wrap(rc, "snapshot %.12s: '%s'", id, name);
+		goto cleanup;
+	}
+	*len_out = (size_t)git_blob_rawsize(blob);
+	*out = xmalloc(*len_out + 1);
+	memcpy(*out, git_blob_rawcontent(blob), *len_out);
+	(*out)[*len_out] = '\0';
+cleanup:
+	git_blob_free(blob);
+	git_tree_free(tree);
+	git_commit_free(c);
+	return rc;
+}
+
+int repo_tree_names(char ***names_out, size_t *n_out, struct repo *r, const char *id)
+{
+	git_commit *c = NULL;
+	git_tree *tree = NULL;
+	size_t i, n;
+	int rc;
+
+	*names_out = NULL;
+	*n_out = 0;
+	rc = lookup_commit(&c, r, id);
+	if (rc)
+		return rc;
+	if (git_commit_tree(&tree, c) < 0) {
+		rc = git_fail(MSGW_ECORRUPT, "cannot read snapshot tree");
+	} else {
+		n = git_tree_entrycount(tree);
+		*names_out = xcalloc(n + 1, sizeof(char *));
+		for (i = 0; i < n; i++)
+			(*names_out)[i] = xstrdup(git_tree_entry_name(git_tree_entry_byindex(tree, i)));
+		*n_out = n;
+	}
+	git_tree_free(tree);
+	git_commit_free(c);
+	return rc;
+}
+
+int repo_commit_info(struct repo_commit_info *out, struct repo *r, const char *id)
+{
+	git_commit *c = NULL;
+	const char *summary;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = lookup_commit(&c, r, id);
+	if (rc)
+		return rc;
+	oid_str(out->id, git_commit_id(c));
+	if (git_commit_parentcount(c) > 0)
+		oid_str(out->parent, git_commit_parent_id(c, 0));
+	out->time = (int64_t)git_commit_time(c);
+	summary = git_commit_summary(c);
+	out->summary = xstrdup(summary ? summary : "");
+	git_commit_free(c);
+	return 0;
+}
+
+void repo_commit_info_release(struct repo_commit_info *c)
+{
+	free(c->summary);
+	c->summary = NULL;
+}
+
+int repo_log(char ***ids_out, size_t *n_out, struct repo *r, const char *branch, size_t max)
+{
+	char tip[REPO_ID_LEN], **ids = NULL;
+	git_revwalk *walk = NULL;
+	size_t n = 0;
+	git_oid oid;
+	int rc;
+
+	*ids_out = NULL;
+	*n_out = 0;
+	rc = repo_branch_tip(tip, r, branch);
+	if (rc)
+		return rc;
+	git_oid_fromstr(&oid, tip);
+	if (git_revwalk_new(&walk, r->g) < 0 || git_revwalk_push(walk, &oid) < 0) {
+		rc = git_fail(MSGW_ECORRUPT, "cannot walk history");
+		goto cleanup;
+	}
+	git_revwalk_simplify_first_parent(walk);
+	git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL);
+	while ((!max || n < max) && git_revwalk_next(&oid, walk) == 0) {
+		ids = xrealloc(ids, (n + 1) * sizeof(*ids));
+		ids[n] = xmalloc(REPO_ID_LEN);
+		oid_str(ids[n++], &oid);
+	}
+	*ids_out = ids;
+	*n_out = n;
+cleanup:
+	git_revwalk_free(walk);
+	return rc;
+}
+
+static int resolve_ref(char out[REPO_ID_LEN], struct repo *r, const char *refname)
+{
+	git_object *obj = NULL;
+	git_reference *ref = NULL;
+	int rc = MSGW_ENOTFOUND;
+
+	if (git_reference_lookup(&ref, r->g, refname) == 0 &&
+	    git_reference_peel(&obj, ref, GIT_OBJECT_COMMIT) == 0) {
+		oid_str(out, git_object_id(obj));
+		rc = 0;
+	}
+	git_object_free(obj);
+	git_reference_free(ref);
+	return rc;
+}
+
+static int resolve_prefix(char out[REPO_ID_LEN], struct repo *r, const char *hex)
+{
+	git_object *obj = NULL;
+	git_oid oid;
+	int e;
+
+	if (git_oid_fromstrn(&oid, hex, strlen(hex)) < 0)
+		return MSGW_ENOTFOUND;
+	e = git_object_lookup_prefix(&obj, r->g, &oid, strlen(hex), GIT_OBJECT_COMMIT);
+	if (e == GIT_EAMBIGUOUS)
+		return err_set(MSGW_ECONFIG, "snapshot id prefix '%s' is ambiguous", hex);
+	if (e < 0)
+		return MSGW_ENOTFOUND;
+	oid_str(out, git_object_id(obj));
+	git_object_free(obj);
+	return 0;
+}
+
+static int walk_back(char id[REPO_ID_LEN], struct repo *r, int back, const char *text)
+{
+	struct repo_commit_info ci;
+	int i, rc;
+
+	for (i = 0; i < back; i++) {
+		rc = repo_commit_info(&ci, r, id);
+		if (rc)
+			return rc;
+		memcpy(id, ci.parent, REPO_ID_LEN);
+		repo_commit_info_release(&ci);
+		if (!id[0])
+			return err_set(MSGW_ENOTFOUND, "no snapshot named '%s': the branch has only %d",
+				       text, i + 1);
+	}
+	return 0;
+}
+
+int repo_resolve(char out[REPO_ID_LEN], struct repo *r, const char *text)
+{
+	struct snapref ref;
+	char *refname;
+	int rc;
+
+	rc = snapref_parse(&ref, text);
+	if (rc)
+		return rc;
+	refname = xasprintf("refs/heads/%s", ref.name);
+	rc = resolve_ref(out, r, refname);
+	free(refname);
+	if (rc == 0) {
+		rc = walk_back(out, r, ref.back, text);
+	} else if (ref.explicit_branch) {
+		rc = err_set(MSGW_ENOTFOUND, "no snapshot named '%s': no gateway branch '%s'", text,
+			     ref.name);
+	} else {
+		refname = xasprintf("refs/tags/%s", ref.name);
+		rc = resolve_ref(out, r, refname);
+		free(refname);
+		if (rc && ref.maybe_hex)
+			rc = resolve_prefix(out, r, ref.name);
+		if (rc == MSGW_ENOTFOUND)
+			rc = err_set(MSGW_ENOTFOUND, "no snapshot named '%s'", text);
+	}
+	snapref_release(&ref);
+	return rc;
+}
+
+int repo_tag(struct repo *r, const char *name, const char *id)
+{
+	char *refname = xasprintf("refs/tags/%s", name);
+	git_reference *ref = NULL;
+	git_oid oid;
+	int e, rc = 0;
+
+	if (!snapref_valid_name(name)) {
+		free(refname);
+		return err_set(MSGW_ECONFIG, "bad tag name '%s'", name);
+	}
+	git_oid_fromstr(&oid, id);
+	e = git_reference_create(&ref, r->g, refname, &oid, 0, "msgw-backup tag");
+	if (e == GIT_EEXISTS)
+		rc = err_set(MSGW_ECONFIG, "tag '%s' already exists", name);
+	else if (e < 0)
+		rc = git_fail(MSGW_ERR, "cannot create tag");
+	git_reference_free(ref);
+	free(refname);
+	return rc;
+}
+
+const char *repo_version(void)
+{
+	static char v[64];
+	int major, minor, rev;
+
+	git_libgit2_version(&major, &minor, &rev);
+	snprintf(v, sizeof(v), "libgit2 %d.%d.%d", major, minor, rev);
+	return v;
+}

@@ -1,0 +1,92 @@
+/*
+ * repo: the snapshot repository (libgit2; the only module that includes
+ * git2.h).  A bare git repository with one branch refs/heads/<gateway> per
+ * gateway; each snapshot is one commit whose tree holds exactly meta,
+ * manifest and config.tar.zst (DESIGN.md, "Repository format").
+ *
+ * Commit ids are handed around as 40-character hex strings (char[41]).
+ * libgit2's fsync of objects and refs is switched on by repo_global_init().
+ */
+#ifndef MSGW_REPO_H
+#define MSGW_REPO_H
+
+#include "snapref.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define REPO_ID_LEN 41
+
+struct repo;
+
+/* Initialise libgit2 once per process and turn on fsync. */
+void repo_global_init(void);
+
+/* Create a bare repository at path with mode 0700 (parents created);
+ * idempotent: an existing repository is left as it is.  *created_out (may
+ * be NULL) says whether it was new. */
+int repo_init(const char *path, int *created_out);
+
+/* Open an existing repository; MSGW_ENOTFOUND with a hint to run init when
+ * there is none. */
+int repo_open(struct repo **out, const char *path);
+void repo_free(struct repo *r);
+const char *repo_path(const struct repo *r);
+
+/* The tip of refs/heads/<branch>; MSGW_ENOTFOUND when the branch does not
+ * exist. */
+int repo_branch_tip(char out[REPO_ID_LEN], struct repo *r, const char *branch);
+
+/* The branches (gateways) that exist, sorted; free with repo_names_free. */
+int repo_branches(char ***names_out, size_t *n_out, struct repo *r);
+/* Tags pointing at commit id. */
+int repo_tags_at(char ***names_out, size_t *n_out, struct repo *r, const char *id);
+void repo_names_free(char **names, size_t n);
+
+struct repo_file {
+	const char *name; /* "meta", "manifest", "config.tar.zst" */
+	const void *data;
+	size_t len;
+};
+
+/*
+ * Write one commit on refs/heads/<branch> holding files as its tree, with
+ * the current tip as parent (none for a new branch), message, and time
+ * when.  The ref moves only if the tip is still what it was when read.
+ */
+int repo_commit(char out[REPO_ID_LEN], struct repo *r, const char *branch,
+		const struct repo_file *files, size_t nfiles, const char *message, int64_t when);
+
+/* Read a file of a commit's tree into a malloc'd NUL-terminated buffer.
+ * MSGW_ECORRUPT when the object is damaged, MSGW_ENOTFOUND when absent. */
+int repo_read(char **out, size_t *len_out, struct repo *r, const char *id, const char *name);
+
+/* Names of a commit's tree entries (to check it holds exactly the three). */
+int repo_tree_names(char ***names_out, size_t *n_out, struct repo *r, const char *id);
+
+/* Commit facts. */
+struct repo_commit_info {
+	char id[REPO_ID_LEN];
+	char parent[REPO_ID_LEN]; /* "" for a root commit */
+	int64_t time;
+	char *summary; /* first line of the message */
+};
+int repo_commit_info(struct repo_commit_info *out, struct repo *r, const char *id);
+void repo_commit_info_release(struct repo_commit_info *c);
+
+/* The ids of a branch from the tip back along first parents (newest first);
+ * at most max (0: all).  Free with repo_names_free. */
+int repo_log(char ***ids_out, size_t *n_out, struct repo *r, const char *branch, size_t max);
+
+/* Resolve a snapshot name (snapref.h) to a commit id.  MSGW_ENOTFOUND
+ * "no snapshot named 'x'" when nothing matches, MSGW_ECONFIG when a prefix
+ * is ambiguous. */
+int repo_resolve(char out[REPO_ID_LEN], struct repo *r, const char *name);
+
+/* Create tag refs/tags/<name> at id; MSGW_ECONFIG when it exists. */
+int repo_tag(struct repo *r, const char *name, const char *id);
+
+/* "libgit2 1.5.1" */
+const char *repo_version(void);
+
+#endif

@@ -1,0 +1,381 @@
+/*
+ * snapshot: orchestration of walk, hash, archive and repo for one gateway,
+ * and the meta file's format.  Kept free of any front-end concerns.
+ */
+#include "snapshot.h"
+#include "archive.h"
+#include "err.h"
+#include "log.h"
+#include "statcache.h"
+#include "util.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int snapshot_meta_parse(struct snapshot_meta *out, const char *text, size_t len)
+{
+	const char *p = text, *end = text + len;
+	size_t lineno = 0;
+
+	memset(out, 0, sizeof(*out));
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *colon;
+		char *line;
+
+		lineno++;
+		if (!nl)
+			nl = end;
+		line = xstrndup(p, (size_t)(nl - p));
+		colon = strstr(line, ": ");
+		if (!colon) {
+			free(line);
+			snapshot_meta_release(out);
+			return err_set(MSGW_ECORRUPT, "meta line %zu: expected 'key: value'", lineno);
+		}
+		line[colon - line] = '\0';
+		snapshot_meta_set(out, line, colon + 2);
+		free(line);
+		p = nl + 1;
+	}
+	return 0;
+}
+
+const char *snapshot_meta_get(const struct snapshot_meta *m, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < m->n; i++)
+		if (strcmp(m->keys[i], key) == 0)
+			return m->values[i];
+	return NULL;
+}
+
+void snapshot_meta_set(struct snapshot_meta *m, const char *key, const char *value)
+{
+	size_t i;
+
+	for (i = 0; i < m->n; i++) {
+		if (strcmp(m->keys[i], key) == 0) {
+			free(m->values[i]);
+			m->values[i] = xstrdup(value);
+			return;
+		}
+	}
+	m->keys = xrealloc(m->keys, (m->n + 1) * sizeof(char *));
+	m->values = xrealloc(m->values, (m->n + 1) * sizeof(char *));
+	m->keys[m->n] = xstrdup(key);
+	m->values[m->n] = xstrdup(value);
+	m->n++;
+}
+
+char *snapshot_meta_format(const struct snapshot_meta *m)
+{
+	struct buf b;
+	size_t i;
+
+	buf_init(&b);
+	for (i = 0; i < m->n; i++)
+		buf_addf(&b, "%s: %s\n", m->keys[i], m->values[i]);
+	return buf_detach(&b, NULL);
+}
+
+void snapshot_meta_release(struct snapshot_meta *m)
+{
+	size_t i;
+
+	for (i = 0; i < m->n; i++) {
+		free(m->keys[i]);
+		free(m->values[i]);
+	}
+	free(m->keys);
+	free(m->values);
+	memset(m, 0, sizeof(*m));
+}
+
+void snapshot_rules(struct walk_rules *out, const struct config_gateway *gw)
+{
+	out->include = gw->include.n ? gw->include.v : NULL;
+	out->exclude = gw->exclude.v;
+	out->mailbox_store = gw->mailbox_store.v;
+}
+
+void snapshot_summary(char *buf, size_t len, const char *gateway, const struct manifest *old_m,
+		      const struct manifest *new_m)
+{
+	struct manifest_diff d;
+	char counts[128];
+
+	manifest_diff(&d, old_m, new_m);
+	manifest_diff_summary(&d, counts, sizeof(counts));
+	snprintf(buf, len, "%s: %s", gateway, counts);
+	manifest_diff_release(&d);
+}
+
+/* The commit message: summary line, then one line per change (at most 200). */
+static char *commit_message(const char *summary, const struct manifest *old_m,
+			    const struct manifest *new_m, const char *extra)
+{
+	struct manifest_diff d;
+	struct buf b;
+	size_t i;
+
+	buf_init(&b);
+	buf_addf(&b, "%s\n\n", summary);
+	if (extra && *extra)
+		buf_addf(&b, "%s\n\n", extra);
+	manifest_diff(&d, old_m, new_m);
+	for (i = 0; i < d.n && i < 200; i++) {
+		const struct manifest_entry *e = d.c[i].new_e ? d.c[i].new_e : d.c[i].old_e;
+		char *enc = manifest_encode_path(e->path);
+
+		buf_addf(&b, "%c %s\n", d.c[i].kind, enc);
+		free(enc);
+	}
+	if (d.n > 200)
+		buf_addf(&b, "... and %zu more\n", d.n - 200);
+	manifest_diff_release(&d);
+	return buf_detach(&b, NULL);
+}
+
+static char *make_meta(const struct config_gateway *gw, const struct snapshot_opts *opts,
+		       const struct snapshot_result *res, int64_t now)
+{
+	struct snapshot_meta m = {0};
+	char tmp[64];
+	char *text;
+
+	snapshot_meta_set(&m, "format", "1");
+	snapshot_meta_set(&m, "gateway", gw->name);
+	time_rfc3339(tmp, sizeof(tmp), now);
+	snapshot_meta_set(&m, "created", tmp);
+	snapshot_meta_set(&m, "kind", opts->kind ? opts->kind : "manual");
+	snapshot_meta_set(&m, "tool", "msgw-backup " MSGW_VERSION);
+	snapshot_meta_set(&m, "location", gw->location);
+	snprintf(tmp, sizeof(tmp), "%zu", res->files);
+	snapshot_meta_set(&m, "files", tmp);
+	snprintf(tmp, sizeof(tmp), "%llu", (unsigned long long)res->bytes);
+	snapshot_meta_set(&m, "bytes", tmp);
+	if (opts->restored_from)
+		snapshot_meta_set(&m, "restored-from", opts->restored_from);
+	if (opts->forced)
+		snapshot_meta_set(&m, "forced", opts->forced);
+	text = snapshot_meta_format(&m);
+	snapshot_meta_release(&m);
+	return text;
+}
+
+/* Walk and hash until a stable manifest and archive come out (a file that
+ * changes between hashing and archiving sends us round again). */
+static int capture(struct manifest *m, struct snapshot_result *res, struct fsys *fs,
+		   const struct config_gateway *gw, struct statcache *cache)
+{
+	struct walk_rules rules;
+	size_t i;
+	int rc;
+
+	snapshot_rules(&rules, gw);
+	rc = walk_location(m, fs, &rules, &res->stats);
+	if (!rc)
+		rc = walk_hash(m, fs, cache);
+	if (rc) {
+		manifest_release(m);
+		return rc;
+	}
+	res->files = m->n;
+	res->bytes = 0;
+	for (i = 0; i < m->n; i++)
+		res->bytes += m->e[i].size;
+	return 0;
+}
+
+static int tip_manifest(struct manifest *out, char tip[REPO_ID_LEN], struct repo *r,
+			const char *branch, bool *has_tip)
+{
+	char *text = NULL;
+	size_t len;
+	int rc;
+
+	manifest_init(out);
+	*has_tip = false;
+	rc = repo_branch_tip(tip, r, branch);
+	if (rc == MSGW_ENOTFOUND)
+		return 0;
+	if (rc)
+		return rc;
+	*has_tip = true;
+	rc = repo_read(&text, &len, r, tip, "manifest");
+	if (!rc)
+		rc = manifest_parse(out, text, len);
+	free(text);
+	return rc ? err_wrap(rc, "snapshot %.12s", tip) : 0;
+}
+
+static int write_commit(struct snapshot_result *res, struct repo *r, const struct config_gateway *gw,
+			const struct snapshot_opts *opts, const struct manifest *old_m,
+			const struct manifest *m, const char *archive, size_t alen)
+{
+	int64_t now = (int64_t)time(NULL);
+	char *mtext = NULL, *meta = NULL, *msg = NULL;
+	size_t mlen = 0;
+	int rc;
+
+	manifest_format(&mtext, &mlen, m);
+	meta = make_meta(gw, opts, res, now);
+	snapshot_summary(res->summary, sizeof(res->summary), gw->name, old_m, m);
+	msg = commit_message(res->summary, old_m, m, opts->message);
+	{
+		struct repo_file files[3] = {{"config.tar.zst", archive, alen},
+					     {"manifest", mtext, mlen},
+					     {"meta", meta, strlen(meta)}};
+
+		rc = repo_commit(res->id, r, gw->name, files, 3, msg, now);
+	}
+	free(mtext);
+	free(meta);
+	free(msg);
+	return rc;
+}
+
+static int take_once(struct snapshot_result *out, struct repo *r, const struct config_gateway *gw,
+		     struct fsys *fs, const struct snapshot_opts *opts, struct statcache *cache)
+{
+	struct manifest m, old_m;
+	char tip[REPO_ID_LEN], *archive = NULL;
+	size_t alen = 0;
+	bool has_tip;
+	int rc;
+
+	rc = tip_manifest(&old_m, tip, r, gw->name, &has_tip);
+	if (rc)
+		return rc;
+	rc = capture(&m, out, fs, gw, cache);
+	if (rc)
+		goto cleanup_old;
+	if (has_tip && !opts->always_write && old_m.n == m.n) {
+		struct manifest_diff d;
+
+		manifest_diff(&d, &old_m, &m);
+		out->unchanged = d.n == 0;
+		manifest_diff_release(&d);
+	}
+	if (out->unchanged) {
+		memcpy(out->id, tip, REPO_ID_LEN);
+		snprintf(out->summary, sizeof(out->summary), "%s: unchanged", gw->name);
+		goto cleanup;
+	}
+	rc = archive_snapshot_write(&archive, &alen, &m, fs);
+	if (!rc)
+		rc = write_commit(out, r, gw, opts, has_tip ? &old_m : NULL, &m, archive, alen);
+cleanup:
+	free(archive);
+	manifest_release(&m);
+cleanup_old:
+	manifest_release(&old_m);
+	return rc;
+}
+
+int snapshot_take(struct snapshot_result *out, struct repo *r, const struct config_gateway *gw,
+		  struct fsys *fs, const struct snapshot_opts *opts)
+{
+	struct statcache *cache = NULL;
+	int attempt, rc = 0;
+
+	if (opts->statcache)
+		statcache_open(&cache, opts->statcache);
+	for (attempt = 0; attempt < 3; attempt++) {
+		memset(out, 0, sizeof(*out));
+		rc = take_once(out, r, gw, fs, opts, cache);
+		if (rc != MSGW_ECHANGING)
+			break;
+		log_info("%s: %s; reading again", gw->name, err_last());
+	}
+	if (!rc && cache && statcache_save(cache))
+		log_warn("%s", err_last());
+	statcache_free(cache);
+	if (rc)
+		return err_wrap(rc, "snapshot of '%s' failed", gw->name);
+	if (opts->tag)
+		rc = repo_tag(r, opts->tag, out->id);
+	return rc;
+}
+
+int snapshot_load(struct snapshot *out, struct repo *r, const char *id, bool want_archive)
+{
+	struct repo_commit_info ci;
+	char *text = NULL;
+	size_t len;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = repo_commit_info(&ci, r, id);
+	if (rc)
+		return rc;
+	memcpy(out->id, ci.id, REPO_ID_LEN);
+	memcpy(out->parent, ci.parent, REPO_ID_LEN);
+	out->time = ci.time;
+	out->summary = ci.summary;
+	rc = repo_read(&text, &len, r, id, "meta");
+	if (!rc)
+		rc = snapshot_meta_parse(&out->meta, text, len);
+	free(text);
+	text = NULL;
+	if (!rc)
+		rc = repo_read(&text, &len, r, id, "manifest");
+	if (!rc)
+		rc = manifest_parse(&out->manifest, text, len);
+	free(text);
+	if (!rc && want_archive)
+		rc = repo_read(&out->archive, &out->archive_len, r, id, "config.tar.zst");
+	if (rc) {
+		snapshot_release(out);
+		return err_wrap(rc, "snapshot %.12s", id);
+	}
+	return 0;
+}
+
+void snapshot_release(struct snapshot *s)
+{
+	free(s->summary);
+	snapshot_meta_release(&s->meta);
+	manifest_release(&s->manifest);
+	free(s->archive);
+	memset(s, 0, sizeof(*s));
+}
+
+static int check_tree(struct repo *r, const char *id)
+{
+	static const char *const want[] = {"config.tar.zst", "manifest", "meta"};
+	char **names = NULL;
+	size_t n = 0, i;
+	int rc;
+
+	rc = repo_tree_names(&names, &n, r, id);
+	if (!rc && n != 3)
+		rc = err_set(MSGW_ECORRUPT, "snapshot %.12s: tree holds %zu entries, not 3", id, n);
+	for (i = 0; !rc && i < 3; i++)
+		if (strcmp(names[i], want[i]) != 0)
+			rc = err_set(MSGW_ECORRUPT, "snapshot %.12s: unexpected entry '%s'", id,
+				     names[i]);
+	repo_names_free(names, n);
+	return rc;
+}
+
+int snapshot_verify(struct repo *r, const char *id)
+{
+	struct snapshot s;
+	int rc;
+
+	rc = check_tree(r, id);
+	if (rc)
+		return rc;
+	rc = snapshot_load(&s, r, id, true);
+	if (rc)
+		return rc;
+	rc = archive_snapshot_verify(s.archive, s.archive_len, &s.manifest);
+	if (rc)
+		err_wrap(rc, "snapshot %.12s (%s)", id, snapshot_meta_get(&s.meta, "gateway"));
+	snapshot_release(&s);
+	return rc;
+}

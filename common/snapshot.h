@@ -1,0 +1,85 @@
+/*
+ * snapshot: taking and reading snapshots, the layer both front ends call.
+ *
+ * snapshot_take walks a gateway's location, hashes what it finds (through
+ * the stat cache), compares the manifest with the branch tip's and, when it
+ * differs, writes the deterministic archive and one commit (meta, manifest,
+ * config.tar.zst).  snapshot_load reads one back; snapshot_verify checks one
+ * completely against its manifest.
+ */
+#ifndef MSGW_SNAPSHOT_H
+#define MSGW_SNAPSHOT_H
+
+#include "config.h"
+#include "fsys.h"
+#include "manifest.h"
+#include "repo.h"
+#include "walk.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* meta: "key: value" lines. */
+struct snapshot_meta {
+	char **keys, **values;
+	size_t n;
+};
+
+int snapshot_meta_parse(struct snapshot_meta *out, const char *text, size_t len);
+/* The value of key, or NULL (borrowed). */
+const char *snapshot_meta_get(const struct snapshot_meta *m, const char *key);
+void snapshot_meta_set(struct snapshot_meta *m, const char *key, const char *value);
+char *snapshot_meta_format(const struct snapshot_meta *m);
+void snapshot_meta_release(struct snapshot_meta *m);
+
+struct snapshot_opts {
+	const char *kind;          /* "scheduled", "manual", "pre-restore", "restored"... */
+	const char *message;       /* extra commit message text, or NULL */
+	const char *tag;           /* tag the new (or unchanged tip) snapshot, or NULL */
+	const char *restored_from; /* meta restored-from, or NULL */
+	const char *forced;        /* meta forced (accepted findings), or NULL */
+	const char *statcache;     /* stat cache file, or NULL for none */
+	bool always_write;         /* write even when unchanged (pre-restore) */
+};
+
+struct snapshot_result {
+	char id[REPO_ID_LEN]; /* the new commit, or the tip when unchanged */
+	bool unchanged;
+	char summary[256]; /* "msgw1: 2 modified, 1 added, 0 removed" */
+	size_t files;
+	uint64_t bytes;
+	struct walk_stats stats;
+};
+
+/* The walk rules of a configured gateway (borrowed pointers into gw). */
+void snapshot_rules(struct walk_rules *out, const struct config_gateway *gw);
+
+int snapshot_take(struct snapshot_result *out, struct repo *r, const struct config_gateway *gw,
+		  struct fsys *fs, const struct snapshot_opts *opts);
+
+/* A snapshot read back. */
+struct snapshot {
+	char id[REPO_ID_LEN];
+	char parent[REPO_ID_LEN];
+	int64_t time;
+	char *summary;
+	struct snapshot_meta meta;
+	struct manifest manifest;
+	char *archive; /* config.tar.zst, NULL unless loaded with want_archive */
+	size_t archive_len;
+};
+
+int snapshot_load(struct snapshot *out, struct repo *r, const char *id, bool want_archive);
+void snapshot_release(struct snapshot *s);
+
+/* Check a snapshot completely: its tree holds exactly meta, manifest and
+ * config.tar.zst, meta and manifest parse, and every archive entry matches
+ * the manifest.  The message names the snapshot and the damaged file. */
+int snapshot_verify(struct repo *r, const char *id);
+
+/* The commit summary for a change between two manifests. */
+void snapshot_summary(char *buf, size_t len, const char *gateway, const struct manifest *old_m,
+		      const struct manifest *new_m);
+
+#endif

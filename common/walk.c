@@ -1,0 +1,320 @@
+/*
+ * walk: recursive traversal of a location with classification, and the
+ * consistent hashing of what it found.  The walk never opens a mailbox
+ * store: a store is recognised by its directory name alone, so the cost of a
+ * snapshot does not depend on how much mail the gateway holds.
+ */
+#include "walk.h"
+#include "err.h"
+#include "glob.h"
+#include "log.h"
+#include "statcache.h"
+#include "util.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *const default_include[] = {"**", NULL};
+
+bool walk_is_mailbox_name(const char *name)
+{
+	int i;
+
+	if (strncmp(name, "mbx-", 4) != 0)
+		return false;
+	for (i = 0; i < 32; i++)
+		if (!isxdigit((unsigned char)name[4 + i]))
+			return false;
+	return name[36] == '\0';
+}
+
+static const char *base_name(const char *path)
+{
+	const char *s = strrchr(path, '/');
+
+	return s ? s + 1 : path;
+}
+
+bool walk_is_store(const struct walk_rules *rules, const char *path)
+{
+	return walk_is_mailbox_name(base_name(path)) || glob_match_any(rules->mailbox_store, path);
+}
+
+/* Excluded when path or one of its parent directories matches. */
+static bool is_excluded(const struct walk_rules *rules, const char *path)
+{
+	char tmp[4096];
+	char *slash;
+
+	if (!rules->exclude)
+		return false;
+	if (glob_match_any(rules->exclude, path))
+		return true;
+	snprintf(tmp, sizeof(tmp), "%s", path);
+	while ((slash = strrchr(tmp, '/'))) {
+		*slash = '\0';
+		if (glob_match_any(rules->exclude, tmp))
+			return true;
+	}
+	return false;
+}
+
+static bool is_included(const struct walk_rules *rules, const char *path)
+{
+	char *const *inc = rules->include ? rules->include : default_include;
+	char tmp[4096];
+	char *slash;
+
+	if (glob_match_any(inc, path))
+		return true;
+	snprintf(tmp, sizeof(tmp), "%s", path);
+	while ((slash = strrchr(tmp, '/'))) {
+		*slash = '\0';
+		if (glob_match_any(inc, tmp))
+			return true;
+	}
+	return false;
+}
+
+enum walk_class walk_classify(const struct walk_rules *rules, const char *path, bool is_dir)
+{
+	if (is_dir && walk_is_store(rules, path))
+		return WALK_STORE;
+	if (is_excluded(rules, path))
+		return WALK_EXCLUDED;
+	if (is_dir || is_included(rules, path))
+		return WALK_CONFIG;
+	return WALK_EXCLUDED;
+}
+
+static bool all_below_excluded(const struct walk_rules *rules, const char *dir)
+{
+	char *const *p;
+
+	for (p = rules->exclude; p && *p; p++)
+		if (glob_matches_all_below(*p, dir))
+			return true;
+	return false;
+}
+
+struct walker {
+	struct fsys *fs;
+	const struct walk_rules *rules;
+	struct manifest *m;
+	struct walk_stats *st;
+};
+
+static void fill_owner(struct walker *w, struct manifest_entry *e)
+{
+	char name[256];
+
+	if (fsys_uname(w->fs, e->uid, name, sizeof(name)) == 0)
+		e->uname = xstrdup(name);
+	if (fsys_gname(w->fs, e->gid, name, sizeof(name)) == 0)
+		e->gname = xstrdup(name);
+}
+
+static struct manifest_entry *add_entry(struct walker *w, char type, const char *path,
+					const struct fsys_stat *s)
+{
+	struct manifest_entry *e = manifest_add(w->m, type, path);
+
+	e->mode = s->mode;
+	e->uid = s->uid;
+	e->gid = s->gid;
+	e->size = type == 'f' ? s->size : 0;
+	e->mtime = s->mtime;
+	e->mtime_nsec = s->mtime_nsec;
+	e->ctime = s->ctime;
+	e->ctime_nsec = s->ctime_nsec;
+	e->ino = s->ino;
+	fill_owner(w, e);
+	return e;
+}
+
+static int walk_dir(struct walker *w, const char *dir, bool *has_config);
+
+static int visit(struct walker *w, const char *path, const struct fsys_stat *s, bool *any)
+{
+	bool is_dir = s->type == FSYS_DIR, sub = false;
+	enum walk_class c = walk_classify(w->rules, path, is_dir);
+	size_t idx;
+	int rc;
+
+	if (c == WALK_STORE) {
+		w->st->stores++;
+		return 0;
+	}
+	if (c == WALK_EXCLUDED) {
+		w->st->excluded++;
+		return 0;
+	}
+	if (s->type == FSYS_FILE) {
+		add_entry(w, 'f', path, s);
+		w->st->files++;
+		w->st->bytes += s->size;
+	} else if (s->type == FSYS_LINK) {
+		struct manifest_entry *e = add_entry(w, 'l', path, s);
+
+		rc = fsys_readlink(w->fs, path, &e->link);
+		if (rc)
+			return rc;
+		e->size = strlen(e->link);
+		w->st->links++;
+	} else if (is_dir) {
+		idx = w->m->n;
+		add_entry(w, 'd', path, s);
+		if (!all_below_excluded(w->rules, path)) {
+			rc = walk_dir(w, path, &sub);
+			if (rc)
+				return rc;
+		}
+		if (!sub && !glob_match_any(w->rules->include ? w->rules->include : default_include,
+					    path)) {
+			/* an empty directory nobody asked for: drop it again */
+			struct manifest_entry *e = &w->m->e[idx];
+
+			free(e->path), free(e->uname), free(e->gname);
+			memmove(e, e + 1, (w->m->n - idx - 1) * sizeof(*e));
+			w->m->n--;
+			return 0;
+		}
+		w->st->dirs++;
+	} else {
+		log_warn("%s: skipping '%s': not a file, directory or link", w->fs->location, path);
+		w->st->skipped++;
+		return 0;
+	}
+	*any = true;
+	return 0;
+}
+
+static int walk_dir(struct walker *w, const char *dir, bool *has_config)
+{
+	struct fsys_dirent *ents = NULL;
+	size_t n = 0, i;
+	int rc;
+
+	rc = fsys_list(w->fs, dir, &ents, &n);
+	for (i = 0; rc == 0 && i < n; i++) {
+		char *path = fsys_join(dir, ents[i].name);
+
+		rc = visit(w, path, &ents[i].st, has_config);
+		free(path);
+	}
+	fsys_dirents_free(ents, n);
+	return rc;
+}
+
+int walk_location(struct manifest *out, struct fsys *fs, const struct walk_rules *rules,
+		  struct walk_stats *stats)
+{
+	struct walk_stats local_stats;
+	struct walker w = {fs, rules, out, stats ? stats : &local_stats};
+	struct fsys_stat root;
+	bool any = false;
+	int rc;
+
+	manifest_init(out);
+	memset(w.st, 0, sizeof(*w.st));
+	rc = fsys_stat(fs, "", &root);
+	if (rc)
+		return err_wrap(rc, "cannot read location '%s'", fs->location);
+	if (root.type != FSYS_DIR)
+		return err_set(MSGW_ERR, "location '%s' is not a directory", fs->location);
+	rc = walk_dir(&w, "", &any);
+	if (rc) {
+		manifest_release(out);
+		return rc;
+	}
+	manifest_sort(out);
+	return 0;
+}
+
+static bool stat_same(const struct fsys_stat *a, const struct fsys_stat *b)
+{
+	return a->size == b->size && a->mtime == b->mtime && a->mtime_nsec == b->mtime_nsec &&
+	       a->ctime == b->ctime && a->ctime_nsec == b->ctime_nsec && a->type == b->type;
+}
+
+static int hash_once(struct fsys *fs, const char *path, unsigned char sha[SHA256_LEN],
+		     uint64_t *size_out)
+{
+	static char chunk[1 << 16];
+	struct fsys_file *f = NULL;
+	struct sha256 s;
+	uint64_t total = 0;
+	ssize_t n;
+	int rc;
+
+	rc = fsys_open_read(fs, path, &f);
+	if (rc)
+		return rc;
+	sha256_init(&s);
+	while ((n = fsys_read(f, chunk, sizeof(chunk))) > 0) {
+		sha256_update(&s, chunk, (size_t)n);
+		total += (uint64_t)n;
+	}
+	fsys_close(f);
+	if (n < 0)
+		return (int)n;
+	sha256_final(&s, sha);
+	*size_out = total;
+	return 0;
+}
+
+int walk_hash_entry(struct manifest_entry *e, struct fsys *fs)
+{
+	struct fsys_stat before, after;
+	uint64_t size = 0;
+	int attempt, rc;
+
+	if (e->type == 'l') {
+		sha256_buf(e->sha, e->link, strlen(e->link));
+		return 0;
+	}
+	if (e->type != 'f')
+		return 0;
+	for (attempt = 0; attempt < 3; attempt++) {
+		rc = fsys_stat(fs, e->path, &before);
+		if (!rc && before.type != FSYS_FILE)
+			return err_set(MSGW_ECHANGING, "'%s' changed type while it was read", e->path);
+		if (!rc)
+			rc = hash_once(fs, e->path, e->sha, &size);
+		if (!rc)
+			rc = fsys_stat(fs, e->path, &after);
+		if (rc)
+			return rc;
+		if (stat_same(&before, &after) && size == after.size) {
+			e->size = size;
+			e->mode = after.mode;
+			e->mtime = after.mtime;
+			e->mtime_nsec = after.mtime_nsec;
+			e->ctime = after.ctime;
+			e->ctime_nsec = after.ctime_nsec;
+			e->ino = after.ino;
+			return 0;
+		}
+	}
+	return err_set(MSGW_ECHANGING, "'%s' kept changing while it was read", e->path);
+}
+
+int walk_hash(struct manifest *m, struct fsys *fs, struct statcache *cache)
+{
+	size_t i;
+	int rc;
+
+	for (i = 0; i < m->n; i++) {
+		struct manifest_entry *e = &m->e[i];
+
+		if (e->type == 'f' && cache && statcache_lookup(cache, e))
+			continue;
+		rc = walk_hash_entry(e, fs);
+		if (rc)
+			return rc;
+		if (e->type == 'f' && cache)
+			statcache_store(cache, e);
+	}
+	return 0;
+}

@@ -1,0 +1,28 @@
+/*
+ * msgw-restore: shows, diffs and verifies snapshots and applies one onto a
+ * gateway as a transaction around its service.  This file is only the
+ * command table.
+ */
+#include "restore.h"
+
+static const struct fe_cmd commands[] = {
+	{"list", fe_cmd_list, "list snapshots"},
+	{"show", fe_cmd_show, "show one snapshot's meta data and files"},
+	{"diff", fe_cmd_unimplemented, "compare two snapshots, or one with live files (not yet)"},
+	{"plan", fe_cmd_unimplemented, "what apply would do, with the safety analysis (not yet)"},
+	{"apply", fe_cmd_unimplemented, "restore a snapshot onto a gateway (not yet)"},
+	{"confirm", fe_cmd_unimplemented, "keep an apply made with --confirm-within (not yet)"},
+	{"rollback", fe_cmd_unimplemented, "apply the latest pre-restore snapshot (not yet)"},
+	{"recover", fe_cmd_unimplemented, "finish or undo an interrupted apply (not yet)"},
+	{"extract", fe_cmd_unimplemented, "write a snapshot into an empty directory (not yet)"},
+	{"fetch", fe_cmd_unimplemented, "fetch snapshots from a remote (not yet)"},
+	{"follow", fe_cmd_unimplemented, "keep a standby in step with its primary (not yet)"},
+	{NULL, NULL, NULL},
+};
+
+int main(int argc, char **argv)
+{
+	return fe_main("msgw-restore", commands, argc, argv,
+		       "Show, compare and verify configuration snapshots, and restore one onto\n"
+		       "a MailStore Gateway safely: never orphaning or undecryptably re-keying mail.");
+}
