@@ -34,17 +34,23 @@ cd "$TRASH" || exit 1
 
 test_count=0
 test_failed=0
-test_cleanups=""
+# Cleanups are kept in a file so that test_when_finished works inside a
+# test block's subshell; a block's cleanups run when the block ends, and
+# top-level ones at test_done (or on exit).
+test_cleanup_file="$TRASH/.cleanups"
+: >"$test_cleanup_file"
 
 test_when_finished() {
-	test_cleanups="$1
-$test_cleanups"
+	printf '%s\n' "$1" | cat - "$test_cleanup_file" >"$test_cleanup_file.new"
+	mv "$test_cleanup_file.new" "$test_cleanup_file"
 }
 
 test_run_cleanups() {
-	if [ -n "$test_cleanups" ]; then
-		(eval "$test_cleanups") >/dev/null 2>&1 || true
-		test_cleanups=""
+	local f="${1:-$test_cleanup_file}"
+
+	if [ -s "$f" ]; then
+		(cd "$TRASH" && . "$f") >/dev/null 2>&1 || true
+		: >"$f"
 	fi
 }
 
@@ -62,10 +68,13 @@ test_expect_success() {
 	local desc="$1" body="$2" rc
 	(
 		cd "$TRASH"
+		test_cleanup_file="$TRASH/.cleanups.block"
+		: >"$test_cleanup_file"
 		set -e
 		eval "$body"
 	) >"$TRASH/.out" 2>&1
 	rc=$?
+	test_run_cleanups "$TRASH/.cleanups.block"
 	if [ "$rc" != 0 ] || [ "${MSGW_TEST_VERBOSE:-0}" = 1 ]; then
 		sed 's/^/#   /' "$TRASH/.out"
 	fi
@@ -125,3 +134,5 @@ test_done() {
 }
 
 trap 'test_run_cleanups' EXIT
+# sanitizer reports of background processes (daemons) land here
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"

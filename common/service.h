@@ -1,0 +1,77 @@
+/*
+ * service: running a gateway's service commands (stop, start, status, a
+ * health command) and its health check, on the gateway's host: locally, or
+ * over an SSH exec channel for ssh:// locations (ssh.c registers that
+ * backend with service_set_remote_opener, as fsys does).
+ *
+ * Local commands run under /bin/sh -c in their own process group; when the
+ * timeout expires the whole group is killed (SIGTERM, then SIGKILL after two
+ * seconds) and the result says so.
+ */
+#ifndef MSGW_SERVICE_H
+#define MSGW_SERVICE_H
+
+#include "fsys.h"
+
+#include <stdbool.h>
+
+struct service_result {
+	int status;     /* exit status, or -1 when killed by a signal or timeout */
+	bool timed_out; /* the timeout expired and the command was killed */
+	char *out;      /* captured stdout (NUL-terminated, at most 64 KiB kept) */
+	char *err;      /* captured stderr */
+};
+
+void service_result_release(struct service_result *r);
+
+struct service_host_ops {
+	int (*run)(void *ctx, const char *command, int timeout, struct service_result *out);
+	/* connect to TCP host:port as seen from the gateway's host; 0 when it
+	 * accepts a connection, MSGW_ERR otherwise (quietly: it is retried) */
+	int (*tcp_probe)(void *ctx, const char *host, int port, int timeout_ms);
+	void (*free)(void *ctx);
+};
+
+struct service_host {
+	const struct service_host_ops *ops;
+	void *ctx;
+	char *name; /* "local" or "user@host:port", for messages */
+};
+
+/* The host a location lives on: local for paths, ssh for ssh:// URLs. */
+int service_host_open(struct service_host **out, const char *location,
+		      const struct fsys_open_opts *opts);
+int service_host_local(struct service_host **out);
+void service_host_free(struct service_host *h);
+
+typedef int (*service_remote_opener)(struct service_host **out, const char *location,
+				     const struct fsys_open_opts *opts);
+void service_set_remote_opener(service_remote_opener opener);
+
+/* Run a command with a timeout in seconds (0: none).  Returns 0 when it ran
+ * (whatever its status; see out->status) or an error when it could not be
+ * started at all. */
+int service_run(struct service_host *h, const char *command, int timeout,
+		struct service_result *out);
+
+/*
+ * Run a command that must succeed: 0 when it exits 0, otherwise MSGW_ERR
+ * with a message "what: 'command' exited with status N: <first stderr
+ * line>" or "... timed out after N s (killed)".
+ */
+int service_run_checked(struct service_host *h, const char *what, const char *command,
+			int timeout);
+
+/*
+ * The health check: "tcp:PORT" or "tcp:HOST:PORT" (a connection accepted,
+ * HOST default 127.0.0.1 on the gateway's host) or a command exiting 0,
+ * retried every 250 ms until timeout seconds have passed.  NULL or ""
+ * means no check (0).  On failure MSGW_EHEALTH with the last reason.
+ */
+int service_health(struct service_host *h, const char *health, int timeout);
+
+/* Parse "tcp:PORT" / "tcp:HOST:PORT"; 1 for tcp forms (host_out malloc'd),
+ * 0 for a command, MSGW_ECONFIG for a malformed tcp form. */
+int service_parse_tcp(const char *health, char **host_out, int *port_out);
+
+#endif
