@@ -12,6 +12,10 @@
  * fail(), which keeps the first one as "FILE:LINE: message"; libconfuse's
  * own messages arrive through on_confuse_error() and never reach stderr.
  *
+ * The file is read whole and its '#' comments blanked before libconfuse
+ * sees it (strip_comments() says why).  Relative paths in it (repository,
+ * state-dir and the key files) are taken from the file's own directory.
+ *
  * Not here: what the values mean (patterns, commands, remotes are checked
  * for form only), and reentrancy: libconfuse's lexer is global, so
  * config_load() must not run in two threads at once.
@@ -42,6 +46,7 @@
 static struct {
 	const char *path; /* the file as named in messages */
 	char *dir;	  /* its directory, absolute: base of relative paths */
+	int lines;	  /* lines in the file: messages at EOF name the last */
 	int failed;	  /* a message is recorded; later ones are dropped */
 } load;
 
@@ -52,12 +57,8 @@ struct str_field {
 	int is_path; /* resolve relative to the configuration's directory */
 };
 
-struct list_field {
-	const char *key;
-	size_t off;
-};
-
-struct int_field {
+/* A list or number option copied into a struct field. */
+struct field {
 	const char *key;
 	size_t off;
 };
@@ -84,7 +85,7 @@ static const struct str_field gateway_strs[] = {
     {NULL, 0, 0},
 };
 
-static const struct list_field gateway_lists[] = {
+static const struct field gateway_lists[] = {
     {"include", GW(include)},
     {"exclude", GW(exclude)},
     {"preserve", GW(preserve)},
@@ -108,7 +109,7 @@ static const struct str_field top_strs[] = {
     {NULL, 0, 0},
 };
 
-static const struct int_field retention_ints[] = {
+static const struct field retention_ints[] = {
     {"keep-last", RET(keep_last)},
     {"keep-hourly", RET(keep_hourly)},
     {"keep-daily", RET(keep_daily)},
@@ -133,6 +134,8 @@ static int vfail(int line, const char *fmt, va_list ap)
 		return -1;
 	load.failed = 1;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (line > load.lines)
+		line = load.lines;
 	if (line > 0)
 		err_set(MSGW_ECONFIG, "%s:%d: %s", load.path, line, msg);
 	else
@@ -196,7 +199,7 @@ static char *resolve(const char *path)
 	return out;
 }
 
-/* The absolute directory of file; NULL when out of memory or lost. */
+/* The absolute directory of file; NULL with errno set on failure. */
 static char *dir_of(const char *file)
 {
 	const char *slash = strrchr(file, '/');
@@ -268,7 +271,7 @@ static const char *duration_reason(long *out, const char *text)
 		if (!isdigit((unsigned char)*p))
 			return "";
 		for (n = 0; isdigit((unsigned char)*p); p++) {
-			if (n > (INT_MAX - 9) / 10)
+			if (n > (INT_MAX - (*p - '0')) / 10)
 				return "too large";
 			n = n * 10 + (*p - '0');
 		}
@@ -322,7 +325,7 @@ static int parse_count(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *resu
 	if (!*p)
 		return fail(cfg->line, "bad number '' for '%s'", opt->name);
 	for (; isdigit((unsigned char)*p); p++) {
-		if (n > (INT_MAX - 9) / 10)
+		if (n > (INT_MAX - (*p - '0')) / 10)
 			return fail(cfg->line, "bad number '%s' for '%s': too large", value,
 				    opt->name);
 		n = n * 10 + (*p - '0');
@@ -428,11 +431,12 @@ static int parse_location(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *r
 /* "tcp:PORT", "tcp:HOST:PORT", or any non-blank command. */
 static int parse_health(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 {
-	const char *rest = value + 4, *colon;
+	const char *rest, *colon;
 	int ok;
 
 	(void)opt;
 	if (strncmp(value, "tcp:", 4) == 0) {
+		rest = value + 4;
 		colon = strrchr(rest, ':');
 		ok = colon ? colon > rest && port_ok(colon + 1, strlen(colon + 1))
 			   : port_ok(rest, strlen(rest));
@@ -684,7 +688,7 @@ static int duration_of(cfg_t *sec, const char *key, long dflt)
 
 static int copy_gateway(struct config_gateway *g, cfg_t *sec)
 {
-	const struct list_field *l;
+	const struct field *l;
 	int rc;
 
 	g->line = (int)cfg_getnint(sec, "#line", 0);
@@ -733,7 +737,7 @@ static void copy_scalars(struct config *c, cfg_t *root)
 {
 	cfg_t *sched = cfg_getsec(root, "schedule");
 	cfg_t *ret = cfg_getsec(root, "retention");
-	const struct int_field *f;
+	const struct field *f;
 
 	c->interval = duration_of(sched, "interval", DEFAULT_INTERVAL);
 	c->jitter = duration_of(sched, "jitter", c->interval / 10);
@@ -762,7 +766,7 @@ static int copy_config(struct config **out, cfg_t *root, const char *path)
 	return rc ? rc : copy_sections(c, root);
 }
 
-/* ---- public ------------------------------------------------------------ */
+/* ---- reading the file -------------------------------------------------- */
 
 /*
  * Blank out '#' comments outside quoted strings, keeping the newlines.
@@ -787,6 +791,16 @@ static void strip_comments(char *buf, size_t len)
 				buf[i] = ' ';
 		}
 	}
+}
+
+static int count_lines(const char *buf, size_t len)
+{
+	int n = len > 0 && buf[len - 1] != '\n';
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		n += buf[i] == '\n' && n < INT_MAX;
+	return n;
 }
 
 static int read_error(const char *path, int e)
@@ -835,6 +849,7 @@ static int read_config(char **out, size_t *len_out, const char *path)
 	if (rc)
 		goto cleanup;
 	strip_comments(buf, *len_out);
+	load.lines = count_lines(buf, *len_out);
 	*out = buf;
 	buf = NULL;
 cleanup:
@@ -843,6 +858,7 @@ cleanup:
 	return rc;
 }
 
+/* Parse and check buf into *out (freed by the caller even on failure). */
 static int parse(cfg_t **out, char *buf, size_t len)
 {
 	FILE *fp;
@@ -859,13 +875,15 @@ static int parse(cfg_t **out, char *buf, size_t len)
 		fclose(fp);
 	}
 	if (rc == CFG_SUCCESS && !load.failed)
-		rc = check_follows(*out);
+		check_follows(*out);
 	if (rc != CFG_SUCCESS || load.failed) {
 		fail(0, "cannot parse configuration");
 		return MSGW_ECONFIG;
 	}
 	return 0;
 }
+
+/* ---- public ------------------------------------------------------------ */
 
 int config_load(struct config **out, const char *path)
 {
@@ -881,7 +899,10 @@ int config_load(struct config **out, const char *path)
 	load.path = path;
 	load.failed = 0;
 	load.dir = dir_of(path);
-	rc = load.dir ? read_config(&buf, &len, path) : oom();
+	if (!load.dir)
+		rc = err_set_errno(MSGW_ERR, errno, "%s: cannot find its directory", path);
+	else
+		rc = read_config(&buf, &len, path);
 	if (rc)
 		goto cleanup;
 	rc = parse(&cfg, buf, len);
@@ -938,7 +959,7 @@ const struct config_remote *config_remote_find(const struct config *cfg, const c
 
 static void free_gateway(struct config_gateway *g)
 {
-	const struct list_field *l;
+	const struct field *l;
 
 	free(g->name);
 	free_strs(g, gateway_strs);

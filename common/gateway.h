@@ -69,6 +69,13 @@ void gateway_records_init(struct gateway_records *r);
  */
 int gateway_records_add_file(struct gateway_records *r, const char *file, const char *data,
 			     size_t len);
+/*
+ * Add presence-only records for every mailbox id that appears in data,
+ * whatever the format, with a note naming the file and why (used when a
+ * JSON file does not parse, so a broken configuration is still analysed).
+ */
+void gateway_records_add_presence(struct gateway_records *r, const char *file, const char *data,
+				  size_t len, const char *why);
 const struct gateway_record *gateway_records_find(const struct gateway_records *r,
 						  const char *id);
 void gateway_records_release(struct gateway_records *r);

@@ -7,6 +7,7 @@
 #include "err.h"
 #include "util.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -117,40 +118,86 @@ int manifest_format(char **out, size_t *len_out, const struct manifest *m)
 			hex[0] = '-', hex[1] = '\0';
 		else
 			hex_encode(hex, e->sha, SHA256_LEN);
-		buf_addf(&b, "%c %04o %u %u %llu %s %s\n", e->type, (unsigned)e->mode, (unsigned)e->uid,
-			 (unsigned)e->gid, (unsigned long long)e->size, hex, enc);
+		buf_addf(&b, "%c %04o %u %u %llu %s %s\n", e->type, (unsigned)e->mode,
+			 (unsigned)e->uid, (unsigned)e->gid, (unsigned long long)e->size, hex, enc);
 		free(enc);
 	}
 	*out = buf_detach(&b, len_out);
 	return 0;
 }
 
+/* True when s is 1 to max characters, all from set. */
+static bool all_of(const char *s, const char *set, size_t max)
+{
+	size_t n = strspn(s, set);
+
+	return n > 0 && n <= max && s[n] == '\0';
+}
+
+static bool parse_u64(uint64_t *out, const char *s, uint64_t max)
+{
+	unsigned long long v;
+	char *end;
+
+	if (!all_of(s, "0123456789", 20))
+		return false;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+/*
+ * One entry line: exactly seven fields separated by single spaces (the
+ * path holds no raw space: it is encoded), each checked strictly, so a
+ * damaged line is never read as some other valid entry.
+ */
 static int parse_line(struct manifest *m, char *line, size_t lineno)
 {
-	char type, hex[80], path[8192];
-	unsigned mode, uid, gid;
-	unsigned long long size;
+	char *f[7], *p = line, *sp;
+	uint64_t mode, uid, gid, size;
 	struct manifest_entry *e;
+	size_t n = 0, i;
 	char *dec;
-	int used = 0;
 
-	if (sscanf(line, "%c %o %u %u %llu %79s %8191s%n", &type, &mode, &uid, &gid, &size, hex,
-		   path, &used) != 7 ||
-	    line[used] != '\0')
+	for (;;) {
+		if (n == 7)
+			return err_set(MSGW_ECORRUPT, "manifest line %zu: malformed entry", lineno);
+		f[n++] = p;
+		sp = strchr(p, ' ');
+		if (!sp)
+			break;
+		*sp = '\0';
+		p = sp + 1;
+	}
+	for (i = 0; n == 7 && i < n; i++)
+		if (!*f[i])
+			n = 0; /* an empty field: two spaces in a row, or a trailing one */
+	if (n != 7)
 		return err_set(MSGW_ECORRUPT, "manifest line %zu: malformed entry", lineno);
-	if (type != 'f' && type != 'd' && type != 'l')
-		return err_set(MSGW_ECORRUPT, "manifest line %zu: unknown type '%c'", lineno, type);
-	dec = manifest_decode_path(path);
+	if (strlen(f[0]) != 1 || !strchr("fdl", f[0][0]))
+		return err_set(MSGW_ECORRUPT, "manifest line %zu: unknown type '%s'", lineno, f[0]);
+	if (strlen(f[1]) != 4 || !all_of(f[1], "01234567", 4))
+		return err_set(MSGW_ECORRUPT, "manifest line %zu: bad mode '%s'", lineno, f[1]);
+	mode = strtoul(f[1], NULL, 8);
+	if (!parse_u64(&uid, f[2], UINT32_MAX) || !parse_u64(&gid, f[3], UINT32_MAX))
+		return err_set(MSGW_ECORRUPT, "manifest line %zu: bad owner", lineno);
+	if (!parse_u64(&size, f[4], UINT64_MAX))
+		return err_set(MSGW_ECORRUPT, "manifest line %zu: bad size '%s'", lineno, f[4]);
+	dec = manifest_decode_path(f[6]);
 	if (!dec)
 		return err_set(MSGW_ECORRUPT, "manifest line %zu: bad path encoding", lineno);
-	e = manifest_add(m, type, dec);
+	e = manifest_add(m, f[0][0], dec);
 	free(dec);
-	e->mode = mode;
-	e->uid = uid;
-	e->gid = gid;
+	e->mode = (uint32_t)mode;
+	e->uid = (uint32_t)uid;
+	e->gid = (uint32_t)gid;
 	e->size = size;
-	if (type == 'd' ? strcmp(hex, "-") != 0
-			: strlen(hex) != 2 * SHA256_LEN || hex_decode(e->sha, hex, SHA256_LEN) < 0)
+	if (e->type == 'd'
+		? strcmp(f[5], "-") != 0
+		: strlen(f[5]) != 2 * SHA256_LEN || hex_decode(e->sha, f[5], SHA256_LEN) < 0)
 		return err_set(MSGW_ECORRUPT, "manifest line %zu: bad sha256", lineno);
 	if (m->n > 1 && strcmp(m->e[m->n - 2].path, e->path) >= 0)
 		return err_set(MSGW_ECORRUPT, "manifest line %zu: '%s' out of order", lineno,
@@ -158,26 +205,40 @@ static int parse_line(struct manifest *m, char *line, size_t lineno)
 	return 0;
 }
 
+/*
+ * Lines are split by hand rather than with strtok_r, which would skip blank
+ * lines silently and make the line numbers in messages wrong.
+ */
 int manifest_parse(struct manifest *m, const char *text, size_t len)
 {
-	char *copy = xstrndup(text, len), *save = NULL, *line;
-	size_t lineno = 1;
+	const char *p = text, *end = text + len;
+	size_t lineno = 0;
 	int rc = 0;
 
 	manifest_init(m);
-	if (len == 0 || text[len - 1] != '\n') {
-		rc = err_set(MSGW_ECORRUPT, "manifest: truncated (no final newline)");
-		goto cleanup;
+	while (!rc && p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		char *line;
+
+		lineno++;
+		if (!nl) {
+			rc = err_set(MSGW_ECORRUPT,
+				     "manifest line %zu: truncated (no final newline)", lineno);
+			break;
+		}
+		line = xstrndup(p, (size_t)(nl - p));
+		if (strlen(line) != (size_t)(nl - p))
+			rc = err_set(MSGW_ECORRUPT, "manifest line %zu: NUL byte", lineno);
+		else if (lineno == 1 && strcmp(line, MANIFEST_HEADER) != 0)
+			rc = err_set(MSGW_ECORRUPT, "manifest line 1: expected '%s'",
+				     MANIFEST_HEADER);
+		else if (lineno > 1)
+			rc = parse_line(m, line, lineno);
+		free(line);
+		p = nl + 1;
 	}
-	line = strtok_r(copy, "\n", &save);
-	if (!line || strcmp(line, MANIFEST_HEADER) != 0) {
-		rc = err_set(MSGW_ECORRUPT, "manifest line 1: expected '%s'", MANIFEST_HEADER);
-		goto cleanup;
-	}
-	while (!rc && (line = strtok_r(NULL, "\n", &save)))
-		rc = parse_line(m, line, ++lineno);
-cleanup:
-	free(copy);
+	if (!rc && lineno == 0)
+		rc = err_set(MSGW_ECORRUPT, "manifest line 1: truncated (empty)");
 	if (rc)
 		manifest_release(m);
 	return rc;

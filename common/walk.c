@@ -190,6 +190,15 @@ static int visit(struct walker *w, const char *path, const struct fsys_stat *s, 
 	return 0;
 }
 
+bool walk_is_internal_name(const char *name)
+{
+	size_t n = strlen(name);
+
+	return strcmp(name, WALK_JOURNAL_NAME) == 0 ||
+	       (n > 9 && (strcmp(name + n - 9, WALK_NEW_SUFFIX) == 0 ||
+			  strcmp(name + n - 9, WALK_OLD_SUFFIX) == 0));
+}
+
 static int walk_dir(struct walker *w, const char *dir, bool *has_config)
 {
 	struct fsys_dirent *ents = NULL;
@@ -198,7 +207,11 @@ static int walk_dir(struct walker *w, const char *dir, bool *has_config)
 
 	rc = fsys_list(w->fs, dir, &ents, &n);
 	for (i = 0; rc == 0 && i < n; i++) {
-		char *path = fsys_join(dir, ents[i].name);
+		char *path;
+
+		if (walk_is_internal_name(ents[i].name))
+			continue;
+		path = fsys_join(dir, ents[i].name);
 
 		rc = visit(w, path, &ents[i].st, has_config);
 		free(path);

@@ -35,6 +35,13 @@ struct walk_rules {
 /* True for "mbx-" followed by exactly 32 hex digits. */
 bool walk_is_mailbox_name(const char *name);
 
+/* Names msgw-restore uses on a target while it restores: staged files,
+ * backups of replaced files, and the journal's copy.  Walks skip them. */
+#define WALK_NEW_SUFFIX   ".msgw-new"
+#define WALK_OLD_SUFFIX   ".msgw-old"
+#define WALK_JOURNAL_NAME ".msgw-journal"
+bool walk_is_internal_name(const char *name);
+
 /* True when path (a directory) is a mailbox store under rules. */
 bool walk_is_store(const struct walk_rules *rules, const char *path);
 
