@@ -34,30 +34,37 @@ static bool match_class(const char **pp, char c)
 	return hit != neg;
 }
 
-static bool match(const char *p, const char *s)
+/*
+ * start is the beginning of the whole pattern: "**" is special only as a
+ * whole component (at the start or after a '/', and followed by '/' or the
+ * end); elsewhere, as in "a**" or "**b", it is a plain '*' that never
+ * crosses a '/'.
+ */
+static bool match(const char *start, const char *p, const char *s)
 {
 	for (;;) {
 		switch (*p) {
 		case '\0':
 			return *s == '\0';
 		case '*':
-			if (p[1] == '*') {
+			if (p[1] == '*' && (p == start || p[-1] == '/')) {
 				if (p[2] == '\0')
 					return true;
 				if (p[2] == '/') {
 					const char *t;
 
-					if (match(p + 3, s))
+					if (match(start, p + 3, s))
 						return true;
 					for (t = s; *t; t++)
-						if (*t == '/' && match(p + 3, t + 1))
+						if (*t == '/' && match(start, p + 3, t + 1))
 							return true;
 					return false;
 				}
-				p++; /* "**x" inside a component acts as '*' */
 			}
+			while (p[1] == '*')
+				p++; /* "**x", "a**": a run of stars inside a component acts as '*' */
 			for (;; s++) {
-				if (match(p + 1, s))
+				if (match(start, p + 1, s))
 					return true;
 				if (*s == '\0' || *s == '/')
 					return false;
@@ -86,7 +93,7 @@ static bool match(const char *p, const char *s)
 
 bool glob_match(const char *pattern, const char *path)
 {
-	return match(pattern, path);
+	return match(pattern, pattern, path);
 }
 
 bool glob_matches_all_below(const char *pattern, const char *dir)
@@ -100,13 +107,13 @@ bool glob_matches_all_below(const char *pattern, const char *dir)
 		return false;
 	memcpy(prefix, pattern, n - 3);
 	prefix[n - 3] = '\0';
-	return match(prefix, dir);
+	return match(prefix, prefix, dir);
 }
 
 bool glob_match_any(char *const *patterns, const char *path)
 {
 	for (; patterns && *patterns; patterns++)
-		if (match(*patterns, path))
+		if (match(*patterns, *patterns, path))
 			return true;
 	return false;
 }

@@ -135,37 +135,36 @@ static int check_through_links(const struct manifest *m)
 	return 0;
 }
 
-static int check_snapshot(struct plan *p)
+int plan_check_snapshot(const struct snapshot *s)
 {
 	size_t i;
 	int rc;
 
-	rc = scan_hostile(&p->snap);
-	for (i = 0; !rc && i < p->snap.manifest.n; i++) {
-		const struct manifest_entry *e = &p->snap.manifest.e[i];
+	rc = scan_hostile(s);
+	for (i = 0; !rc && i < s->manifest.n; i++) {
+		const struct manifest_entry *e = &s->manifest.e[i];
 
 		rc = plan_check_entry_name(e->path, e->type, e->type == 'l' ? "." : NULL);
 	}
 	if (!rc)
-		rc = check_through_links(&p->snap.manifest);
+		rc = check_through_links(&s->manifest);
 	if (!rc)
-		rc = archive_snapshot_verify(p->snap.archive, p->snap.archive_len, &p->snap.manifest);
+		rc = archive_snapshot_verify(s->archive, s->archive_len, &s->manifest);
 	if (rc)
-		err_wrap(rc, "snapshot %.12s", p->id);
+		err_wrap(rc, "snapshot %.12s", s->id);
 	return rc;
 }
 
 /* Link targets are only in the archive; fill them into the manifest. */
-static int load_link_targets(struct plan *p)
+int plan_fill_from_archive(struct snapshot *s)
 {
 	struct archive_snapshot_reader *ar = NULL;
 	struct archive_item it;
 	int rc;
 
-	rc = archive_snapshot_open(&ar, p->snap.archive, p->snap.archive_len);
+	rc = archive_snapshot_open(&ar, s->archive, s->archive_len);
 	while (!rc && (rc = archive_snapshot_next(ar, &it)) == 1) {
-		struct manifest_entry *e =
-			(struct manifest_entry *)manifest_find(&p->snap.manifest, it.path);
+		struct manifest_entry *e = (struct manifest_entry *)manifest_find(&s->manifest, it.path);
 
 		if (!e)
 			continue;
@@ -515,9 +514,9 @@ int plan_build(struct plan *out, struct repo *r, const char *id,
 		return rc;
 	g = snapshot_meta_get(&out->snap.meta, "gateway");
 	out->source_gateway = xstrdup(g ? g : "?");
-	rc = check_snapshot(out);
+	rc = plan_check_snapshot(&out->snap);
 	if (!rc)
-		rc = load_link_targets(out);
+		rc = plan_fill_from_archive(&out->snap);
 	snapshot_rules(&rules, target);
 	if (!rc)
 		rc = walk_location(&out->live, fs, &rules, NULL);

@@ -67,6 +67,15 @@ int plan_force(struct plan *p, const char *force, size_t *left_out);
 /* The forced codes, comma-separated (malloc'd, "" when none). */
 char *plan_forced_codes(const struct plan *p);
 
+/* Check a loaded snapshot (with its archive) before anything is written
+ * from it: hostile entries, names, writes through links, and every file
+ * against the manifest.  MSGW_EHOSTILE / MSGW_ECORRUPT naming the entry. */
+int plan_check_snapshot(const struct snapshot *s);
+
+/* Copy what only the archive holds (link targets, owner names, mtimes) into
+ * the snapshot's manifest entries. */
+int plan_fill_from_archive(struct snapshot *s);
+
 /* Validate one archive entry's name and link target against escaping the
  * destination (absolute, "..", empty components, links leaving the root).
  * Used by plan and extract; MSGW_EHOSTILE with a message naming it. */

@@ -267,6 +267,13 @@ int repo_commit(char out[REPO_ID_LEN], struct repo *r, const char *branch,
 		rc = git_fail(MSGW_ERR, "cannot move branch");
 		goto cleanup;
 	}
+	/*
+	 * A new repository's HEAD names a branch that never exists (master);
+	 * point it at the first gateway's branch so stock "git log" works.
+	 * Best effort: the snapshot is written whether or not this succeeds.
+	 */
+	if (!has_parent && git_repository_head_unborn(r->g) == 1)
+		git_repository_set_head(r->g, refname);
 	oid_str(out, &commit_oid);
 cleanup:
 	git_reference_free(ref);
@@ -510,4 +517,29 @@ const char *repo_version(void)
 	git_libgit2_version(&major, &minor, &rev);
 	snprintf(v, sizeof(v), "libgit2 %d.%d.%d", major, minor, rev);
 	return v;
+}
+
+int repo_diff_text(char **out, bool *binary_out, const char *old_data, size_t old_len,
+		   const char *new_data, size_t new_len, const char *old_path,
+		   const char *new_path)
+{
+	git_diff_options opts;
+	git_patch *patch = NULL;
+	git_buf b = {0};
+	int rc = 0;
+
+	repo_global_init();
+	*out = NULL;
+	git_diff_options_init(&opts, GIT_DIFF_OPTIONS_VERSION);
+	if (git_patch_from_buffers(&patch, old_data, old_len, old_path, new_data, new_len, new_path,
+				   &opts) < 0)
+		return git_fail(MSGW_ERR, "cannot compare files");
+	*binary_out = patch && (git_patch_get_delta(patch)->flags & GIT_DIFF_FLAG_BINARY);
+	if (patch && git_patch_to_buf(&b, patch) < 0)
+		rc = git_fail(MSGW_ERR, "cannot format diff");
+	else
+		*out = xstrdup(b.ptr ? b.ptr : "");
+	git_buf_dispose(&b);
+	git_patch_free(patch);
+	return rc;
 }

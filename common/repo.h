@@ -12,6 +12,7 @@
 
 #include "snapref.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -85,6 +86,15 @@ int repo_resolve(char out[REPO_ID_LEN], struct repo *r, const char *name);
 
 /* Create tag refs/tags/<name> at id; MSGW_ECONFIG when it exists. */
 int repo_tag(struct repo *r, const char *name, const char *id);
+
+/*
+ * A unified diff of two versions of one file (libgit2's patch machinery):
+ * *out is the patch text ("" when equal), *binary_out says whether either
+ * side is binary (then the text is "Binary files ... differ").
+ */
+int repo_diff_text(char **out, bool *binary_out, const char *old_data, size_t old_len,
+		   const char *new_data, size_t new_len, const char *old_path,
+		   const char *new_path);
 
 /* "libgit2 1.5.1" */
 const char *repo_version(void);

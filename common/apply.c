@@ -1,0 +1,707 @@
+/*
+ * apply: the restore transaction (see apply.h for the steps).  Staging,
+ * swapping, undoing and committing are separate functions over the journal's
+ * operation list; each undo decides from the file system alone what is left
+ * to put back, so it is safe to run twice or after any crash.
+ */
+#include "apply.h"
+#include "archive.h"
+#include "err.h"
+#include "journal.h"
+#include "log.h"
+#include "snapshot.h"
+#include "util.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static void fault(const char *point)
+{
+#ifdef MSGW_TESTING
+	const char *f = getenv("MSGW_FAULT");
+
+	if (f && strcmp(f, point) == 0) {
+		log_warn("fault injection: killed at '%s'", point);
+		raise(SIGKILL);
+	}
+#else
+	(void)point;
+#endif
+}
+
+static char *suffixed(const char *path, const char *suffix)
+{
+	return xasprintf("%s%s", path, suffix);
+}
+
+static bool exists(struct fsys *fs, const char *path)
+{
+	struct fsys_stat st;
+
+	return fsys_stat(fs, path, &st) == 0;
+}
+
+/* --- journal ------------------------------------------------------------ */
+
+static void build_ops(struct journal *j, const struct plan *p)
+{
+	size_t i;
+
+	for (i = 0; i < p->n; i++)
+		if (p->c[i].op == PLAN_ADD && p->c[i].snap->type == 'd') {
+			journal_add(j, J_MKDIR, p->c[i].snap->path);
+			j->e[j->n - 1].mode = p->c[i].snap->mode;
+		}
+	for (i = 0; i < p->n; i++) {
+		const struct plan_change *c = &p->c[i];
+
+		if (c->op == PLAN_ADD && c->snap->type != 'd')
+			journal_add(j, J_ADD, c->snap->path);
+		else if (c->op == PLAN_MODIFY && !c->meta_only)
+			journal_add(j, J_MODIFY, c->snap->path);
+	}
+	for (i = 0; i < p->n; i++) {
+		const struct plan_change *c = &p->c[i];
+		struct journal_entry *e;
+
+		if (c->op != PLAN_MODIFY || !c->meta_only)
+			continue;
+		journal_add(j, J_CHMOD, c->snap->path);
+		e = &j->e[j->n - 1];
+		e->old_mode = c->live->mode, e->old_uid = c->live->uid, e->old_gid = c->live->gid;
+		e->mode = c->snap->mode, e->uid = c->uid, e->gid = c->gid;
+	}
+	for (i = p->n; i-- > 0;) {
+		const struct plan_change *c = &p->c[i];
+
+		if (c->op != PLAN_REMOVE)
+			continue;
+		journal_add(j, c->live->type == 'd' ? J_RMDIR : J_REMOVE, c->live->path);
+		j->e[j->n - 1].old_mode = c->live->mode;
+	}
+}
+
+static int save_journal(const struct apply_env *env, const struct journal *j)
+{
+	char *path = journal_path(env->cfg->state_dir, env->gw->name);
+	char *text;
+	int rc;
+
+	if (mkdir(env->cfg->state_dir, 0700) < 0 && errno != EEXIST) {
+		free(path);
+		return err_set_errno(MSGW_ERR, errno, "cannot create '%s'", env->cfg->state_dir);
+	}
+	rc = journal_save(j, path);
+	free(path);
+	if (rc)
+		return rc;
+	text = journal_format(j); /* the target's copy is a convenience only */
+	if (fsys_write_atomic(env->fs, WALK_JOURNAL_NAME, text, strlen(text), 0600))
+		log_warn("cannot write the journal's copy on the target: %s", err_last());
+	free(text);
+	return 0;
+}
+
+static void remove_journal(const struct apply_env *env)
+{
+	char *path = journal_path(env->cfg->state_dir, env->gw->name);
+
+	(void)fsys_unlink(env->fs, WALK_JOURNAL_NAME);
+	if (unlink(path) < 0 && errno != ENOENT)
+		log_warn("cannot remove journal '%s': %s", path, strerror(errno));
+	free(path);
+}
+
+/* --- staging ------------------------------------------------------------ */
+
+static int copy_data(struct archive_snapshot_reader *ar, struct fsys_file *f,
+		     const struct manifest_entry *e)
+{
+	static char chunk[1 << 16];
+	unsigned char sha[SHA256_LEN];
+	struct sha256 s;
+	ssize_t n;
+	int rc = 0;
+
+	sha256_init(&s);
+	while (!rc && (n = archive_snapshot_read(ar, chunk, sizeof(chunk))) > 0) {
+		sha256_update(&s, chunk, (size_t)n);
+		rc = fsys_write(f, chunk, (size_t)n);
+	}
+	if (!rc && n < 0)
+		rc = (int)n;
+	sha256_final(&s, sha);
+	if (!rc && memcmp(sha, e->sha, SHA256_LEN) != 0)
+		rc = err_set(MSGW_ECORRUPT, "'%s': sha256 does not match the manifest", e->path);
+	return rc;
+}
+
+static void set_meta(struct fsys *fs, const char *path, const struct plan_change *c)
+{
+	static bool warned;
+
+	if (fsys_chown(fs, path, c->uid, c->gid) && !warned) {
+		log_warn("cannot set owners (%s); continuing with the current ones", err_last());
+		warned = true;
+	}
+	if (c->snap->type != 'l') {
+		if (fsys_chmod(fs, path, c->snap->mode))
+			log_warn("%s", err_last());
+		if (fsys_utime(fs, path, c->snap->mtime, c->snap->mtime_nsec))
+			log_warn("%s", err_last());
+	}
+}
+
+static int stage_one(struct fsys *fs, struct archive_snapshot_reader *ar,
+		     const struct plan_change *c)
+{
+	char *tmp = suffixed(c->snap->path, WALK_NEW_SUFFIX);
+	struct fsys_file *f = NULL;
+	int rc;
+
+	(void)fsys_unlink(fs, tmp); /* a leftover of an earlier crash */
+	if (c->snap->type == 'l') {
+		rc = fsys_symlink(fs, c->snap->link ? c->snap->link : "", tmp);
+	} else {
+		rc = fsys_open_write(fs, tmp, 0600, &f);
+		if (!rc)
+			rc = copy_data(ar, f, c->snap);
+		if (!rc)
+			rc = fsys_sync(f);
+		if (f && fsys_close(f) && !rc)
+			rc = MSGW_ERR;
+	}
+	if (!rc)
+		set_meta(fs, tmp, c);
+	free(tmp);
+	return rc;
+}
+
+static int cmp_change_path(const void *key, const void *elem)
+{
+	const struct plan_change *c = elem;
+	const char *path = c->snap ? c->snap->path : c->live->path;
+
+	return strcmp(key, path);
+}
+
+static bool needs_staging(const struct plan_change *c)
+{
+	return (c->op == PLAN_ADD && c->snap->type != 'd') || (c->op == PLAN_MODIFY && !c->meta_only);
+}
+
+static int stage_files(const struct apply_env *env, const struct plan *p)
+{
+	struct archive_snapshot_reader *ar = NULL;
+	struct archive_item it;
+	int rc;
+
+	rc = archive_snapshot_open(&ar, p->snap.archive, p->snap.archive_len);
+	while (!rc && (rc = archive_snapshot_next(ar, &it)) == 1) {
+		const struct plan_change *c =
+			bsearch(it.path, p->c, p->n, sizeof(*p->c), cmp_change_path);
+
+		rc = c && needs_staging(c) ? stage_one(env->fs, ar, c) : 0;
+	}
+	archive_snapshot_free(ar);
+	return rc;
+}
+
+static int make_dirs(const struct apply_env *env, const struct journal *j, const struct plan *p)
+{
+	size_t i;
+
+	for (i = 0; i < j->n; i++) {
+		const struct plan_change *c;
+		int rc;
+
+		if (j->e[i].op != J_MKDIR)
+			continue;
+		rc = fsys_mkdir(env->fs, j->e[i].path, 0700);
+		if (rc)
+			return rc;
+		c = bsearch(j->e[i].path, p->c, p->n, sizeof(*p->c), cmp_change_path);
+		if (c)
+			set_meta(env->fs, j->e[i].path, c);
+	}
+	return 0;
+}
+
+/* --- swap, undo, commit -------------------------------------------------- */
+
+static int swap_one(struct fsys *fs, const struct journal_entry *e)
+{
+	char *nw = suffixed(e->path, WALK_NEW_SUFFIX), *old = suffixed(e->path, WALK_OLD_SUFFIX);
+	int rc = 0;
+
+	switch (e->op) {
+	case J_MKDIR:
+		break;
+	case J_ADD:
+		rc = fsys_rename(fs, nw, e->path);
+		break;
+	case J_MODIFY:
+		rc = fsys_rename(fs, e->path, old);
+		if (!rc)
+			rc = fsys_rename(fs, nw, e->path);
+		break;
+	case J_REMOVE:
+		rc = fsys_rename(fs, e->path, old);
+		break;
+	case J_RMDIR:
+		if (fsys_rmdir(fs, e->path))
+			log_warn("left directory '%s' in place: %s", e->path, err_last());
+		break;
+	case J_CHMOD:
+		rc = fsys_chmod(fs, e->path, e->mode);
+		if (!rc && fsys_chown(fs, e->path, e->uid, e->gid))
+			log_warn("%s", err_last());
+		break;
+	}
+	free(nw);
+	free(old);
+	return rc;
+}
+
+static int undo_one(struct fsys *fs, const struct journal_entry *e)
+{
+	char *nw = suffixed(e->path, WALK_NEW_SUFFIX), *old = suffixed(e->path, WALK_OLD_SUFFIX);
+	int rc = 0;
+
+	switch (e->op) {
+	case J_MKDIR:
+		if (exists(fs, e->path) && fsys_rmdir(fs, e->path))
+			log_warn("left new directory '%s': %s", e->path, err_last());
+		break;
+	case J_ADD:
+		if (exists(fs, nw))
+			rc = fsys_unlink(fs, nw);
+		else if (exists(fs, e->path))
+			rc = fsys_unlink(fs, e->path);
+		break;
+	case J_MODIFY:
+		if (exists(fs, old)) {
+			if (exists(fs, e->path))
+				rc = fsys_unlink(fs, e->path);
+			if (!rc)
+				rc = fsys_rename(fs, old, e->path);
+		}
+		if (!rc && exists(fs, nw))
+			rc = fsys_unlink(fs, nw);
+		break;
+	case J_REMOVE:
+		if (exists(fs, old) && !exists(fs, e->path))
+			rc = fsys_rename(fs, old, e->path);
+		break;
+	case J_RMDIR:
+		if (!exists(fs, e->path))
+			rc = fsys_mkdir(fs, e->path, e->old_mode);
+		break;
+	case J_CHMOD:
+		rc = fsys_chmod(fs, e->path, e->old_mode);
+		if (!rc && fsys_chown(fs, e->path, e->old_uid, e->old_gid))
+			log_warn("%s", err_last());
+		break;
+	}
+	free(nw);
+	free(old);
+	return rc ? err_wrap(rc, "cannot undo '%s'", e->path) : 0;
+}
+
+/* Undo every operation in reverse; keeps going past failures, returns the
+ * first. */
+static int undo_all(struct fsys *fs, const struct journal *j)
+{
+	size_t i = j->n;
+	int first = 0;
+
+	while (i-- > 0) {
+		int rc = undo_one(fs, &j->e[i]);
+
+		if (rc) {
+			log_error("%s", err_last());
+			if (!first)
+				first = rc;
+		}
+	}
+	(void)fsys_sync_dir(fs, "");
+	return first;
+}
+
+static void sync_parents(struct fsys *fs, const struct journal *j)
+{
+	size_t i;
+
+	for (i = 0; i < j->n; i++) {
+		char *dir = xstrdup(j->e[i].path), *slash = strrchr(dir, '/');
+
+		if (slash)
+			*slash = '\0';
+		else
+			dir[0] = '\0';
+		if (fsys_sync_dir(fs, dir))
+			log_warn("%s", err_last());
+		free(dir);
+	}
+}
+
+static int swap_all(struct fsys *fs, const struct journal *j)
+{
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; !rc && i < j->n; i++) {
+		rc = swap_one(fs, &j->e[i]);
+		if (i == j->n / 2)
+			fault("mid-swap");
+	}
+	sync_parents(fs, j);
+	return rc;
+}
+
+static void commit_backups(struct fsys *fs, const struct journal *j)
+{
+	size_t i;
+
+	for (i = 0; i < j->n; i++) {
+		char *old;
+
+		if (j->e[i].op != J_MODIFY && j->e[i].op != J_REMOVE)
+			continue;
+		old = suffixed(j->e[i].path, WALK_OLD_SUFFIX);
+		if (exists(fs, old) && fsys_unlink(fs, old))
+			log_warn("cannot remove backup '%s': %s", old, err_last());
+		free(old);
+	}
+}
+
+/* --- service ------------------------------------------------------------- */
+
+static int svc(const struct apply_env *env, const char *what, const char *cmd)
+{
+	if (!cmd || !*cmd) {
+		log_warn("%s: no '%s' command configured for '%s'", env->gw->name, what,
+			 env->gw->name);
+		return 0;
+	}
+	return service_run_checked(env->host, what, cmd, env->gw->timeout);
+}
+
+static int start_healthy(const struct apply_env *env)
+{
+	int rc = svc(env, "start", env->gw->start);
+
+	if (!rc)
+		rc = service_health(env->host, env->gw->health, env->gw->timeout);
+	return rc;
+}
+
+/* Put the previous state back and start it: 0 when it runs healthy again. */
+static int roll_back(const struct apply_env *env, const struct journal *j, const char *why)
+{
+	char reason[1024];
+	int rc;
+
+	snprintf(reason, sizeof(reason), "%s", why);
+	log_warn("%s: rolling back: %s", env->gw->name, reason);
+	if (svc(env, "stop", env->gw->stop))
+		log_warn("%s", err_last());
+	rc = undo_all(env->fs, j);
+	if (!rc)
+		rc = start_healthy(env);
+	if (rc)
+		return err_set(MSGW_EROLLBACK,
+			       "%s: rollback failed too (%s) after: %s; manual action needed: the "
+			       "journal is kept in '%s/journal-%s'; fix the cause, then run "
+			       "'msgw-restore recover %s' to put the previous state back, or apply "
+			       "the pre-restore snapshot %.12s",
+			       env->gw->name, err_last(), reason, env->cfg->state_dir, env->gw->name,
+			       env->gw->name, j->pre_restore);
+	return 0;
+}
+
+/* --- snapshots of the target --------------------------------------------- */
+
+static int record(const struct apply_env *env, const char *kind, const char *from,
+		  const char *forced, char out[REPO_ID_LEN])
+{
+	struct snapshot_opts so = {0};
+	struct snapshot_result res;
+	char *cache = xasprintf("%s/statcache-%s", env->cfg->state_dir, env->gw->name);
+	int rc;
+
+	so.kind = kind;
+	so.restored_from = from;
+	so.forced = forced && *forced ? forced : NULL;
+	so.statcache = cache;
+	so.always_write = true;
+	rc = snapshot_take(&res, env->repo, env->gw, env->fs, &so);
+	if (!rc)
+		memcpy(out, res.id, REPO_ID_LEN);
+	free(cache);
+	return rc;
+}
+
+static int commit(const struct apply_env *env, struct journal *j, char restored[REPO_ID_LEN])
+{
+	int rc;
+
+	journal_set_phase(j, "committing");
+	rc = save_journal(env, j);
+	if (rc)
+		return rc;
+	fault("before-commit");
+	commit_backups(env->fs, j);
+	rc = record(env, "restored", j->snapshot, j->forced, restored);
+	if (rc)
+		return err_wrap(rc, "restore applied and running, but recording it failed");
+	remove_journal(env);
+	return 0;
+}
+
+/* --- the confirm timer --------------------------------------------------- */
+
+static void spawn_timer(const struct apply_env *env)
+{
+	char self[4096];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	pid_t pid;
+
+	if (n <= 0) {
+		log_warn("cannot start the confirm timer: %s", strerror(errno));
+		return;
+	}
+	self[n] = '\0';
+	pid = fork();
+	if (pid == 0) {
+		setsid();
+		if (fork() != 0)
+			_exit(0);
+		for (int fd = 0; fd < 1024; fd++)
+			close(fd);
+		execl(self, self, "-q", "-c", env->cfg->path, "recover", env->gw->name, "--timer",
+		      (char *)NULL);
+		_exit(127);
+	}
+	if (pid > 0)
+		waitpid(pid, NULL, 0);
+}
+
+/* --- the transaction ----------------------------------------------------- */
+
+static void start_journal(struct journal *j, const struct apply_env *env, const struct plan *p,
+			  const char *pre)
+{
+	char now[32];
+
+	journal_init(j);
+	j->gateway = xstrdup(env->gw->name);
+	memcpy(j->snapshot, p->id, REPO_ID_LEN);
+	memcpy(j->pre_restore, pre, REPO_ID_LEN);
+	time_rfc3339(now, sizeof(now), (int64_t)time(NULL));
+	j->started = xstrdup(now);
+	j->forced = plan_forced_codes(p);
+	journal_set_phase(j, "staging");
+	build_ops(j, p);
+}
+
+static int stage(const struct apply_env *env, struct journal *j, const struct plan *p)
+{
+	int rc = save_journal(env, j);
+
+	if (!rc)
+		rc = make_dirs(env, j, p);
+	if (!rc)
+		rc = stage_files(env, p);
+	if (!rc)
+		sync_parents(env->fs, j);
+	if (rc) {
+		int keep = rc;
+
+		undo_all(env->fs, j);
+		remove_journal(env);
+		return err_wrap(keep, "staging failed, nothing changed");
+	}
+	return 0;
+}
+
+static int stop_service(const struct apply_env *env, struct journal *j)
+{
+	int rc;
+
+	journal_set_phase(j, "swapping");
+	rc = save_journal(env, j);
+	if (!rc)
+		rc = svc(env, "stop", env->gw->stop);
+	if (rc) {
+		int keep = rc;
+		char why[1024];
+
+		snprintf(why, sizeof(why), "%s", err_last());
+		undo_all(env->fs, j);
+		remove_journal(env);
+		if (svc(env, "start", env->gw->start))
+			log_warn("%s", err_last());
+		return err_set(keep, "%s; nothing changed", why);
+	}
+	return 0;
+}
+
+static int swap_and_start(struct apply_result *out, const struct apply_env *env,
+			  struct journal *j, int64_t t_stop)
+{
+	int64_t t0 = time_now_ms();
+	int rc = swap_all(env->fs, j);
+	char why[1024];
+
+	out->swap_ms = time_now_ms() - t0;
+	fault("before-start");
+	if (!rc) {
+		t0 = time_now_ms();
+		rc = start_healthy(env);
+		out->start_ms = time_now_ms() - t0;
+	}
+	out->downtime_ms = time_now_ms() - t_stop;
+	if (!rc)
+		return 0;
+	snprintf(why, sizeof(why), "%s", err_last());
+	rc = roll_back(env, j, why);
+	if (rc)
+		return rc;
+	remove_journal(env);
+	out->rolled_back = true;
+	return err_set(MSGW_EHEALTH, "%s; the previous configuration is back and running", why);
+}
+
+int apply_run(struct apply_result *out, const struct apply_env *env, struct plan *p,
+	      const struct apply_opts *opts)
+{
+	struct journal j;
+	int64_t t_stop;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = record(env, "pre-restore", NULL, NULL, out->pre_restore);
+	if (rc)
+		return err_wrap(rc, "cannot record the target's current state");
+	start_journal(&j, env, p, out->pre_restore);
+	rc = stage(env, &j, p);
+	if (rc)
+		goto cleanup;
+	fault("after-stage");
+	t_stop = time_now_ms();
+	rc = stop_service(env, &j);
+	out->stop_ms = time_now_ms() - t_stop;
+	if (rc)
+		goto cleanup;
+	fault("after-stop");
+	rc = swap_and_start(out, env, &j, t_stop);
+	if (rc)
+		goto cleanup;
+	if (opts->confirm_within > 0) {
+		out->confirm_deadline = (int64_t)time(NULL) + opts->confirm_within;
+		j.confirm_deadline = out->confirm_deadline;
+		journal_set_phase(&j, "awaiting-confirm");
+		rc = save_journal(env, &j);
+		if (!rc)
+			spawn_timer(env);
+		goto cleanup;
+	}
+	rc = commit(env, &j, out->restored);
+cleanup:
+	journal_release(&j);
+	return rc;
+}
+
+/* --- recovery ------------------------------------------------------------ */
+
+bool apply_pending(const struct config *cfg, const char *gateway, char *phase, size_t len,
+		   int64_t *deadline)
+{
+	char *path = journal_path(cfg->state_dir, gateway);
+	struct journal j;
+	bool pending = journal_load(&j, path) != MSGW_ENOTFOUND;
+
+	free(path);
+	if (pending && j.phase) {
+		snprintf(phase, len, "%s", j.phase);
+		*deadline = j.confirm_deadline;
+		journal_release(&j);
+	} else if (pending) {
+		snprintf(phase, len, "damaged");
+		*deadline = 0;
+	}
+	return pending;
+}
+
+static int undo_and_restart(const struct apply_env *env, struct journal *j, const char **what)
+{
+	int rc = roll_back(env, j, "an interrupted or unconfirmed restore");
+
+	if (rc)
+		return rc;
+	remove_journal(env);
+	*what = "rolled back to the state before the restore; the service runs";
+	return 0;
+}
+
+int apply_recover(const struct apply_env *env, enum recover_mode mode, const char **what)
+{
+	char *path = journal_path(env->cfg->state_dir, env->gw->name);
+	char restored[REPO_ID_LEN];
+	struct journal j;
+	bool confirm_open;
+	int rc;
+
+	*what = "nothing to recover";
+	rc = journal_load(&j, path);
+	free(path);
+	if (rc == MSGW_ENOTFOUND)
+		return mode == RECOVER_CONFIRM
+			       ? err_set(MSGW_ENOTFOUND, "no restore of '%s' waits for confirmation",
+					 env->gw->name)
+			       : 0;
+	if (rc)
+		return rc;
+	confirm_open = strcmp(j.phase, "awaiting-confirm") == 0;
+	if (mode == RECOVER_CONFIRM) {
+		rc = confirm_open ? commit(env, &j, restored)
+				  : err_set(MSGW_ERR, "the restore of '%s' is not waiting for "
+						      "confirmation (phase %s); run recover",
+					    env->gw->name, j.phase);
+		*what = "confirmed";
+	} else if (strcmp(j.phase, "committing") == 0) {
+		rc = commit(env, &j, restored);
+		*what = "finished the restore";
+	} else if (confirm_open && (mode == RECOVER_EXPIRED || j.confirm_deadline > time(NULL))) {
+		if (j.confirm_deadline <= time(NULL))
+			rc = undo_and_restart(env, &j, what);
+		else
+			*what = "waiting for confirmation";
+	} else if (mode == RECOVER_EXPIRED) {
+		*what = "nothing to do";
+	} else {
+		rc = undo_and_restart(env, &j, what);
+	}
+	journal_release(&j);
+	return rc;
+}
+
+int apply_lock_target(struct lock **out, const struct config *cfg, const char *gateway)
+{
+	char *path = xasprintf("%s/target-%s.lock", cfg->state_dir, gateway);
+	int rc;
+
+	if (mkdir(cfg->state_dir, 0700) < 0 && errno != EEXIST)
+		rc = err_set_errno(MSGW_ERR, errno, "cannot create '%s'", cfg->state_dir);
+	else
+		rc = lock_acquire(out, path, "restore target");
+	free(path);
+	return rc;
+}

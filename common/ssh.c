@@ -1,0 +1,924 @@
+/*
+ * ssh: libssh2 sessions (connect with a timeout, verify the host key
+ * against the configured known_hosts, authenticate by key file or agent),
+ * cached per user, host and port for the life of the process, and the
+ * known_hosts helpers the git transport shares.
+ *
+ * Sessions run in blocking mode with libssh2's operation timeout set to the
+ * configured timeout, and keepalives configured (sent when an operation
+ * finds one due).  What this does not do: password or keyboard-interactive
+ * authentication, ProxyJump, ~/.ssh/config, trust on first use.
+ */
+#include "ssh.h"
+#include "err.h"
+#include "fsys.h"
+#include "log.h"
+#include "service.h"
+#include "sha256.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libssh2.h>
+#include <libssh2_sftp.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define KEEPALIVE_INTERVAL 15 /* seconds */
+#define IDLE_REUSE_MAX     300 /* seconds an unused cached session is trusted */
+
+struct ssh_session {
+	struct ssh_session *next; /* the cache list */
+	LIBSSH2_SESSION *session;
+	LIBSSH2_SFTP *sftp;
+	int sock;
+	char *user, *host;
+	int port;
+	char *name; /* user@host:port */
+	int timeout;
+	int refs;
+	bool broken, cached;
+	int64_t last_used; /* ms */
+};
+
+static struct ssh_session *cache;
+
+/* fsys_sftp.c and service_ssh.c */
+int fsys_sftp_open(struct fsys **out, const char *location, const struct fsys_open_opts *opts);
+int service_ssh_open(struct service_host **out, const char *location,
+		     const struct fsys_open_opts *opts);
+
+static void global_init(void)
+{
+	static bool done;
+
+	if (done)
+		return;
+	libssh2_init(0);
+	done = true;
+}
+
+static void at_exit(void)
+{
+	ssh_cache_flush();
+	libssh2_exit();
+}
+
+void ssh_register(void)
+{
+	static bool done;
+
+	if (done)
+		return;
+	global_init();
+	fsys_set_remote_opener(fsys_sftp_open);
+	service_set_remote_opener(service_ssh_open);
+	atexit(at_exit);
+	done = true;
+}
+
+const char *ssh_version(void)
+{
+	static char v[64];
+
+	snprintf(v, sizeof(v), "libssh2 %s", libssh2_version(0));
+	return v;
+}
+
+/* ---- small helpers ----------------------------------------------------- */
+
+static char *base64(const unsigned char *in, size_t n, bool pad)
+{
+	static const char tab[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	char *out = xmalloc(4 * ((n + 2) / 3) + 1), *o = out;
+	size_t i;
+
+	for (i = 0; i + 2 < n; i += 3) {
+		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+
+		*o++ = tab[v >> 18];
+		*o++ = tab[(v >> 12) & 63];
+		*o++ = tab[(v >> 6) & 63];
+		*o++ = tab[v & 63];
+	}
+	if (i < n) {
+		uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0);
+
+		*o++ = tab[v >> 18];
+		*o++ = tab[(v >> 12) & 63];
+		if (i + 1 < n)
+			*o++ = tab[(v >> 6) & 63];
+		else if (pad)
+			*o++ = '=';
+		if (pad)
+			*o++ = '=';
+	}
+	*o = '\0';
+	return out;
+}
+
+/* libssh2's last error text for session. */
+static const char *ssh_errmsg(LIBSSH2_SESSION *session)
+{
+	char *msg = NULL;
+	int len = 0;
+
+	if (!session)
+		return "unknown error";
+	libssh2_session_last_error(session, &msg, &len, 0);
+	return msg && *msg ? msg : "unknown error";
+}
+
+static bool transport_error(int e)
+{
+	switch (e) {
+	case LIBSSH2_ERROR_TIMEOUT:
+	case LIBSSH2_ERROR_SOCKET_SEND:
+	case LIBSSH2_ERROR_SOCKET_RECV:
+	case LIBSSH2_ERROR_SOCKET_DISCONNECT:
+	case LIBSSH2_ERROR_SOCKET_TIMEOUT:
+	case LIBSSH2_ERROR_SOCKET_NONE:
+	case LIBSSH2_ERROR_BANNER_RECV:
+	case LIBSSH2_ERROR_KEX_FAILURE:
+	case LIBSSH2_ERROR_DECRYPT:
+	case LIBSSH2_ERROR_BAD_USE:
+		return true;
+	default:
+		return false;
+	}
+}
+
+int ssh_session_fail(struct ssh_session *s, int code, const char *fmt, ...)
+{
+	char what[512];
+	va_list ap;
+	int e = libssh2_session_last_errno(s->session);
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	if (transport_error(e)) {
+		s->broken = true;
+		if (e == LIBSSH2_ERROR_TIMEOUT)
+			return err_set(code, "ssh '%s': %s: timed out after %d s", s->name, what,
+				       s->timeout);
+	}
+	return err_set(code, "ssh '%s': %s: %s", s->name, what, ssh_errmsg(s->session));
+}
+
+void ssh_session_set_broken(struct ssh_session *s)
+{
+	s->broken = true;
+}
+
+const char *ssh_session_name(const struct ssh_session *s)
+{
+	return s->name;
+}
+
+LIBSSH2_SESSION *ssh_session_handle(struct ssh_session *s)
+{
+	s->last_used = time_now_ms();
+	return s->session;
+}
+
+int ssh_session_socket(const struct ssh_session *s)
+{
+	return s->sock;
+}
+
+int ssh_session_timeout(const struct ssh_session *s)
+{
+	return s->timeout;
+}
+
+void ssh_session_keepalive(struct ssh_session *s)
+{
+	int next = 0;
+
+	if (s->broken)
+		return;
+	if (libssh2_keepalive_send(s->session, &next) < 0)
+		s->broken = true;
+	s->last_used = time_now_ms();
+}
+
+int ssh_session_sftp(LIBSSH2_SFTP **out, struct ssh_session *s)
+{
+	*out = NULL;
+	if (!s->sftp) {
+		s->sftp = libssh2_sftp_init(s->session);
+		if (!s->sftp)
+			return ssh_session_fail(s, MSGW_ERR, "sftp: cannot start the subsystem");
+	}
+	*out = s->sftp;
+	return 0;
+}
+
+/* ---- passphrases ------------------------------------------------------- */
+
+int ssh_passphrase_read(char **out, const char *file)
+{
+	struct buf b;
+	char chunk[256];
+	ssize_t n;
+	int fd, rc = 0;
+
+	*out = NULL;
+	fd = open(file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return err_set_errno(MSGW_ERR, errno, "cannot read passphrase file '%s'", file);
+	buf_init(&b);
+	while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = err_set_errno(MSGW_ERR, errno, "cannot read passphrase file '%s'", file);
+			break;
+		}
+		buf_add(&b, chunk, (size_t)n);
+		if (memchr(chunk, '\n', (size_t)n))
+			break;
+	}
+	secure_wipe(chunk, sizeof(chunk));
+	close(fd);
+	if (!rc) {
+		b.len = strcspn(b.data, "\r\n");
+		b.data[b.len] = '\0';
+		*out = xstrdup(b.data);
+	}
+	secure_wipe(b.data, b.cap);
+	buf_release(&b);
+	return rc;
+}
+
+void ssh_passphrase_free(char *p)
+{
+	if (!p)
+		return;
+	secure_wipe(p, strlen(p));
+	free(p);
+}
+
+/* ---- host keys and known_hosts ------------------------------------------ */
+
+struct key_kind {
+	const char *name; /* the blob's type name */
+	int knownhost;    /* LIBSSH2_KNOWNHOST_KEY_* */
+	const char *methods; /* host key algorithms that give this key */
+};
+
+static const struct key_kind kinds[] = {
+	{"ssh-ed25519", LIBSSH2_KNOWNHOST_KEY_ED25519, "ssh-ed25519"},
+	{"ecdsa-sha2-nistp256", LIBSSH2_KNOWNHOST_KEY_ECDSA_256, "ecdsa-sha2-nistp256"},
+	{"ecdsa-sha2-nistp384", LIBSSH2_KNOWNHOST_KEY_ECDSA_384, "ecdsa-sha2-nistp384"},
+	{"ecdsa-sha2-nistp521", LIBSSH2_KNOWNHOST_KEY_ECDSA_521, "ecdsa-sha2-nistp521"},
+	{"ssh-rsa", LIBSSH2_KNOWNHOST_KEY_SSHRSA, "rsa-sha2-512,rsa-sha2-256,ssh-rsa"},
+	{"ssh-dss", LIBSSH2_KNOWNHOST_KEY_SSHDSS, "ssh-dss"},
+};
+
+#define ALL_HOSTKEY_METHODS                                                                        \
+	"ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,rsa-sha2-512,"    \
+	"rsa-sha2-256,ssh-rsa"
+
+static const struct key_kind *kind_by_name(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (strcmp(kinds[i].name, name) == 0)
+			return &kinds[i];
+	return NULL;
+}
+
+static const struct key_kind *kind_by_knownhost(int mask)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (kinds[i].knownhost == (mask & LIBSSH2_KNOWNHOST_KEY_MASK))
+			return &kinds[i];
+	return NULL;
+}
+
+int ssh_hostkey_init(struct ssh_hostkey *out, const char *host, int port, const void *blob,
+		     size_t len)
+{
+	const unsigned char *b = blob;
+	unsigned char digest[SHA256_LEN];
+	char *kh_name, *b64;
+	uint32_t n;
+
+	memset(out, 0, sizeof(*out));
+	if (!blob || len < 4)
+		return err_set(MSGW_ERR, "host key of '%s': empty or truncated key", host);
+	n = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+	if (n == 0 || n >= sizeof(out->type) || n > len - 4)
+		return err_set(MSGW_ERR, "host key of '%s': malformed key", host);
+	memcpy(out->type, b + 4, n);
+	out->type[n] = '\0';
+	out->host = xstrdup(host);
+	out->port = port;
+	out->blob = xmalloc(len);
+	memcpy(out->blob, blob, len);
+	out->len = len;
+	sha256_buf(digest, blob, len);
+	b64 = base64(digest, sizeof(digest), false);
+	snprintf(out->fingerprint, sizeof(out->fingerprint), "SHA256:%s", b64);
+	free(b64);
+	kh_name = location_known_hosts_name(host, port);
+	b64 = base64(b, len, true);
+	out->line = xasprintf("%s %s %s", kh_name, out->type, b64);
+	free(b64);
+	free(kh_name);
+	return 0;
+}
+
+void ssh_hostkey_release(struct ssh_hostkey *k)
+{
+	if (!k)
+		return;
+	free(k->host);
+	free(k->blob);
+	free(k->line);
+	memset(k, 0, sizeof(*k));
+}
+
+/*
+ * Read known_hosts into a libssh2 collection line by line, so one line
+ * libssh2 cannot parse (a marker, a key type it does not know) is skipped
+ * instead of failing the whole file.  A missing file gives an empty one.
+ */
+static int kh_load(LIBSSH2_KNOWNHOSTS **out, LIBSSH2_SESSION *session, const char *file)
+{
+	LIBSSH2_KNOWNHOSTS *kh;
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	int lineno = 0;
+	FILE *f;
+
+	*out = NULL;
+	kh = libssh2_knownhost_init(session);
+	if (!kh)
+		return err_set(MSGW_ERR, "cannot read known-hosts '%s': out of memory", file);
+	f = fopen(file, "re");
+	if (!f) {
+		if (errno == ENOENT) {
+			*out = kh;
+			return 0;
+		}
+		libssh2_knownhost_free(kh);
+		return err_set_errno(MSGW_ERR, errno, "cannot read known-hosts '%s'", file);
+	}
+	while ((n = getline(&line, &cap, f)) > 0) {
+		const char *p = line;
+
+		lineno++;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p == '#' || *p == '\n' || *p == '\0')
+			continue;
+		if (libssh2_knownhost_readline(kh, line, (size_t)n, LIBSSH2_KNOWNHOST_FILE_OPENSSH))
+			log_debug("known-hosts '%s' line %d: not understood, skipped", file, lineno);
+	}
+	free(line);
+	if (ferror(f)) {
+		fclose(f);
+		libssh2_knownhost_free(kh);
+		return err_set(MSGW_ERR, "cannot read known-hosts '%s': read error", file);
+	}
+	fclose(f);
+	*out = kh;
+	return 0;
+}
+
+/* The key types recorded in plain-text entries named name, as a host key
+ * method preference list (empty string when none). */
+static void kh_recorded_methods(struct buf *out, LIBSSH2_KNOWNHOSTS *kh, const char *name)
+{
+	struct libssh2_knownhost *e = NULL, *prev = NULL;
+
+	while (libssh2_knownhost_get(kh, &e, prev) == 0) {
+		const struct key_kind *k = kind_by_knownhost(e->typemask);
+
+		prev = e;
+		if (!k || !e->name || strcmp(e->name, name) != 0 || strstr(out->data, k->methods))
+			continue;
+		if (out->len)
+			buf_adds(out, ",");
+		buf_adds(out, k->methods);
+	}
+}
+
+/* A scratch libssh2 session for the knownhost API outside a connection. */
+static LIBSSH2_SESSION *scratch_session(void)
+{
+	global_init();
+	return libssh2_session_init();
+}
+
+static int kh_lookup(enum ssh_hostkey_status *status_out, LIBSSH2_SESSION *session,
+		     const char *known_hosts, const struct ssh_hostkey *key)
+{
+	const struct key_kind *kind = kind_by_name(key->type);
+	LIBSSH2_KNOWNHOSTS *kh = NULL;
+	char *name = NULL;
+	int rc, r;
+
+	rc = kh_load(&kh, session, known_hosts);
+	if (rc)
+		return rc;
+	name = location_known_hosts_name(key->host, key->port);
+	/* port -1: only the exact name is looked up, never a port-less
+	 * fallback (libssh2 would take a port 22 key for any port) */
+	r = libssh2_knownhost_checkp(kh, name, -1, (const char *)key->blob, key->len,
+				     LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW |
+					     (kind ? kind->knownhost : LIBSSH2_KNOWNHOST_KEY_UNKNOWN),
+				     NULL);
+	switch (r) {
+	case LIBSSH2_KNOWNHOST_CHECK_MATCH:
+		*status_out = SSH_HOSTKEY_KNOWN;
+		break;
+	case LIBSSH2_KNOWNHOST_CHECK_MISMATCH:
+		*status_out = SSH_HOSTKEY_CHANGED;
+		break;
+	case LIBSSH2_KNOWNHOST_CHECK_NOTFOUND:
+		*status_out = SSH_HOSTKEY_UNKNOWN;
+		break;
+	default:
+		rc = err_set(MSGW_ERR, "cannot check host key of '%s' in '%s': %s", name,
+			     known_hosts, ssh_errmsg(session));
+	}
+	free(name);
+	libssh2_knownhost_free(kh);
+	return rc;
+}
+
+int ssh_known_hosts_lookup(enum ssh_hostkey_status *status_out, const char *known_hosts,
+			   const struct ssh_hostkey *key)
+{
+	LIBSSH2_SESSION *session = scratch_session();
+	int rc;
+
+	if (!session)
+		return err_set(MSGW_ERR, "cannot check host keys: libssh2 failed to start");
+	rc = kh_lookup(status_out, session, known_hosts, key);
+	libssh2_session_free(session);
+	return rc;
+}
+
+static int verify_msg(enum ssh_hostkey_status st, const char *known_hosts,
+		      const struct ssh_hostkey *key, const char *who)
+{
+	char *name = location_known_hosts_name(key->host, key->port);
+	int rc;
+
+	if (st == SSH_HOSTKEY_CHANGED)
+		rc = err_set(MSGW_ERR,
+			     "ssh '%s': host key verification failed: the %s key of '%s' has "
+			     "CHANGED: the server offers %s, '%s' records another one; this may "
+			     "be an attack; if the new key is right, remove the old line by hand "
+			     "and run 'msgw-agent trust'",
+			     who, key->type, name, key->fingerprint, known_hosts);
+	else
+		rc = err_set(MSGW_ERR,
+			     "ssh '%s': host key verification failed: no %s key for '%s' in '%s' "
+			     "(the server offers %s); if that fingerprint is right, run "
+			     "'msgw-agent trust' or add this line: %s",
+			     who, key->type, name, known_hosts, key->fingerprint, key->line);
+	free(name);
+	return rc;
+}
+
+int ssh_hostkey_verify(const char *known_hosts, const struct ssh_hostkey *key, const char *who)
+{
+	enum ssh_hostkey_status st;
+	int rc;
+
+	if (!known_hosts || !*known_hosts)
+		return err_set(MSGW_ECONFIG,
+			       "ssh '%s': no known-hosts file configured (host keys are never "
+			       "trusted on first use)",
+			       who);
+	rc = ssh_known_hosts_lookup(&st, known_hosts, key);
+	if (rc)
+		return err_wrap(rc, "ssh '%s'", who);
+	return st == SSH_HOSTKEY_KNOWN ? 0 : verify_msg(st, known_hosts, key, who);
+}
+
+int ssh_known_hosts_append(const char *known_hosts, const char *line)
+{
+	struct stat st;
+	char *text;
+	size_t len, off = 0;
+	int fd, rc = 0, need_nl = 0;
+
+	fd = open(known_hosts, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return err_set_errno(MSGW_ERR, errno, "cannot open known-hosts '%s'", known_hosts);
+	/* a file whose last line lacks its newline must not get ours glued on */
+	if (fstat(fd, &st) == 0 && st.st_size > 0) {
+		char last = '\n';
+		int rfd = open(known_hosts, O_RDONLY | O_CLOEXEC);
+
+		if (rfd >= 0) {
+			if (pread(rfd, &last, 1, st.st_size - 1) == 1 && last != '\n')
+				need_nl = 1;
+			close(rfd);
+		}
+	}
+	text = xasprintf("%s%s\n", need_nl ? "\n" : "", line);
+	len = strlen(text);
+	while (off < len) {
+		ssize_t n = write(fd, text + off, len - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = err_set_errno(MSGW_ERR, errno, "cannot write known-hosts '%s'",
+					   known_hosts);
+			break;
+		}
+		off += (size_t)n;
+	}
+	if (!rc && fsync(fd) < 0)
+		rc = err_set_errno(MSGW_ERR, errno, "cannot sync known-hosts '%s'", known_hosts);
+	if (close(fd) < 0 && !rc)
+		rc = err_set_errno(MSGW_ERR, errno, "cannot write known-hosts '%s'", known_hosts);
+	free(text);
+	return rc;
+}
+
+/* ---- connecting -------------------------------------------------------- */
+
+static int tcp_connect(int *out, const char *who, const char *host, int port, int timeout)
+{
+	struct addrinfo hints = {0}, *res = NULL, *ai;
+	char portstr[16];
+	int e, fd = -1, last = 0;
+	bool timed_out = false;
+
+	*out = -1;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV;
+	snprintf(portstr, sizeof(portstr), "%d", port);
+	e = getaddrinfo(host, portstr, &hints, &res);
+	if (e)
+		return err_set(MSGW_ERR, "ssh '%s': resolve '%s': %s", who, host,
+			       e == EAI_SYSTEM ? strerror(errno) : gai_strerror(e));
+	for (ai = res; ai; ai = ai->ai_next) {
+		struct pollfd p;
+		int soerr = 0, r;
+		socklen_t slen = sizeof(soerr);
+
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+			    ai->ai_protocol);
+		if (fd < 0) {
+			last = errno;
+			continue;
+		}
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+			break;
+		if (errno != EINPROGRESS) {
+			last = errno;
+			close(fd), fd = -1;
+			continue;
+		}
+		p.fd = fd;
+		p.events = POLLOUT;
+		do
+			r = poll(&p, 1, timeout * 1000);
+		while (r < 0 && errno == EINTR);
+		if (r == 0) {
+			timed_out = true;
+			close(fd), fd = -1;
+			continue;
+		}
+		if (r < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &slen) < 0)
+			soerr = errno;
+		if (soerr == 0)
+			break;
+		last = soerr;
+		close(fd), fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd < 0) {
+		if (timed_out && !last)
+			return err_set(MSGW_ERR, "ssh '%s': connect: timed out after %d s", who,
+				       timeout);
+		return err_set(MSGW_ERR, "ssh '%s': connect: %s", who,
+			       last ? strerror(last) : "no address");
+	}
+	/* back to blocking: libssh2 runs blocking with its own timeout */
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	*out = fd;
+	return 0;
+}
+
+/* Prefer the host key types known_hosts records for this host, so the
+ * server offers the key we can check (as OpenSSH does). */
+static void prefer_known_types(LIBSSH2_SESSION *session, const char *known_hosts,
+			       const char *host, int port)
+{
+	LIBSSH2_KNOWNHOSTS *kh = NULL;
+	char *name;
+	struct buf pref;
+
+	if (!known_hosts || kh_load(&kh, session, known_hosts))
+		return;
+	name = location_known_hosts_name(host, port);
+	buf_init(&pref);
+	kh_recorded_methods(&pref, kh, name);
+	if (pref.len) {
+		buf_adds(&pref, "," ALL_HOSTKEY_METHODS);
+		if (libssh2_session_method_pref(session, LIBSSH2_METHOD_HOSTKEY, pref.data))
+			log_debug("host key preference '%s' not accepted", pref.data);
+	}
+	buf_release(&pref);
+	free(name);
+	libssh2_knownhost_free(kh);
+}
+
+/* TCP connect, SSH handshake; the host key is then in the session. */
+static int open_transport(struct ssh_session *s, const char *known_hosts)
+{
+	int rc;
+
+	rc = tcp_connect(&s->sock, s->name, s->host, s->port, s->timeout);
+	if (rc)
+		return rc;
+	s->session = libssh2_session_init_ex(NULL, NULL, NULL, s);
+	if (!s->session)
+		return err_set(MSGW_ERR, "ssh '%s': cannot start libssh2 session", s->name);
+	libssh2_session_set_blocking(s->session, 1);
+	libssh2_session_set_timeout(s->session, (long)s->timeout * 1000);
+	prefer_known_types(s->session, known_hosts, s->host, s->port);
+	if (libssh2_session_handshake(s->session, s->sock))
+		return ssh_session_fail(s, MSGW_ERR, "handshake");
+	return 0;
+}
+
+static int check_hostkey(struct ssh_session *s, const char *known_hosts)
+{
+	struct ssh_hostkey key;
+	const char *blob;
+	size_t len = 0;
+	int type, rc;
+
+	blob = libssh2_session_hostkey(s->session, &len, &type);
+	if (!blob)
+		return ssh_session_fail(s, MSGW_ERR, "host key");
+	rc = ssh_hostkey_init(&key, s->host, s->port, blob, len);
+	if (rc)
+		return err_wrap(rc, "ssh '%s'", s->name);
+	rc = ssh_hostkey_verify(known_hosts, &key, s->name);
+	if (!rc)
+		log_debug("ssh '%s': host key %s %s verified", s->name, key.type, key.fingerprint);
+	ssh_hostkey_release(&key);
+	return rc;
+}
+
+static int auth_key(struct ssh_session *s, const struct ssh_opts *opts)
+{
+	char *pass = NULL;
+	int rc = 0;
+
+	if (opts->passphrase_file) {
+		rc = ssh_passphrase_read(&pass, opts->passphrase_file);
+		if (rc)
+			return err_wrap(rc, "ssh '%s'", s->name);
+	}
+	if (libssh2_userauth_publickey_fromfile_ex(s->session, s->user, (unsigned)strlen(s->user),
+						   NULL, opts->identity, pass))
+		rc = ssh_session_fail(s, MSGW_ERR, "authentication failed for user '%s' with key '%s'",
+				      s->user, opts->identity);
+	ssh_passphrase_free(pass);
+	return rc;
+}
+
+static int auth_agent(struct ssh_session *s)
+{
+	struct libssh2_agent_publickey *id = NULL, *prev = NULL;
+	LIBSSH2_AGENT *agent;
+	int rc = MSGW_ERR, tried = 0, r;
+
+	if (!getenv("SSH_AUTH_SOCK"))
+		return err_set(MSGW_ERR,
+			       "ssh '%s': authentication failed for user '%s': no identity "
+			       "configured and no ssh-agent (SSH_AUTH_SOCK is not set)",
+			       s->name, s->user);
+	agent = libssh2_agent_init(s->session);
+	if (!agent)
+		return ssh_session_fail(s, MSGW_ERR, "ssh-agent");
+	if (libssh2_agent_connect(agent)) {
+		rc = ssh_session_fail(s, MSGW_ERR, "authentication failed for user '%s': ssh-agent",
+				      s->user);
+		goto cleanup;
+	}
+	if (libssh2_agent_list_identities(agent)) {
+		rc = ssh_session_fail(s, MSGW_ERR,
+				      "authentication failed for user '%s': ssh-agent identities",
+				      s->user);
+		goto cleanup;
+	}
+	while ((r = libssh2_agent_get_identity(agent, &id, prev)) == 0) {
+		prev = id;
+		tried++;
+		if (libssh2_agent_userauth(agent, s->user, id) == 0) {
+			rc = 0;
+			break;
+		}
+		if (transport_error(libssh2_session_last_errno(s->session))) {
+			rc = ssh_session_fail(s, MSGW_ERR, "authentication with the ssh-agent");
+			goto cleanup;
+		}
+	}
+	if (rc)
+		rc = err_set(MSGW_ERR,
+			     "ssh '%s': authentication failed for user '%s' with the ssh-agent "
+			     "(%d key%s tried)",
+			     s->name, s->user, tried, tried == 1 ? "" : "s");
+cleanup:
+	libssh2_agent_disconnect(agent);
+	libssh2_agent_free(agent);
+	return rc;
+}
+
+static void session_free(struct ssh_session *s)
+{
+	if (!s)
+		return;
+	if (s->session) {
+		/* a quick goodbye; a dead peer must not hold us up */
+		libssh2_session_set_blocking(s->session, 1);
+		libssh2_session_set_timeout(s->session, 2000);
+		if (s->sftp)
+			libssh2_sftp_shutdown(s->sftp);
+		if (!s->broken)
+			libssh2_session_disconnect(s->session, "done");
+		libssh2_session_free(s->session);
+	}
+	if (s->sock >= 0)
+		close(s->sock);
+	free(s->user);
+	free(s->host);
+	free(s->name);
+	free(s);
+}
+
+static struct ssh_session *session_new(const struct location *loc, int timeout)
+{
+	struct ssh_session *s = xcalloc(1, sizeof(*s));
+
+	s->sock = -1;
+	s->user = xstrdup(loc->user);
+	s->host = xstrdup(loc->host);
+	s->port = loc->port;
+	s->name = location_name(loc);
+	s->timeout = timeout > 0 ? timeout : SSH_DEFAULT_TIMEOUT;
+	return s;
+}
+
+static int session_connect(struct ssh_session **out, const struct location *loc,
+			   const struct ssh_opts *opts)
+{
+	struct ssh_session *s = session_new(loc, opts->timeout);
+	int rc;
+
+	*out = NULL;
+	log_info("ssh '%s': connecting", s->name);
+	rc = open_transport(s, opts->known_hosts);
+	if (!rc)
+		rc = check_hostkey(s, opts->known_hosts);
+	if (!rc)
+		rc = opts->identity ? auth_key(s, opts) : auth_agent(s);
+	if (rc) {
+		session_free(s);
+		return rc;
+	}
+	libssh2_keepalive_config(s->session, 1, KEEPALIVE_INTERVAL);
+	s->last_used = time_now_ms();
+	*out = s;
+	return 0;
+}
+
+static void cache_unlink(struct ssh_session *s)
+{
+	struct ssh_session **pp;
+
+	for (pp = &cache; *pp; pp = &(*pp)->next)
+		if (*pp == s) {
+			*pp = s->next;
+			break;
+		}
+	s->next = NULL;
+	s->cached = false;
+}
+
+int ssh_session_get(struct ssh_session **out, const struct location *loc,
+		    const struct ssh_opts *opts)
+{
+	struct ssh_session *s, *next;
+	char *who;
+	int rc;
+
+	*out = NULL;
+	if (!opts->known_hosts || !*opts->known_hosts) {
+		who = location_name(loc);
+		rc = err_set(MSGW_ECONFIG,
+			     "ssh '%s': no known-hosts file configured (host keys are never trusted "
+			     "on first use)",
+			     who);
+		free(who);
+		return rc;
+	}
+	global_init();
+	for (s = cache; s; s = next) {
+		next = s->next;
+		if (s->port != loc->port || strcmp(s->user, loc->user) != 0 ||
+		    strcmp(s->host, loc->host) != 0)
+			continue;
+		if (!s->broken && s->refs == 0 &&
+		    time_now_ms() - s->last_used > IDLE_REUSE_MAX * 1000LL)
+			s->broken = true; /* may have been dropped meanwhile: start afresh */
+		if (s->broken) {
+			cache_unlink(s);
+			if (s->refs == 0)
+				session_free(s);
+			continue;
+		}
+		s->refs++;
+		ssh_session_keepalive(s);
+		*out = s;
+		return 0;
+	}
+	rc = session_connect(&s, loc, opts);
+	if (rc)
+		return rc;
+	s->refs = 1;
+	s->cached = true;
+	s->next = cache;
+	cache = s;
+	*out = s;
+	return 0;
+}
+
+void ssh_session_put(struct ssh_session *s)
+{
+	if (!s)
+		return;
+	if (--s->refs > 0)
+		return;
+	s->last_used = time_now_ms();
+	if (!s->cached || s->broken) {
+		if (s->cached)
+			cache_unlink(s);
+		session_free(s);
+	}
+}
+
+void ssh_cache_flush(void)
+{
+	struct ssh_session *s, *next;
+
+	for (s = cache; s; s = next) {
+		next = s->next;
+		if (s->refs == 0) {
+			cache_unlink(s);
+			session_free(s);
+		}
+	}
+}
+
+int ssh_hostkey_fetch(struct ssh_hostkey *out, const struct location *loc,
+		      const char *known_hosts, int timeout)
+{
+	struct ssh_session *s = session_new(loc, timeout);
+	const char *blob;
+	size_t len = 0;
+	int type, rc;
+
+	memset(out, 0, sizeof(*out));
+	global_init();
+	rc = open_transport(s, known_hosts);
+	if (!rc) {
+		blob = libssh2_session_hostkey(s->session, &len, &type);
+		if (!blob)
+			rc = ssh_session_fail(s, MSGW_ERR, "host key");
+		else if ((rc = ssh_hostkey_init(out, loc->host, loc->port, blob, len)))
+			rc = err_wrap(rc, "ssh '%s'", s->name);
+	}
+	if (rc)
+		s->broken = true;
+	session_free(s);
+	return rc;
+}
