@@ -1,21 +1,31 @@
 # msgw-backup: one hand-written Makefile.  Targets: all, check, test, asan,
-# demo, bench-smoke, format, format-check, install, clean.
+# demo, bench, bench-smoke, release, format, format-check, install, clean.
 #   make                 build/msgw-agent, build/msgw-restore, build/msgw-sim
+#                        (a test build: fault-injection points compiled in)
 #   make check           every unit and end-to-end test
 #   make asan            the same tests under ASan+UBSan (build-asan/)
-#   make install PREFIX=/usr/local DESTDIR=...
+#   make release         build-release/, without fault injection
+#   make install PREFIX=/usr/local DESTDIR=...   installs the release build
+#   make V=1             show the compiler command lines
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
 BUILD   ?= build
 SAN     ?=
+TESTING ?= 1
+V       ?= 0
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
 VERSION := 0.1.0
 
 PKGS     := libarchive libgit2 libzstd libssh2 libconfuse jansson
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
-SIM_LIBS   := $(shell pkg-config --libs jansson libsodium)
-CMOCKA_LIBS := $(shell pkg-config --libs cmocka)
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+SIM_LIBS   := $(shell pkg-config --libs jansson libsodium 2>/dev/null)
+CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 
 CC      ?= cc
 WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral
@@ -27,7 +37,8 @@ HARDEN  := -fstack-protector-strong -fPIE
 LDSAN   := -fsanitize=address,undefined
 endif
 ALL_CFLAGS := -std=gnu11 $(WARN) $(HARDEN) $(CFLAGS) -iquote common -include common/compat.h \
-	-DMSGW_VERSION='"$(VERSION)"' -DMSGW_TESTING $(PKG_CFLAGS) -MMD -MP
+	-DMSGW_VERSION='"$(VERSION)"' $(if $(filter 1,$(TESTING)),-DMSGW_TESTING) \
+	$(PKG_CFLAGS) -MMD -MP
 LDFLAGS_ALL := -pie -Wl,-z,relro,-z,now $(LDSAN) $(LDFLAGS)
 
 COMMON_SRC := $(wildcard common/*.c)
@@ -48,37 +59,57 @@ all: $(BINS) $(UNIT_BIN)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(BUILD)/libmsgw.a: $(COMMON_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	$(Q)ar rcs $@ $^
 
 $(BUILD)/msgw-agent: $(AGENT_OBJ) $(BUILD)/libmsgw.a
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
 
 $(BUILD)/msgw-restore: $(RESTORE_OBJ) $(BUILD)/libmsgw.a
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
 
 $(BUILD)/msgw-sim: $(SIM_OBJ)
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(SIM_LIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(SIM_LIBS)
 
 $(BUILD)/test_%: $(BUILD)/obj/tests/unit/test_%.o $(BUILD)/libmsgw.a
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS)
 
-check test: all
+# check, demo and asan first install what they need (fresh machines), then
+# build in a sub-make so pkg-config sees the freshly installed libraries.
+deps:
+	@scripts/install-deps
+
+check test: deps
+	@$(MAKE) --no-print-directory run-tests
+
+run-tests: all
 	MSGW_BUILD_DIR=$(abspath $(BUILD)) tests/run-all
 
-asan:
-	$(MAKE) BUILD=build-asan SAN=1 check
+asan: deps
+	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 run-tests
 
-demo: all
+release:
+	@$(MAKE) --no-print-directory BUILD=build-release TESTING=0 \
+		build-release/msgw-agent build-release/msgw-restore
+
+demo: deps
+	@$(MAKE) --no-print-directory all
 	MSGW_BUILD_DIR=$(abspath $(BUILD)) scripts/demo
 
-bench: all
+bench: deps
+	@$(MAKE) --no-print-directory all
 	scripts/bench
 
-bench-smoke: all
+bench-smoke: deps
+	@$(MAKE) --no-print-directory all
 	scripts/bench --smoke
 
 format:
@@ -90,19 +121,19 @@ format-check:
 		$(wildcard agent/*.h) $(RESTORE_SRC) $(wildcard restore/*.h) $(SIM_SRC) \
 		$(wildcard tests/sim/*.h) $(UNIT_SRC)
 
-install: $(BUILD)/msgw-agent $(BUILD)/msgw-restore
+install: release
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man8 \
 		$(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)/etc/msgw-backup \
 		$(DESTDIR)$(PREFIX)/lib/systemd/system
-	install -m 0755 $(BUILD)/msgw-agent $(BUILD)/msgw-restore $(DESTDIR)$(PREFIX)/bin/
+	install -m 0755 build-release/msgw-agent build-release/msgw-restore $(DESTDIR)$(PREFIX)/bin/
 	install -m 0640 etc/msgw-backup.conf $(DESTDIR)/etc/msgw-backup/msgw-backup.conf.example
 	for f in etc/systemd/*; do [ -f "$$f" ] && install -m 0644 "$$f" $(DESTDIR)$(PREFIX)/lib/systemd/system/; done; true
 	for f in man/*.8; do [ -f "$$f" ] && install -m 0644 "$$f" $(DESTDIR)$(PREFIX)/share/man/man8/; done; true
 	for f in man/*.5; do [ -f "$$f" ] && install -m 0644 "$$f" $(DESTDIR)$(PREFIX)/share/man/man5/; done; true
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-release
 
-.PHONY: all check test asan demo bench bench-smoke format format-check install clean
+.PHONY: all deps check test run-tests asan release demo bench bench-smoke format format-check install clean
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

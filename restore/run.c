@@ -181,6 +181,7 @@ static void refuse_message(const struct plan *p)
 	struct buf codes;
 	size_t i;
 
+	fflush(stdout);
 	buf_init(&codes);
 	for (i = 0; i < p->findings.n; i++)
 		if (!p->findings.v[i].forced && !strstr(codes.data, p->findings.v[i].code))
