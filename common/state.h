@@ -1,0 +1,35 @@
+/*
+ * state: small "key: value" files in the state directory that record what
+ * happened (last snapshot attempt per gateway, last push per remote, last
+ * drill, follow state), for status and monitoring.  Written atomically with
+ * mode 0600; a missing file reads as empty.  Values never hold secrets.
+ *
+ * Files: status-<gateway> (snapshot: last-attempt, last-result, last-error,
+ * last-snapshot, last-snapshot-time, failures-total, last-drill,
+ * last-drill-result; follow: follow-state, follow-finding, follow-time,
+ * follow-applied), push-<remote> (last-attempt, last-success, last-error).
+ */
+#ifndef MSGW_STATE_H
+#define MSGW_STATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct state {
+	char *path;
+	char **keys, **values;
+	size_t n;
+};
+
+/* Load state-dir/name (creating nothing yet). */
+int state_load(struct state *out, const char *state_dir, const char *name);
+/* NULL when unset (borrowed). */
+const char *state_get(const struct state *s, const char *key);
+int64_t state_get_int(const struct state *s, const char *key, int64_t dflt);
+void state_set(struct state *s, const char *key, const char *value);
+void state_set_int(struct state *s, const char *key, int64_t value);
+/* Write atomically (state dir created 0700 when missing). */
+int state_save(const struct state *s);
+void state_release(struct state *s);
+
+#endif
