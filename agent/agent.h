@@ -15,5 +15,9 @@ int cmd_init(struct fe_ctx *ctx, int argc, char **argv);
 int cmd_snapshot(struct fe_ctx *ctx, int argc, char **argv);
 int cmd_verify(struct fe_ctx *ctx, int argc, char **argv);
 int cmd_scan(struct fe_ctx *ctx, int argc, char **argv);
+int cmd_run(struct fe_ctx *ctx, int argc, char **argv);
+int cmd_status(struct fe_ctx *ctx, int argc, char **argv);
+int cmd_trust(struct fe_ctx *ctx, int argc, char **argv);
+int cmd_push(struct fe_ctx *ctx, int argc, char **argv);
 
 #endif

@@ -5,6 +5,8 @@
  */
 #include "agent.h"
 #include "err.h"
+#include "jobs.h"
+#include "repo_remote.h"
 #include "log.h"
 #include "snapshot.h"
 #include "util.h"
@@ -46,41 +48,35 @@ static char *statcache_path(struct config *cfg, const char *gw)
 static int one_gateway(struct fe_ctx *ctx, const struct config_gateway *gw,
 		       const struct snap_args *a, json_t *arr)
 {
-	struct fsys_open_opts fo = {gw->identity, gw->passphrase_file, gw->known_hosts, gw->timeout};
 	struct snapshot_opts so = {0};
-	struct snapshot_result res;
-	struct fsys *fs = NULL;
-	char *cache;
+	struct job_result jr;
+	char *cache = statcache_path(ctx->cfg, gw->name);
 	int rc;
 
 	so.kind = a->kind;
 	so.message = a->message;
 	so.tag = a->tag;
-	cache = statcache_path(ctx->cfg, gw->name);
 	so.statcache = cache;
-	rc = fsys_open(&fs, gw->location, &fo);
-	if (!rc)
-		rc = snapshot_take(&res, fe_repo(ctx), gw, fs, &so);
-	fsys_free(fs);
+	rc = job_snapshot(&jr, fe_repo(ctx), ctx->cfg, gw, &so);
 	free(cache);
 	if (rc) {
 		log_error("%s", err_last());
 		if (arr)
 			json_array_append_new(arr, json_pack("{s:s, s:s, s:s}", "gateway", gw->name,
-							     "result", "failed", "error",
+							     "result", jr.result, "error",
 							     err_last()));
 		return rc;
 	}
 	if (arr)
 		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:I, s:I}", "gateway",
-						     gw->name, "result",
-						     res.unchanged ? "unchanged" : "written", "id",
-						     res.id, "summary", res.summary, "files",
-						     (json_int_t)res.files, "bytes", (json_int_t)res.bytes));
-	else if (res.unchanged)
-		printf("%s: unchanged (%.12s)\n", gw->name, res.id);
+						     gw->name, "result", jr.result, "id", jr.snap.id,
+						     "summary", jr.snap.summary, "files",
+						     (json_int_t)jr.snap.files, "bytes",
+						     (json_int_t)jr.snap.bytes));
+	else if (jr.snap.unchanged)
+		printf("%s: unchanged (%.12s)\n", gw->name, jr.snap.id);
 	else
-		printf("%.12s %s\n", res.id, res.summary);
+		printf("%.12s %s\n", jr.snap.id, jr.snap.summary);
 	return 0;
 }
 
@@ -116,12 +112,21 @@ static int parse(struct fe_ctx *ctx, struct snap_args *a, int argc, char **argv)
 	return 0;
 }
 
+/* The exit status after one more gateway's result: the highest so far, so
+ * a refused --tag (2) is not reported as an ordinary failure (1). */
+static int worse(int status, int rc)
+{
+	int code = rc ? err_exit_code(rc) : 0;
+
+	return code > status ? code : status;
+}
+
 int cmd_snapshot(struct fe_ctx *ctx, int argc, char **argv)
 {
 	struct snap_args a;
 	struct config *cfg;
 	json_t *arr = NULL;
-	int i, failed = 0, status = 0;
+	int i, status = 0;
 
 	if (fe_want_help(argc, argv, help))
 		return 0;
@@ -140,13 +145,13 @@ int cmd_snapshot(struct fe_ctx *ctx, int argc, char **argv)
 		arr = json_array();
 	if (optind < argc) {
 		for (i = optind; i < argc; i++)
-			failed += one_gateway(ctx, config_gateway_find(cfg, argv[i]), &a, arr) != 0;
+			status = worse(status, one_gateway(ctx, config_gateway_find(cfg, argv[i]),
+							   &a, arr));
 	} else {
 		for (i = 0; i < (int)cfg->ngateways; i++)
-			failed += one_gateway(ctx, &cfg->gateways[i], &a, arr) != 0;
+			status = worse(status, one_gateway(ctx, &cfg->gateways[i], &a, arr));
 	}
-	if (failed)
-		status = 1;
+	repo_push_auto(fe_repo(ctx), cfg, cfg->state_dir); /* never fails a snapshot */
 	if (arr) {
 		json_t *doc = json_pack("{s:i, s:o}", "version", 1, "results", arr);
 

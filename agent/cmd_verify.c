@@ -4,6 +4,7 @@
  * damaged file; the run goes on and exits 1 when any was damaged.
  */
 #include "agent.h"
+#include "drill.h"
 #include "err.h"
 #include "log.h"
 #include "snapshot.h"
@@ -14,12 +15,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char synopsis[] = "verify [SNAPSHOT... | --all] [--json]";
+static const char synopsis[] = "verify [SNAPSHOT... | --all | --drill [GATEWAY...]] [--json]";
 static const char help[] =
-	"usage: verify [SNAPSHOT... | --all] [--json]\n\n"
+	"usage: verify [SNAPSHOT... | --all | --drill [GATEWAY...]] [--json]\n\n"
 	"Check snapshots against their manifests: every file's size and sha256, the\n"
 	"archive's entries and order.  Default: the latest snapshot of every gateway.\n"
 	"  -a, --all   every snapshot on every gateway's branch\n"
+	"      --drill [GATEWAY...]  restore each gateway's latest snapshot into a\n"
+	"              scratch directory and check it file by file; recorded for status\n"
 	"      --json  one JSON document with a result per snapshot\n";
 
 struct vstate {
@@ -69,6 +72,48 @@ static int verify_branches(struct vstate *v, bool all)
 	return rc;
 }
 
+/* verify --drill [GATEWAY...]: restore drills of the latest snapshots. */
+static int run_drills(struct fe_ctx *ctx, int n, char **names, json_t *arr)
+{
+	char **all = NULL;
+	size_t nall = 0, i;
+	int rc = 0, bad = 0;
+
+	if (n == 0) {
+		rc = repo_branches(&all, &nall, fe_repo(ctx));
+		if (rc)
+			return fe_fail(ctx, rc);
+		names = all;
+		n = (int)nall;
+	}
+	fe_config(ctx);
+	for (i = 0; i < (size_t)n; i++) {
+		struct drill_result d;
+
+		rc = drill_gateway(&d, fe_repo(ctx), ctx->cfg, names[i]);
+		if (rc)
+			log_error("%s", err_last()), bad++;
+		if (arr)
+			json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:I, s:s?}", "gateway",
+							     names[i], "id", d.id, "result",
+							     rc ? "failed" : "ok", "files",
+							     (json_int_t)d.files, "error",
+							     rc ? err_last() : NULL));
+		else if (!rc)
+			printf("drill ok %s %.12s: %zu entries, %llu bytes restored and checked\n",
+			       names[i], d.id, d.files, d.bytes);
+	}
+	repo_names_free(all, nall);
+	if (arr) {
+		json_t *doc = json_pack("{s:i, s:o}", "version", 1, "drills", arr);
+
+		json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		fputc('\n', stdout);
+		json_decref(doc);
+	}
+	return bad ? 1 : 0;
+}
+
 int cmd_verify(struct fe_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {{"all", no_argument, NULL, 'a'},
@@ -76,7 +121,7 @@ int cmd_verify(struct fe_ctx *ctx, int argc, char **argv)
 					     {"json", no_argument, NULL, 'j'},
 					     {NULL, 0, NULL, 0}};
 	struct vstate v = {0};
-	int c, all = 0, rc = 0, i;
+	int c, all = 0, rc = 0, i, drill = 0;
 
 	if (fe_want_help(argc, argv, help))
 		return 0;
@@ -86,13 +131,14 @@ int cmd_verify(struct fe_ctx *ctx, int argc, char **argv)
 		else if (c == 'j')
 			v.arr = json_array();
 		else if (c == 'D')
-			return err_set(MSGW_ERR, "verify --drill is not implemented yet"),
-			       fe_fail(ctx, MSGW_ERR);
+			drill = 1;
 		else
 			return fe_usage_error(ctx, synopsis, "bad option");
 	}
 	if (all && optind < argc)
 		return fe_usage_error(ctx, synopsis, "--all takes no SNAPSHOT");
+	if (drill)
+		return run_drills(ctx, argc - optind, argv + optind, v.arr);
 	v.r = fe_repo(ctx);
 	for (i = optind; !rc && i < argc; i++) {
 		char id[REPO_ID_LEN];

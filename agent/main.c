@@ -11,11 +11,11 @@ static const struct fe_cmd commands[] = {
 	{"show", fe_cmd_show, "show one snapshot's meta data and files"},
 	{"verify", cmd_verify, "check snapshots file by file against their manifests"},
 	{"scan", cmd_scan, "show how a gateway's files are classified"},
-	{"trust", fe_cmd_unimplemented, "record a gateway's or remote's SSH host key (not yet)"},
-	{"push", fe_cmd_unimplemented, "push the repository to remotes (not yet)"},
-	{"run", fe_cmd_unimplemented, "snapshot on a schedule (not yet)"},
+	{"trust", cmd_trust, "record a gateway's or remote's SSH host key"},
+	{"push", cmd_push, "push the repository to remotes"},
+	{"run", cmd_run, "snapshot on a schedule, push, record results"},
 	{"prune", fe_cmd_unimplemented, "drop old snapshots by the retention policy (not yet)"},
-	{"status", fe_cmd_unimplemented, "monitoring summary (not yet)"},
+	{"status", cmd_status, "monitoring summary (plugin exit codes, JSON, Prometheus)"},
 	{NULL, NULL, NULL},
 };
 

@@ -15,8 +15,8 @@ static const struct fe_cmd commands[] = {
 	{"rollback", cmd_rollback, "apply the latest pre-restore snapshot"},
 	{"recover", cmd_recover, "finish or undo an interrupted apply"},
 	{"extract", cmd_extract, "write a snapshot into an empty directory"},
-	{"fetch", fe_cmd_unimplemented, "fetch snapshots from a remote (not yet)"},
-	{"follow", fe_cmd_unimplemented, "keep a standby in step with its primary (not yet)"},
+	{"fetch", cmd_fetch, "fetch snapshots from remotes"},
+	{"follow", cmd_follow, "keep a standby in step with the gateway it follows"},
 	{NULL, NULL, NULL},
 };
 

@@ -47,5 +47,7 @@ int cmd_rollback(struct fe_ctx *ctx, int argc, char **argv);
 int cmd_recover(struct fe_ctx *ctx, int argc, char **argv);
 int cmd_extract(struct fe_ctx *ctx, int argc, char **argv);
 int cmd_diff(struct fe_ctx *ctx, int argc, char **argv);
+int cmd_follow(struct fe_ctx *ctx, int argc, char **argv);
+int cmd_fetch(struct fe_ctx *ctx, int argc, char **argv);
 
 #endif

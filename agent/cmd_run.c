@@ -1,0 +1,157 @@
+/*
+ * run: the long-running agent.  Every schedule interval (plus a random
+ * jitter) it snapshots each gateway, pushes where configured and records
+ * the results; one unreachable gateway never stops it.  SIGTERM/SIGINT
+ * finish the current step and exit 0; SIGHUP reloads the configuration (a
+ * bad new file is reported and the old one kept).
+ */
+#include "agent.h"
+#include "err.h"
+#include "jobs.h"
+#include "lock.h"
+#include "log.h"
+#include "repo_remote.h"
+#include "util.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char help[] =
+	"usage: run [--once] [--syslog]\n\n"
+	"Snapshot every gateway each schedule interval (with a small random jitter),\n"
+	"push to remotes with push = true, and record each result for 'status'.\n"
+	"SIGTERM finishes the current step and exits 0; SIGHUP reloads the\n"
+	"configuration (a broken file is reported and the old one kept).\n"
+	"      --once     one cycle, then exit (1 when a gateway failed)\n"
+	"      --syslog   log to syslog instead of stderr\n";
+
+static volatile sig_atomic_t stop_requested, reload_requested;
+
+static void on_signal(int sig)
+{
+	if (sig == SIGHUP)
+		reload_requested = 1;
+	else
+		stop_requested = 1;
+}
+
+static void install_handlers(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+}
+
+static void reload(struct fe_ctx *ctx)
+{
+	struct config *fresh = NULL;
+
+	reload_requested = 0;
+	if (config_load(&fresh, ctx->cfg->path)) {
+		log_error("reload failed, keeping the running configuration: %s", err_last());
+		return;
+	}
+	config_free(ctx->cfg);
+	ctx->cfg = fresh;
+	log_info("configuration reloaded from '%s'", fresh->path);
+}
+
+/* One cycle under the repository lock; returns the number of failures. */
+static int cycle(struct fe_ctx *ctx)
+{
+	struct config *cfg = ctx->cfg;
+	struct lock *lk = NULL;
+	char *lockpath = xasprintf("%s/msgw.lock", repo_path(fe_repo(ctx)));
+	size_t i;
+	int failed = 0;
+
+	if (lock_acquire(&lk, lockpath, "repository")) {
+		log_warn("skipping this cycle: %s", err_last());
+		free(lockpath);
+		return 1;
+	}
+	mkdir(cfg->state_dir, 0700);
+	for (i = 0; i < cfg->ngateways && !stop_requested; i++) {
+		const struct config_gateway *gw = &cfg->gateways[i];
+		struct snapshot_opts so = {.kind = "scheduled"};
+		char *cache = xasprintf("%s/statcache-%s", cfg->state_dir, gw->name);
+		struct job_result jr;
+
+		so.statcache = cache;
+		if (job_snapshot(&jr, fe_repo(ctx), cfg, gw, &so)) {
+			log_error("%s", err_last());
+			failed++;
+		} else if (jr.snap.unchanged) {
+			log_info("%s: unchanged", gw->name);
+		} else {
+			log_info("%.12s %s", jr.snap.id, jr.snap.summary);
+		}
+		free(cache);
+	}
+	if (!stop_requested)
+		repo_push_auto(fe_repo(ctx), cfg, cfg->state_dir);
+	lock_release(lk);
+	free(lockpath);
+	return failed;
+}
+
+static void sleep_interval(const struct config *cfg)
+{
+	int64_t wait_ms = (int64_t)cfg->interval * 1000;
+	int64_t until;
+
+	if (cfg->jitter > 0)
+		wait_ms += (int64_t)(random() % ((long)cfg->jitter * 1000 + 1));
+	until = time_now_ms() + wait_ms;
+	while (!stop_requested && !reload_requested && time_now_ms() < until)
+		usleep(100000);
+}
+
+int cmd_run(struct fe_ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {{"once", no_argument, NULL, 'o'},
+					     {"syslog", no_argument, NULL, 's'},
+					     {NULL, 0, NULL, 0}};
+	int c, once = 0, failed;
+
+	if (fe_want_help(argc, argv, help))
+		return 0;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == 'o')
+			once = 1;
+		else if (c == 's')
+			log_use_syslog(1);
+		else
+			return fe_usage_error(ctx, "run [--once] [--syslog]", "bad option");
+	}
+	fe_config(ctx);
+	fe_repo(ctx);
+	srandom((unsigned)(time(NULL) ^ getpid()));
+	install_handlers();
+	if (log_get_level() < LOG_LVL_INFO && !once)
+		log_set_level(LOG_LVL_INFO);
+	log_info("started: %zu gateways, every %d s", ctx->cfg->ngateways, ctx->cfg->interval);
+	for (;;) {
+		failed = cycle(ctx);
+		if (once || stop_requested)
+			break;
+		sleep_interval(ctx->cfg);
+		if (reload_requested)
+			reload(ctx);
+		if (stop_requested)
+			break;
+	}
+	log_info("stopped");
+	return once && failed ? 1 : 0;
+}

@@ -1,0 +1,213 @@
+/*
+ * follow: keep a standby in step with the gateway it follows.  On each
+ * interval, when the primary has a snapshot the standby has not received
+ * yet: plan; apply when the plan has no finding; when a finding blocks,
+ * change nothing and record the finding (status turns CRITICAL).  Never
+ * during an open confirm window or an unfinished restore.
+ */
+#include "err.h"
+#include "log.h"
+#include "restore.h"
+#include "state.h"
+#include "util.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char synopsis[] = "follow GATEWAY [--once] [--interval DURATION]";
+static const char help[] =
+	"usage: follow GATEWAY [--once] [--interval DURATION]\n\n"
+	"Keep the standby GATEWAY in step with the gateway its 'follows' names: each\n"
+	"interval (default: schedule interval), when the primary has a newer\n"
+	"snapshot, plan the restore; apply it when the plan has no finding; when a\n"
+	"finding blocks, change nothing and record it, so 'msgw-agent status' turns\n"
+	"CRITICAL naming it.  Nothing happens while a confirm window is open.\n"
+	"      --once          one check, then exit (0 in step or applied, 3 blocked,\n"
+	"                      1 or 4 failed)\n"
+	"      --interval D    how often to check\n";
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_term(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+static void record(struct fe_ctx *ctx, const char *gw, const char *st, const char *finding,
+		   const char *applied)
+{
+	char name[300], when[32];
+	struct state s;
+
+	snprintf(name, sizeof(name), "status-%s", gw);
+	if (state_load(&s, ctx->cfg->state_dir, name))
+		return;
+	time_rfc3339(when, sizeof(when), (int64_t)time(NULL));
+	state_set(&s, "follow-state", st);
+	state_set(&s, "follow-finding", finding ? finding : "");
+	state_set(&s, "follow-time", when);
+	if (applied)
+		state_set(&s, "follow-applied", applied);
+	if (state_save(&s))
+		log_warn("%s", err_last());
+	state_release(&s);
+}
+
+static char *applied_id(struct fe_ctx *ctx, const char *gw)
+{
+	char name[300];
+	struct state s;
+	char *id = NULL;
+
+	snprintf(name, sizeof(name), "status-%s", gw);
+	if (state_load(&s, ctx->cfg->state_dir, name) == 0) {
+		const char *v = state_get(&s, "follow-applied");
+
+		id = v ? xstrdup(v) : NULL;
+		state_release(&s);
+	}
+	return id;
+}
+
+static char *findings_text(const struct plan *p)
+{
+	struct buf b;
+	size_t i;
+
+	buf_init(&b);
+	for (i = 0; i < p->findings.n; i++) {
+		const struct finding *f = &p->findings.v[i];
+
+		buf_addf(&b, "%s%s", b.len ? "; " : "", f->code);
+		if (f->mailbox)
+			buf_addf(&b, " %s (%zu messages)", f->mailbox, f->messages);
+	}
+	return buf_detach(&b, NULL);
+}
+
+/* Plan and maybe apply the primary's tip; the exit status of this round. */
+static int step(struct fe_ctx *ctx, struct target *t, const char *tip)
+{
+	struct apply_opts ao = {0};
+	struct apply_result res;
+	struct apply_env env;
+	struct plan p;
+	int rc;
+
+	rc = plan_build(&p, fe_repo(ctx), tip, t->gw, t->fs, NULL);
+	if (rc) {
+		record(ctx, t->gw->name, "failed", err_last(), NULL);
+		return fe_fail(ctx, rc);
+	}
+	if (p.findings.n) {
+		char *why = findings_text(&p);
+
+		record(ctx, t->gw->name, "blocked", why, NULL);
+		log_error("%s: not following %.12s: blocked by %s; nothing was changed "
+			  "(see 'msgw-restore plan %.12s --to %s')",
+			  t->gw->name, tip, why, tip, t->gw->name);
+		free(why);
+		plan_release(&p);
+		return 3;
+	}
+	if (p.added + p.modified + p.removed == 0) {
+		record(ctx, t->gw->name, "ok", NULL, tip);
+		plan_release(&p);
+		return 0;
+	}
+	target_env(ctx, t, &env);
+	rc = apply_run(&res, &env, &p, &ao);
+	plan_release(&p);
+	if (rc) {
+		record(ctx, t->gw->name, "failed", err_last(), NULL);
+		return fe_fail(ctx, rc);
+	}
+	record(ctx, t->gw->name, "ok", NULL, tip);
+	printf("%s: followed %.12s (service down %.3f s)\n", t->gw->name, tip,
+	       res.downtime_ms / 1000.0);
+	return 0;
+}
+
+static int follow_once(struct fe_ctx *ctx, const struct config_gateway *gw)
+{
+	char tip[REPO_ID_LEN], phase[32];
+	struct target t;
+	int64_t deadline;
+	char *applied;
+	int rc, status;
+
+	if (apply_pending(ctx->cfg, gw->name, phase, sizeof(phase), &deadline)) {
+		log_info("%s: a restore is open (%s); not following now", gw->name, phase);
+		return 0;
+	}
+	rc = repo_branch_tip(tip, fe_repo(ctx), gw->follows);
+	if (rc) {
+		log_info("%s: %s", gw->name, err_last());
+		return 0;
+	}
+	applied = applied_id(ctx, gw->name);
+	status = applied && strcmp(applied, tip) == 0 ? 0 : -1;
+	free(applied);
+	if (status == 0)
+		return 0;
+	fe_lock_repo(ctx);
+	rc = target_open(ctx, &t, gw->name, true);
+	if (rc) {
+		lock_release(ctx->lock);
+		ctx->lock = NULL;
+		return fe_fail(ctx, rc);
+	}
+	status = step(ctx, &t, tip);
+	target_close(&t);
+	lock_release(ctx->lock);
+	ctx->lock = NULL;
+	return status;
+}
+
+int cmd_follow(struct fe_ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {{"interval", required_argument, NULL, 'i'},
+					     {"once", no_argument, NULL, 'o'},
+					     {NULL, 0, NULL, 0}};
+	const struct config_gateway *gw;
+	long interval = 0;
+	int c, once = 0, status;
+
+	if (fe_want_help(argc, argv, help))
+		return 0;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == 'o')
+			once = 1;
+		else if (c == 'i' && config_parse_duration(&interval, optarg) == 0)
+			continue;
+		else
+			return fe_usage_error(ctx, synopsis, "%s", c == 'i' ? err_last() : "bad option");
+	}
+	if (optind != argc - 1)
+		return fe_usage_error(ctx, synopsis, "follow needs one GATEWAY");
+	gw = config_gateway_find(fe_config(ctx), argv[optind]);
+	if (!gw)
+		return fe_fail(ctx, MSGW_ECONFIG);
+	if (!gw->follows)
+		return fe_usage_error(ctx, synopsis, "gateway '%s' has no 'follows' in '%s'", gw->name,
+				      ctx->cfg->path);
+	if (!interval)
+		interval = ctx->cfg->interval;
+	signal(SIGTERM, on_term);
+	signal(SIGINT, on_term);
+	for (;;) {
+		status = follow_once(ctx, gw);
+		if (once || stop_requested)
+			break;
+		for (long i = 0; i < interval * 10 && !stop_requested; i++)
+			usleep(100000);
+		if (stop_requested)
+			break;
+	}
+	return once ? status : 0;
+}
