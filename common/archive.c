@@ -5,6 +5,7 @@
  */
 #include "archive.h"
 #include "err.h"
+#include "progress.h"
 #include "util.h"
 
 #include <archive.h>
@@ -112,7 +113,9 @@ static int write_entries(struct archive *a, const struct manifest *m, struct fsy
 	size_t i;
 	int rc = 0;
 
+	progress_begin("archiving", m->n);
 	for (i = 0; !rc && i < m->n; i++) {
+		progress_update(i + 1);
 		fill_entry(ae, &m->e[i]);
 		if (archive_write_header(a, ae) < ARCHIVE_WARN)
 			rc = err_set(MSGW_ERR, "cannot archive '%s': %s", m->e[i].path,
@@ -120,6 +123,7 @@ static int write_entries(struct archive *a, const struct manifest *m, struct fsy
 		else if (m->e[i].type == 'f')
 			rc = write_data(a, &m->e[i], fs);
 	}
+	progress_end();
 	archive_entry_free(ae);
 	return rc;
 }

@@ -7,7 +7,9 @@
 #include "archive.h"
 #include "err.h"
 #include "log.h"
+#include "progress.h"
 #include "snapshot.h"
+#include "ssh.h"
 #include "util.h"
 
 #include <getopt.h>
@@ -62,6 +64,7 @@ int fe_main(const char *prog, const struct fe_cmd *table, int argc, char **argv,
 	const struct fe_cmd *cmd;
 	int c, verbosity = 0, status;
 
+	ssh_register();
 	log_init(prog);
 	umask(077);
 	while ((c = getopt_long(argc, argv, "+c:hqv", opts, NULL)) != -1) {
@@ -89,6 +92,7 @@ int fe_main(const char *prog, const struct fe_cmd *table, int argc, char **argv,
 			return 2;
 		}
 	}
+	progress_enable(verbosity >= 0 && isatty(2));
 	log_set_level(verbosity < 0 ? LOG_LVL_ERROR
 				    : verbosity == 0 ? LOG_LVL_WARN
 						     : verbosity == 1 ? LOG_LVL_INFO : LOG_LVL_DEBUG);

@@ -8,6 +8,7 @@
 #include "err.h"
 #include "glob.h"
 #include "log.h"
+#include "progress.h"
 #include "statcache.h"
 #include "util.h"
 
@@ -316,18 +317,19 @@ int walk_hash_entry(struct manifest_entry *e, struct fsys *fs)
 int walk_hash(struct manifest *m, struct fsys *fs, struct statcache *cache)
 {
 	size_t i;
-	int rc;
+	int rc = 0;
 
-	for (i = 0; i < m->n; i++) {
+	progress_begin("hashing", m->n);
+	for (i = 0; !rc && i < m->n; i++) {
 		struct manifest_entry *e = &m->e[i];
 
+		progress_update(i + 1);
 		if (e->type == 'f' && cache && statcache_lookup(cache, e))
 			continue;
 		rc = walk_hash_entry(e, fs);
-		if (rc)
-			return rc;
-		if (e->type == 'f' && cache)
+		if (!rc && e->type == 'f' && cache)
 			statcache_store(cache, e);
 	}
-	return 0;
+	progress_end();
+	return rc;
 }
