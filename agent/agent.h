@@ -19,5 +19,6 @@ int cmd_run(struct fe_ctx *ctx, int argc, char **argv);
 int cmd_status(struct fe_ctx *ctx, int argc, char **argv);
 int cmd_trust(struct fe_ctx *ctx, int argc, char **argv);
 int cmd_push(struct fe_ctx *ctx, int argc, char **argv);
+int cmd_prune(struct fe_ctx *ctx, int argc, char **argv);
 
 #endif

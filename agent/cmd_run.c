@@ -56,11 +56,23 @@ static void install_handlers(void)
 static void reload(struct fe_ctx *ctx)
 {
 	struct config *fresh = NULL;
+	struct repo *r = NULL;
 
 	reload_requested = 0;
 	if (config_load(&fresh, ctx->cfg->path)) {
 		log_error("reload failed, keeping the running configuration: %s", err_last());
 		return;
+	}
+	/* a new repository path takes effect too (unless --repo fixed it) */
+	if (!ctx->repo_override && strcmp(fresh->repository, ctx->cfg->repository) != 0) {
+		if (repo_open(&r, fresh->repository)) {
+			log_error("reload failed, keeping the running configuration: %s",
+				  err_last());
+			config_free(fresh);
+			return;
+		}
+		repo_free(ctx->repo);
+		ctx->repo = r;
 	}
 	config_free(ctx->cfg);
 	ctx->cfg = fresh;

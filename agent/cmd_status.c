@@ -38,8 +38,9 @@ static void print_human(const struct status_report *s)
 		printf("gateway %s: %s\n", g->name, status_level_name(g->level));
 		printf("  last snapshot: %s%.12s (%s)\n", g->last_id[0] ? "" : "none",
 		       g->last_id, g->reason);
-		printf("  last attempt: %s %s%s%s\n", g->last_attempt ?: "never",
-		       g->last_result ?: "", g->last_error ? ": " : "", g->last_error ?: "");
+		printf("  last attempt: %s%s%s%s%s\n", g->last_attempt ?: "never",
+		       g->last_result ? " " : "", g->last_result ?: "", g->last_error ? ": " : "",
+		       g->last_error ?: "");
 		printf("  failures: %lld, last drill: %s\n", (long long)g->failures_total,
 		       g->last_drill ? "recorded" : "never");
 		if (g->follow_state)

@@ -14,7 +14,7 @@ static const struct fe_cmd commands[] = {
 	{"trust", cmd_trust, "record a gateway's or remote's SSH host key"},
 	{"push", cmd_push, "push the repository to remotes"},
 	{"run", cmd_run, "snapshot on a schedule, push, record results"},
-	{"prune", fe_cmd_unimplemented, "drop old snapshots by the retention policy (not yet)"},
+	{"prune", cmd_prune, "drop old snapshots by the retention policy"},
 	{"status", cmd_status, "monitoring summary (plugin exit codes, JSON, Prometheus)"},
 	{NULL, NULL, NULL},
 };

@@ -7,8 +7,10 @@
 #include "apply.h"
 #include "archive.h"
 #include "err.h"
+#include "jobs.h"
 #include "journal.h"
 #include "log.h"
+#include "progress.h"
 #include "snapshot.h"
 #include "util.h"
 
@@ -202,13 +204,18 @@ static int stage_files(const struct apply_env *env, const struct plan *p)
 	struct archive_item it;
 	int rc;
 
+	size_t done = 0;
+
+	progress_begin("staging", p->snap.manifest.n);
 	rc = archive_snapshot_open(&ar, p->snap.archive, p->snap.archive_len);
 	while (!rc && (rc = archive_snapshot_next(ar, &it)) == 1) {
 		const struct plan_change *c =
 			bsearch(it.path, p->c, p->n, sizeof(*p->c), cmp_change_path);
 
+		progress_update(++done);
 		rc = c && needs_staging(c) ? stage_one(env->fs, ar, c) : 0;
 	}
+	progress_end();
 	archive_snapshot_free(ar);
 	return rc;
 }
@@ -255,8 +262,9 @@ static int swap_one(struct fsys *fs, const struct journal_entry *e)
 		rc = fsys_rename(fs, e->path, old);
 		break;
 	case J_RMDIR:
-		if (fsys_rmdir(fs, e->path))
-			log_warn("left directory '%s' in place: %s", e->path, err_last());
+		/* still holds the backups of the files removed from it (and
+		 * anything excluded): commit_backups removes it once they go */
+		(void)fsys_rmdir(fs, e->path);
 		break;
 	case J_CHMOD:
 		rc = fsys_chmod(fs, e->path, e->mode);
@@ -334,21 +342,36 @@ static int undo_all(struct fsys *fs, const struct journal *j)
 	return first;
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sync each directory that holds a journal entry, once: the swap is the
+ * service's downtime, and a directory sync costs a disk flush. */
 static void sync_parents(struct fsys *fs, const struct journal *j)
 {
+	char **dirs = j->n ? xcalloc(j->n, sizeof(*dirs)) : NULL;
 	size_t i;
 
 	for (i = 0; i < j->n; i++) {
-		char *dir = xstrdup(j->e[i].path), *slash = strrchr(dir, '/');
+		char *slash;
 
+		dirs[i] = xstrdup(j->e[i].path);
+		slash = strrchr(dirs[i], '/');
 		if (slash)
 			*slash = '\0';
 		else
-			dir[0] = '\0';
-		if (fsys_sync_dir(fs, dir))
-			log_warn("%s", err_last());
-		free(dir);
+			dirs[i][0] = '\0';
 	}
+	if (j->n > 1)
+		qsort(dirs, j->n, sizeof(*dirs), cmp_str);
+	for (i = 0; i < j->n; i++)
+		if ((i == 0 || strcmp(dirs[i], dirs[i - 1]) != 0) && fsys_sync_dir(fs, dirs[i]))
+			log_warn("%s", err_last());
+	for (i = 0; i < j->n; i++)
+		free(dirs[i]);
+	free(dirs);
 }
 
 static int swap_all(struct fsys *fs, const struct journal *j)
@@ -379,6 +402,12 @@ static void commit_backups(struct fsys *fs, const struct journal *j)
 			log_warn("cannot remove backup '%s': %s", old, err_last());
 		free(old);
 	}
+	/* removed directories, deepest first (the journal's order), now that
+	 * the backups inside them are gone */
+	for (i = 0; i < j->n; i++)
+		if (j->e[i].op == J_RMDIR && exists(fs, j->e[i].path) &&
+		    fsys_rmdir(fs, j->e[i].path))
+			log_warn("left directory '%s' in place: %s", j->e[i].path, err_last());
 }
 
 /* --- service ------------------------------------------------------------- */
@@ -462,6 +491,9 @@ static int commit(const struct apply_env *env, struct journal *j, char restored[
 	if (rc)
 		return err_wrap(rc, "restore applied and running, but recording it failed");
 	remove_journal(env);
+	/* a failing post-restore hook is reported; the restore stands */
+	if (hook_run(env->cfg, env->gw, HOOK_POST_RESTORE, restored, "restored"))
+		log_warn("%s", err_last());
 	return 0;
 }
 
@@ -572,10 +604,18 @@ static int swap_and_start(struct apply_result *out, const struct apply_env *env,
 		return 0;
 	snprintf(why, sizeof(why), "%s", err_last());
 	rc = roll_back(env, j, why);
-	if (rc)
-		return rc;
+	if (rc) {
+		char msg[1024];
+
+		snprintf(msg, sizeof(msg), "%s", err_last());
+		if (hook_run(env->cfg, env->gw, HOOK_FAILURE, j->snapshot, "rollback-failed"))
+			log_warn("%s", err_last());
+		return err_set(rc, "%s", msg);
+	}
 	remove_journal(env);
 	out->rolled_back = true;
+	if (hook_run(env->cfg, env->gw, HOOK_FAILURE, j->snapshot, "rolled-back"))
+		log_warn("%s", err_last());
 	return err_set(MSGW_EHEALTH, "%s; the previous configuration is back and running", why);
 }
 
@@ -680,10 +720,14 @@ int apply_recover(const struct apply_env *env, enum recover_mode mode, const cha
 		rc = commit(env, &j, restored);
 		*what = "finished the restore";
 	} else if (confirm_open && (mode == RECOVER_EXPIRED || j.confirm_deadline > time(NULL))) {
-		if (j.confirm_deadline <= time(NULL))
+		if (j.confirm_deadline <= time(NULL)) {
 			rc = undo_and_restart(env, &j, what);
-		else
-			*what = "waiting for confirmation";
+		} else {
+			/* after a reboot the apply's timer is gone: start a new one */
+			if (mode == RECOVER_ANY)
+				spawn_timer(env);
+			*what = "waiting for confirmation (the timer runs)";
+		}
 	} else if (mode == RECOVER_EXPIRED) {
 		*what = "nothing to do";
 	} else {

@@ -354,7 +354,22 @@ static int parse_nonempty(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *r
 	return 0;
 }
 
-/* identity, known-hosts, passphrase-file: must be readable files now. */
+/* identity, known-hosts, passphrase-file: must be readable files now;
+ * a known-hosts file may also not exist yet in an existing directory
+ * ('msgw-agent trust' creates it, and a missing one trusts nothing). */
+static int parent_is_dir(const char *path)
+{
+	char *dir = strdup(path), *slash = dir ? strrchr(dir, '/') : NULL;
+	struct stat st;
+	int ok;
+
+	if (slash)
+		*slash = '\0';
+	ok = slash && stat(*dir ? dir : "/", &st) == 0 && S_ISDIR(st.st_mode);
+	free(dir);
+	return ok;
+}
+
 static int parse_readable(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 {
 	char *path;
@@ -366,6 +381,8 @@ static int parse_readable(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *r
 	if (!path)
 		return fail(cfg->line, "out of memory");
 	e = read_errno(path);
+	if (e == ENOENT && strcmp(opt->name, "known-hosts") == 0 && parent_is_dir(path))
+		e = 0;
 	if (e)
 		fail(cfg->line, "cannot read %s '%s': %s", opt->name, path, strerror(e));
 	free(path);

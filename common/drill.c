@@ -93,8 +93,10 @@ int drill_gateway(struct drill_result *out, struct repo *r, const struct config 
 			snapshot_release(&s);
 		}
 	}
-	if (rc)
+	if (rc && out->id[0])
 		err_wrap(rc, "drill of '%s' (%.12s) failed", gateway, out->id);
+	else if (rc)
+		err_wrap(rc, "drill of '%s' failed", gateway);
 	job_record_drill(cfg, gateway, rc == 0, rc ? err_last() : NULL);
 	if (strstr(dir, "XXXXXX") == NULL)
 		remove_scratch(dir);

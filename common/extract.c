@@ -37,14 +37,44 @@ static int prepare_dir(struct fsys **fs_out, const char *dir)
 	return rc;
 }
 
+/* The last name looked up and its id: a lookup reads the whole passwd or
+ * group file, and a snapshot's files mostly share one owner. */
+struct id_memo {
+	char *name;
+	uint32_t id;
+	bool found;
+};
+
+static struct id_memo uid_memo, gid_memo;
+
+static void id_of(struct fsys *fs, struct id_memo *m, bool group, const char *name, uint32_t *id)
+{
+	if (!m->name || strcmp(m->name, name) != 0) {
+		free(m->name);
+		m->name = xstrdup(name);
+		m->id = *id;
+		m->found = (group ? fsys_gid_of(fs, name, &m->id) : fsys_uid_of(fs, name, &m->id)) == 0;
+	}
+	if (m->found)
+		*id = m->id;
+}
+
+static void memo_release(void)
+{
+	free(uid_memo.name);
+	free(gid_memo.name);
+	memset(&uid_memo, 0, sizeof(uid_memo));
+	memset(&gid_memo, 0, sizeof(gid_memo));
+}
+
 static void set_owner_time(struct fsys *fs, const struct manifest_entry *e)
 {
 	uint32_t uid = e->uid, gid = e->gid;
 
 	if (e->uname)
-		fsys_uid_of(fs, e->uname, &uid);
+		id_of(fs, &uid_memo, false, e->uname, &uid);
 	if (e->gname)
-		fsys_gid_of(fs, e->gname, &gid);
+		id_of(fs, &gid_memo, true, e->gname, &gid);
 	if (geteuid() == 0)
 		(void)fsys_chown(fs, e->path, uid, gid);
 	if (e->type != 'l')
@@ -71,7 +101,22 @@ static int write_file(struct fsys *fs, struct archive_snapshot_reader *ar,
 	return rc;
 }
 
-static int write_entries(struct extract_result *out, struct fsys *fs, const struct snapshot *s)
+/* What only the archive holds (link targets, owner names, mtimes), into
+ * the manifest entry, as plan_fill_from_archive does: here in the pass that
+ * writes, so the archive is decompressed once less. */
+static void fill_entry(struct manifest_entry *e, const struct archive_item *it)
+{
+	if (it->type == 'l' && it->link && !e->link)
+		e->link = xstrdup(it->link);
+	if (it->uname && *it->uname && !e->uname)
+		e->uname = xstrdup(it->uname);
+	if (it->gname && *it->gname && !e->gname)
+		e->gname = xstrdup(it->gname);
+	e->mtime = it->mtime;
+	e->mtime_nsec = it->mtime_nsec;
+}
+
+static int write_entries(struct extract_result *out, struct fsys *fs, struct snapshot *s)
 {
 	struct archive_snapshot_reader *ar = NULL;
 	struct archive_item it;
@@ -79,12 +124,13 @@ static int write_entries(struct extract_result *out, struct fsys *fs, const stru
 
 	rc = archive_snapshot_open(&ar, s->archive, s->archive_len);
 	while (!rc && (rc = archive_snapshot_next(ar, &it)) == 1) {
-		const struct manifest_entry *e = manifest_find(&s->manifest, it.path);
+		struct manifest_entry *e = (struct manifest_entry *)manifest_find(&s->manifest, it.path);
 
 		if (!e) {
 			rc = err_set(MSGW_ECORRUPT, "'%s': not in the manifest", it.path);
 			break;
 		}
+		fill_entry(e, &it);
 		if (e->type == 'd') {
 			rc = fsys_mkdir(fs, e->path, 0700);
 			out->dirs++;
@@ -130,8 +176,6 @@ int extract_snapshot(struct extract_result *out, struct repo *r, const char *id,
 		return rc;
 	rc = plan_check_snapshot(&s);
 	if (!rc)
-		rc = plan_fill_from_archive(&s);
-	if (!rc)
 		rc = prepare_dir(&fs, dir);
 	if (!rc)
 		rc = write_entries(out, fs, &s);
@@ -141,5 +185,6 @@ int extract_snapshot(struct extract_result *out, struct repo *r, const char *id,
 		err_wrap(rc, "extract into '%s' failed (partial files left there)", dir);
 	fsys_free(fs);
 	snapshot_release(&s);
+	memo_release();
 	return rc;
 }

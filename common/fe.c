@@ -8,6 +8,7 @@
 #include "err.h"
 #include "log.h"
 #include "progress.h"
+#include "repo_remote.h"
 #include "snapshot.h"
 #include "ssh.h"
 #include "util.h"
@@ -129,13 +130,22 @@ struct config *fe_config(struct fe_ctx *ctx)
 
 struct repo *fe_repo(struct fe_ctx *ctx)
 {
+	char *cached = NULL;
 	const char *path;
 	int rc;
 
 	if (ctx->repo)
 		return ctx->repo;
 	path = ctx->repo_override ? ctx->repo_override : fe_config(ctx)->repository;
+	if (ctx->repo_override && repo_remote_is_url(ctx->repo_override)) {
+		/* work from a remote repository: fetched into a local cache first */
+		rc = repo_remote_cache(&cached, ctx->repo_override, fe_config(ctx));
+		if (rc)
+			log_die_err(rc);
+		path = cached;
+	}
 	rc = repo_open(&ctx->repo, path);
+	free(cached);
 	if (rc)
 		log_die_err(rc);
 	return ctx->repo;

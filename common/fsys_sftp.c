@@ -111,8 +111,8 @@ static int fail(struct sftp *c, const char *what, const char *p)
 	if (fx < 0)
 		return ssh_session_fail(c->ssh, MSGW_ERR, "cannot %s '%s'", what, p);
 	return err_set(fx == LIBSSH2_FX_NO_SUCH_FILE || fx == LIBSSH2_FX_NO_SUCH_PATH
-			       ? MSGW_ENOTFOUND
-			       : MSGW_ERR,
+			   ? MSGW_ENOTFOUND
+			   : MSGW_ERR,
 		       "ssh '%s': cannot %s '%s': %s", ssh_session_name(c->ssh), what, p,
 		       fx_text((unsigned long)fx));
 }
@@ -338,18 +338,20 @@ static int s_rename(void *ctx, const char *from, const char *to)
 	ssh_session_keepalive(c->ssh);
 	if (libssh2_sftp_rename_ex(c->sftp, pf, (unsigned)strlen(pf), pt, (unsigned)strlen(pt),
 				   LIBSSH2_SFTP_RENAME_OVERWRITE | LIBSSH2_SFTP_RENAME_ATOMIC |
-					   LIBSSH2_SFTP_RENAME_NATIVE)) {
+				       LIBSSH2_SFTP_RENAME_NATIVE)) {
 		long fx = last_fx(c);
 
 		if (fx < 0)
-			rc = ssh_session_fail(c->ssh, MSGW_ERR, "cannot rename '%s' to '%s'", pf, pt);
+			rc = ssh_session_fail(c->ssh, MSGW_ERR, "cannot rename '%s' to '%s'", pf,
+					      pt);
 		else if (fx != LIBSSH2_FX_NO_SUCH_FILE &&
 			 libssh2_sftp_stat_ex(c->sftp, pt, (unsigned)strlen(pt), LIBSSH2_SFTP_LSTAT,
 					      &a) == 0)
-			rc = err_set(MSGW_ERR,
-				     "ssh '%s': cannot rename '%s' to '%s': the target exists (SFTP "
-				     "rename does not replace files)",
-				     ssh_session_name(c->ssh), pf, pt);
+			rc =
+			    err_set(MSGW_ERR,
+				    "ssh '%s': cannot rename '%s' to '%s': the target exists (SFTP "
+				    "rename does not replace files)",
+				    ssh_session_name(c->ssh), pf, pt);
 		else
 			rc = err_set(fx == LIBSSH2_FX_NO_SUCH_FILE ? MSGW_ENOTFOUND : MSGW_ERR,
 				     "ssh '%s': cannot rename '%s' to '%s': %s",
@@ -423,24 +425,47 @@ static int s_readlink(void *ctx, const char *path, char **out)
 /*
  * OpenSSH's server takes SSH_FXP_SYMLINK's arguments in the opposite order
  * to the draft; libssh2 sends (target, link), which is what OpenSSH (and
- * Win32-OpenSSH) expect.
+ * Win32-OpenSSH) expect.  libssh2 1.10 misreads the server's status reply
+ * to SYMLINK and reports failure even when the link was made, so a failure
+ * is checked by reading the link back; a path that existed before is
+ * refused first, so that check cannot be fooled by an older link.
  */
 static int s_symlink(void *ctx, const char *target, const char *path)
 {
 	struct sftp *c = ctx;
-	char *p = full(c, path);
-	int rc = 0;
+	char *p = full(c, path), *back = xmalloc(NAME_MAX_SFTP + 1);
+	LIBSSH2_SFTP_ATTRIBUTES a;
+	int rc = 0, n;
 
 	ssh_session_keepalive(c->ssh);
-	if (libssh2_sftp_symlink_ex(c->sftp, target, (unsigned)strlen(target), p,
-				    (unsigned)strlen(p), LIBSSH2_SFTP_SYMLINK))
+	if (libssh2_sftp_stat_ex(c->sftp, p, (unsigned)strlen(p), LIBSSH2_SFTP_LSTAT, &a) == 0) {
+		rc = err_set(MSGW_ERR, "ssh '%s': cannot create symbolic link '%s': File exists",
+			     ssh_session_name(c->ssh), p);
+		goto cleanup;
+	}
+	if (last_fx(c) != (long)LIBSSH2_FX_NO_SUCH_FILE) {
 		rc = fail(c, "create symbolic link", p);
+		goto cleanup;
+	}
+	if (libssh2_sftp_symlink_ex(c->sftp, target, (unsigned)strlen(target), p,
+				    (unsigned)strlen(p), LIBSSH2_SFTP_SYMLINK) == 0)
+		goto cleanup;
+	if (last_fx(c) < 0) {
+		rc = fail(c, "create symbolic link", p);
+		goto cleanup;
+	}
+	n = libssh2_sftp_symlink_ex(c->sftp, p, (unsigned)strlen(p), back, NAME_MAX_SFTP,
+				    LIBSSH2_SFTP_READLINK);
+	if (n < 0 || (size_t)n != strlen(target) || memcmp(back, target, (size_t)n) != 0)
+		rc = err_set(MSGW_ERR, "ssh '%s': cannot create symbolic link '%s'",
+			     ssh_session_name(c->ssh), p);
+cleanup:
+	free(back);
 	free(p);
 	return rc;
 }
 
-static int setstat(struct sftp *c, const char *path, LIBSSH2_SFTP_ATTRIBUTES *a,
-		   const char *what)
+static int setstat(struct sftp *c, const char *path, LIBSSH2_SFTP_ATTRIBUTES *a, const char *what)
 {
 	char *p = full(c, path);
 	int rc = 0;
@@ -510,35 +535,32 @@ static void s_free(void *ctx)
 }
 
 static const struct fsys_ops sftp_ops = {
-	.scheme = "sftp",
-	.stat = s_stat,
-	.list = s_list,
-	.open_read = s_open_read,
-	.open_write = s_open_write,
-	.read = s_read,
-	.write = s_write,
-	.sync = s_sync,
-	.close = s_close,
-	.rename = s_rename,
-	.unlink = s_unlink,
-	.mkdir = s_mkdir,
-	.rmdir = s_rmdir,
-	.readlink = s_readlink,
-	.symlink = s_symlink,
-	.chmod = s_chmod,
-	.chown = s_chown,
-	.utime = s_utime,
-	.sync_dir = s_sync_dir,
-	.uname = NULL,
-	.gname = NULL,
-	.uid_of = NULL,
-	.gid_of = NULL,
-	.rename_overwrites = s_rename_overwrites,
-	.free = s_free,
+    .scheme = "sftp",
+    .stat = s_stat,
+    .list = s_list,
+    .open_read = s_open_read,
+    .open_write = s_open_write,
+    .read = s_read,
+    .write = s_write,
+    .sync = s_sync,
+    .close = s_close,
+    .rename = s_rename,
+    .unlink = s_unlink,
+    .mkdir = s_mkdir,
+    .rmdir = s_rmdir,
+    .readlink = s_readlink,
+    .symlink = s_symlink,
+    .chmod = s_chmod,
+    .chown = s_chown,
+    .utime = s_utime,
+    .sync_dir = s_sync_dir,
+    .uname = NULL,
+    .gname = NULL,
+    .uid_of = NULL,
+    .gid_of = NULL,
+    .rename_overwrites = s_rename_overwrites,
+    .free = s_free,
 };
-
-/* The opener ssh_register() gives fsys_set_remote_opener(). */
-int fsys_sftp_open(struct fsys **out, const char *location, const struct fsys_open_opts *opts);
 
 int fsys_sftp_open(struct fsys **out, const char *location, const struct fsys_open_opts *opts)
 {

@@ -106,7 +106,9 @@ static int scan_hostile(const struct snapshot *s)
 }
 
 /* No entry may lie below a symlink of the same snapshot (a write through
- * it would land outside the destination). */
+ * it would land outside the destination), and every entry's directories
+ * must be in the snapshot (the agent always records them): otherwise the
+ * entry would be written through whatever the destination has there. */
 static int check_through_links(const struct manifest *m)
 {
 	size_t i;
@@ -126,6 +128,10 @@ static int check_through_links(const struct manifest *m)
 					     m->e[i].path, path);
 			else if (a && a->type != 'd')
 				rc = err_set(MSGW_EHOSTILE, "refusing entry '%s': '%s' is not a directory",
+					     m->e[i].path, path);
+			else if (!a)
+				rc = err_set(MSGW_ECORRUPT,
+					     "refusing entry '%s': its directory '%s' is not in the snapshot",
 					     m->e[i].path, path);
 		}
 		free(path);

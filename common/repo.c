@@ -487,6 +487,25 @@ int repo_resolve(char out[REPO_ID_LEN], struct repo *r, const char *text)
 	return rc;
 }
 
+int repo_tag_check(struct repo *r, const char *name)
+{
+	char *refname;
+	git_reference *ref = NULL;
+	int e;
+
+	if (!snapref_valid_name(name))
+		return err_set(MSGW_ECONFIG, "bad tag name '%s'", name);
+	refname = xasprintf("refs/tags/%s", name);
+	e = git_reference_lookup(&ref, r->g, refname);
+	git_reference_free(ref);
+	free(refname);
+	if (e == 0)
+		return err_set(MSGW_ECONFIG, "tag '%s' already exists", name);
+	if (e != GIT_ENOTFOUND)
+		return git_fail(MSGW_ERR, "cannot read tag");
+	return 0;
+}
+
 int repo_tag(struct repo *r, const char *name, const char *id)
 {
 	char *refname = xasprintf("refs/tags/%s", name);

@@ -87,6 +87,11 @@ int repo_resolve(char out[REPO_ID_LEN], struct repo *r, const char *name);
 /* Create tag refs/tags/<name> at id; MSGW_ECONFIG when it exists. */
 int repo_tag(struct repo *r, const char *name, const char *id);
 
+/* Whether repo_tag(r, name, ...) could succeed now: 0, or MSGW_ECONFIG
+ * with repo_tag's message for a bad or existing name.  Lets a caller refuse
+ * before it writes anything. */
+int repo_tag_check(struct repo *r, const char *name);
+
 /*
  * A unified diff of two versions of one file (libgit2's patch machinery):
  * *out is the patch text ("" when equal), *binary_out says whether either

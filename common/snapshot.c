@@ -205,11 +205,12 @@ static int tip_manifest(struct manifest *out, char tip[REPO_ID_LEN], struct repo
 	if (rc)
 		return rc;
 	*has_tip = true;
+	/* repo_read's messages name the snapshot already; the parser's do not */
 	rc = repo_read(&text, &len, r, tip, "manifest");
-	if (!rc)
-		rc = manifest_parse(out, text, len);
+	if (!rc && (rc = manifest_parse(out, text, len)) != 0)
+		err_wrap(rc, "snapshot %.12s", tip);
 	free(text);
-	return rc ? err_wrap(rc, "snapshot %.12s", tip) : 0;
+	return rc;
 }
 
 static int write_commit(struct snapshot_result *res, struct repo *r, const struct config_gateway *gw,
@@ -282,7 +283,13 @@ int snapshot_take(struct snapshot_result *out, struct repo *r, const struct conf
 	struct statcache *cache = NULL;
 	int attempt, rc = 0;
 
-	if (opts->statcache)
+	/* a tag that cannot be made must not leave a snapshot written */
+	memset(out, 0, sizeof(*out));
+	if (opts->tag && (rc = repo_tag_check(r, opts->tag)) != 0)
+		return rc;
+	/* over SFTP there is no ctime or inode and mtimes are whole seconds: a
+	 * same-second rewrite of the same size would hide, so no cache there */
+	if (opts->statcache && strcmp(fs->ops->scheme, "file") == 0)
 		statcache_open(&cache, opts->statcache);
 	for (attempt = 0; attempt < 3; attempt++) {
 		memset(out, 0, sizeof(*out));
@@ -311,26 +318,27 @@ int snapshot_load(struct snapshot *out, struct repo *r, const char *id, bool wan
 	memset(out, 0, sizeof(*out));
 	rc = repo_commit_info(&ci, r, id);
 	if (rc)
-		return rc;
+		return err_wrap(rc, "snapshot %.12s", id);
 	memcpy(out->id, ci.id, REPO_ID_LEN);
 	memcpy(out->parent, ci.parent, REPO_ID_LEN);
 	out->time = ci.time;
 	out->summary = ci.summary;
+	/* repo_read's messages name the snapshot already; the parsers' do not */
 	rc = repo_read(&text, &len, r, id, "meta");
-	if (!rc)
-		rc = snapshot_meta_parse(&out->meta, text, len);
+	if (!rc && (rc = snapshot_meta_parse(&out->meta, text, len)) != 0)
+		err_wrap(rc, "snapshot %.12s", id);
 	free(text);
 	text = NULL;
 	if (!rc)
 		rc = repo_read(&text, &len, r, id, "manifest");
-	if (!rc)
-		rc = manifest_parse(&out->manifest, text, len);
+	if (!rc && (rc = manifest_parse(&out->manifest, text, len)) != 0)
+		err_wrap(rc, "snapshot %.12s", id);
 	free(text);
 	if (!rc && want_archive)
 		rc = repo_read(&out->archive, &out->archive_len, r, id, "config.tar.zst");
 	if (rc) {
 		snapshot_release(out);
-		return err_wrap(rc, "snapshot %.12s", id);
+		return rc;
 	}
 	return 0;
 }

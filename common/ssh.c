@@ -31,8 +31,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define KEEPALIVE_INTERVAL 15 /* seconds */
-#define IDLE_REUSE_MAX     300 /* seconds an unused cached session is trusted */
+#define KEEPALIVE_INTERVAL 15  /* seconds */
+#define IDLE_REUSE_MAX	   300 /* seconds an unused cached session is trusted */
 
 struct ssh_session {
 	struct ssh_session *next; /* the cache list */
@@ -41,7 +41,8 @@ struct ssh_session {
 	int sock;
 	char *user, *host;
 	int port;
-	char *name; /* user@host:port */
+	char *known_hosts, *identity; /* as verified and authenticated with */
+	char *name;		      /* user@host:port */
 	int timeout;
 	int refs;
 	bool broken, cached;
@@ -49,11 +50,6 @@ struct ssh_session {
 };
 
 static struct ssh_session *cache;
-
-/* fsys_sftp.c and service_ssh.c */
-int fsys_sftp_open(struct fsys **out, const char *location, const struct fsys_open_opts *opts);
-int service_ssh_open(struct service_host **out, const char *location,
-		     const struct fsys_open_opts *opts);
 
 static void global_init(void)
 {
@@ -97,7 +93,7 @@ const char *ssh_version(void)
 static char *base64(const unsigned char *in, size_t n, bool pad)
 {
 	static const char tab[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 	char *out = xmalloc(4 * ((n + 2) / 3) + 1), *o = out;
 	size_t i;
 
@@ -179,6 +175,11 @@ void ssh_session_set_broken(struct ssh_session *s)
 	s->broken = true;
 }
 
+int ssh_session_broken(const struct ssh_session *s)
+{
+	return s->broken;
+}
+
 const char *ssh_session_name(const struct ssh_session *s)
 {
 	return s->name;
@@ -202,11 +203,12 @@ int ssh_session_timeout(const struct ssh_session *s)
 
 void ssh_session_keepalive(struct ssh_session *s)
 {
-	int next = 0;
+	int next = 0, r;
 
 	if (s->broken)
 		return;
-	if (libssh2_keepalive_send(s->session, &next) < 0)
+	r = libssh2_keepalive_send(s->session, &next);
+	if (r < 0 && r != LIBSSH2_ERROR_EAGAIN)
 		s->broken = true;
 	s->last_used = time_now_ms();
 }
@@ -241,7 +243,8 @@ int ssh_passphrase_read(char **out, const char *file)
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			rc = err_set_errno(MSGW_ERR, errno, "cannot read passphrase file '%s'", file);
+			rc = err_set_errno(MSGW_ERR, errno, "cannot read passphrase file '%s'",
+					   file);
 			break;
 		}
 		buf_add(&b, chunk, (size_t)n);
@@ -271,23 +274,19 @@ void ssh_passphrase_free(char *p)
 /* ---- host keys and known_hosts ------------------------------------------ */
 
 struct key_kind {
-	const char *name; /* the blob's type name */
-	int knownhost;    /* LIBSSH2_KNOWNHOST_KEY_* */
+	const char *name;    /* the blob's type name */
+	int knownhost;	     /* LIBSSH2_KNOWNHOST_KEY_* */
 	const char *methods; /* host key algorithms that give this key */
 };
 
 static const struct key_kind kinds[] = {
-	{"ssh-ed25519", LIBSSH2_KNOWNHOST_KEY_ED25519, "ssh-ed25519"},
-	{"ecdsa-sha2-nistp256", LIBSSH2_KNOWNHOST_KEY_ECDSA_256, "ecdsa-sha2-nistp256"},
-	{"ecdsa-sha2-nistp384", LIBSSH2_KNOWNHOST_KEY_ECDSA_384, "ecdsa-sha2-nistp384"},
-	{"ecdsa-sha2-nistp521", LIBSSH2_KNOWNHOST_KEY_ECDSA_521, "ecdsa-sha2-nistp521"},
-	{"ssh-rsa", LIBSSH2_KNOWNHOST_KEY_SSHRSA, "rsa-sha2-512,rsa-sha2-256,ssh-rsa"},
-	{"ssh-dss", LIBSSH2_KNOWNHOST_KEY_SSHDSS, "ssh-dss"},
+    {"ssh-ed25519", LIBSSH2_KNOWNHOST_KEY_ED25519, "ssh-ed25519"},
+    {"ecdsa-sha2-nistp256", LIBSSH2_KNOWNHOST_KEY_ECDSA_256, "ecdsa-sha2-nistp256"},
+    {"ecdsa-sha2-nistp384", LIBSSH2_KNOWNHOST_KEY_ECDSA_384, "ecdsa-sha2-nistp384"},
+    {"ecdsa-sha2-nistp521", LIBSSH2_KNOWNHOST_KEY_ECDSA_521, "ecdsa-sha2-nistp521"},
+    {"ssh-rsa", LIBSSH2_KNOWNHOST_KEY_SSHRSA, "rsa-sha2-512,rsa-sha2-256,ssh-rsa"},
+    {"ssh-dss", LIBSSH2_KNOWNHOST_KEY_SSHDSS, "ssh-dss"},
 };
-
-#define ALL_HOSTKEY_METHODS                                                                        \
-	"ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,rsa-sha2-512,"    \
-	"rsa-sha2-256,ssh-rsa"
 
 static const struct key_kind *kind_by_name(const char *name)
 {
@@ -388,7 +387,8 @@ static int kh_load(LIBSSH2_KNOWNHOSTS **out, LIBSSH2_SESSION *session, const cha
 		if (*p == '#' || *p == '\n' || *p == '\0')
 			continue;
 		if (libssh2_knownhost_readline(kh, line, (size_t)n, LIBSSH2_KNOWNHOST_FILE_OPENSSH))
-			log_debug("known-hosts '%s' line %d: not understood, skipped", file, lineno);
+			log_debug("known-hosts '%s' line %d: not understood, skipped", file,
+				  lineno);
 	}
 	free(line);
 	if (ferror(f)) {
@@ -403,7 +403,43 @@ static int kh_load(LIBSSH2_KNOWNHOSTS **out, LIBSSH2_SESSION *session, const cha
 
 /* The key types recorded in plain-text entries named name, as a host key
  * method preference list (empty string when none). */
-static void kh_recorded_methods(struct buf *out, LIBSSH2_KNOWNHOSTS *kh, const char *name)
+/* Whether name is one of the comma-separated entries of list. */
+static bool in_list(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+	const char *p = list;
+
+	while ((p = strstr(p, name))) {
+		if ((p == list || p[-1] == ',') && (p[n] == ',' || p[n] == '\0'))
+			return true;
+		p += n;
+	}
+	return false;
+}
+
+/* Append the methods of a comma-separated list that libssh2 supports
+ * (algs) and out does not hold yet. */
+static void add_methods(struct buf *out, const char *methods, const char **algs, int nalgs)
+{
+	char *copy = xstrdup(methods), *tok, *save = NULL;
+	int i;
+
+	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		for (i = 0; i < nalgs && strcmp(algs[i], tok) != 0; i++)
+			;
+		if (i == nalgs || in_list(out->data, tok))
+			continue;
+		if (out->len)
+			buf_adds(out, ",");
+		buf_adds(out, tok);
+	}
+	free(copy);
+}
+
+/* The host key methods of the key types recorded in plain-text entries
+ * named name, supported ones only. */
+static void kh_recorded_methods(struct buf *out, LIBSSH2_KNOWNHOSTS *kh, const char *name,
+				const char **algs, int nalgs)
 {
 	struct libssh2_knownhost *e = NULL, *prev = NULL;
 
@@ -411,11 +447,8 @@ static void kh_recorded_methods(struct buf *out, LIBSSH2_KNOWNHOSTS *kh, const c
 		const struct key_kind *k = kind_by_knownhost(e->typemask);
 
 		prev = e;
-		if (!k || !e->name || strcmp(e->name, name) != 0 || strstr(out->data, k->methods))
-			continue;
-		if (out->len)
-			buf_adds(out, ",");
-		buf_adds(out, k->methods);
+		if (k && e->name && strcmp(e->name, name) == 0)
+			add_methods(out, k->methods, algs, nalgs);
 	}
 }
 
@@ -442,7 +475,7 @@ static int kh_lookup(enum ssh_hostkey_status *status_out, LIBSSH2_SESSION *sessi
 	 * fallback (libssh2 would take a port 22 key for any port) */
 	r = libssh2_knownhost_checkp(kh, name, -1, (const char *)key->blob, key->len,
 				     LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW |
-					     (kind ? kind->knownhost : LIBSSH2_KNOWNHOST_KEY_UNKNOWN),
+					 (kind ? kind->knownhost : LIBSSH2_KNOWNHOST_KEY_UNKNOWN),
 				     NULL);
 	switch (r) {
 	case LIBSSH2_KNOWNHOST_CHECK_MATCH:
@@ -626,25 +659,35 @@ static int tcp_connect(int *out, const char *who, const char *host, int port, in
 
 /* Prefer the host key types known_hosts records for this host, so the
  * server offers the key we can check (as OpenSSH does). */
-static void prefer_known_types(LIBSSH2_SESSION *session, const char *known_hosts,
-			       const char *host, int port)
+static void prefer_known_types(LIBSSH2_SESSION *session, const char *known_hosts, const char *host,
+			       int port)
 {
 	LIBSSH2_KNOWNHOSTS *kh = NULL;
+	const char **algs = NULL;
 	char *name;
 	struct buf pref;
+	int nalgs, i;
 
 	if (!known_hosts || kh_load(&kh, session, known_hosts))
 		return;
+	nalgs = libssh2_session_supported_algs(session, LIBSSH2_METHOD_HOSTKEY, &algs);
+	if (nalgs <= 0) {
+		libssh2_knownhost_free(kh);
+		return;
+	}
 	name = location_known_hosts_name(host, port);
 	buf_init(&pref);
-	kh_recorded_methods(&pref, kh, name);
-	if (pref.len) {
-		buf_adds(&pref, "," ALL_HOSTKEY_METHODS);
-		if (libssh2_session_method_pref(session, LIBSSH2_METHOD_HOSTKEY, pref.data))
-			log_debug("host key preference '%s' not accepted", pref.data);
-	}
+	kh_recorded_methods(&pref, kh, name, algs, nalgs);
+	/* then every other supported method, in libssh2's own order; only
+	 * names libssh2 supports, as its pruning of others misuses memcpy */
+	if (pref.len)
+		for (i = 0; i < nalgs; i++)
+			add_methods(&pref, algs[i], algs, nalgs);
+	if (pref.len && libssh2_session_method_pref(session, LIBSSH2_METHOD_HOSTKEY, pref.data))
+		log_debug("host key preference '%s' not accepted", pref.data);
 	buf_release(&pref);
 	free(name);
+	libssh2_free(session, algs);
 	libssh2_knownhost_free(kh);
 }
 
@@ -687,6 +730,40 @@ static int check_hostkey(struct ssh_session *s, const char *known_hosts)
 	return rc;
 }
 
+/*
+ * libssh2 before 1.11 signs with RSA keys only as "ssh-rsa" (SHA-1), which
+ * OpenSSH 8.8 and later (and current Win32-OpenSSH) refuse by default: say
+ * so when an RSA key fails.  The key is recognised by its .pub file or a
+ * PEM header.
+ */
+static const char *rsa_hint(const char *identity)
+{
+	static const char hint[] =
+	    " (libssh2 %s signs with RSA keys using SHA-1 ('ssh-rsa'), which "
+	    "OpenSSH 8.8 and later refuse: use an ed25519 or ECDSA key)";
+	static char msg[sizeof(hint) + 32];
+	char head[64] = "", *pub;
+	bool rsa = false;
+	FILE *f;
+
+	if (libssh2_version(0x010b00))
+		return "";
+	pub = xasprintf("%s.pub", identity);
+	if ((f = fopen(pub, "re"))) {
+		rsa = fgets(head, sizeof(head), f) && strncmp(head, "ssh-rsa ", 8) == 0;
+		fclose(f);
+	} else if ((f = fopen(identity, "re"))) {
+		rsa = fgets(head, sizeof(head), f) &&
+		      strncmp(head, "-----BEGIN RSA PRIVATE KEY-----", 31) == 0;
+		fclose(f);
+	}
+	free(pub);
+	if (!rsa)
+		return "";
+	snprintf(msg, sizeof(msg), hint, libssh2_version(0));
+	return msg;
+}
+
 static int auth_key(struct ssh_session *s, const struct ssh_opts *opts)
 {
 	char *pass = NULL;
@@ -699,8 +776,15 @@ static int auth_key(struct ssh_session *s, const struct ssh_opts *opts)
 	}
 	if (libssh2_userauth_publickey_fromfile_ex(s->session, s->user, (unsigned)strlen(s->user),
 						   NULL, opts->identity, pass))
-		rc = ssh_session_fail(s, MSGW_ERR, "authentication failed for user '%s' with key '%s'",
-				      s->user, opts->identity);
+		rc = ssh_session_fail(s, MSGW_ERR,
+				      "authentication failed for user '%s' with key '%s'", s->user,
+				      opts->identity);
+	if (rc && *rsa_hint(opts->identity)) {
+		char *msg = xstrdup(err_last());
+
+		err_set(rc, "%s%s", msg, rsa_hint(opts->identity));
+		free(msg);
+	}
 	ssh_passphrase_free(pass);
 	return rc;
 }
@@ -771,6 +855,8 @@ static void session_free(struct ssh_session *s)
 		close(s->sock);
 	free(s->user);
 	free(s->host);
+	free(s->known_hosts);
+	free(s->identity);
 	free(s->name);
 	free(s);
 }
@@ -795,6 +881,8 @@ static int session_connect(struct ssh_session **out, const struct location *loc,
 	int rc;
 
 	*out = NULL;
+	s->known_hosts = xstrdup(opts->known_hosts);
+	s->identity = opts->identity ? xstrdup(opts->identity) : NULL;
 	log_info("ssh '%s': connecting", s->name);
 	rc = open_transport(s, opts->known_hosts);
 	if (!rc)
@@ -824,6 +912,22 @@ static void cache_unlink(struct ssh_session *s)
 	s->cached = false;
 }
 
+static bool same_str(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/* A cached session serves the same user, host and port, verified against
+ * the same known_hosts and logged in with the same identity (a gateway
+ * whose known_hosts lacks the key must not ride on another's session). */
+static bool same_target(const struct ssh_session *s, const struct location *loc,
+			const struct ssh_opts *opts)
+{
+	return s->port == loc->port && strcmp(s->user, loc->user) == 0 &&
+	       strcmp(s->host, loc->host) == 0 && same_str(s->known_hosts, opts->known_hosts) &&
+	       same_str(s->identity, opts->identity);
+}
+
 int ssh_session_get(struct ssh_session **out, const struct location *loc,
 		    const struct ssh_opts *opts)
 {
@@ -834,18 +938,18 @@ int ssh_session_get(struct ssh_session **out, const struct location *loc,
 	*out = NULL;
 	if (!opts->known_hosts || !*opts->known_hosts) {
 		who = location_name(loc);
-		rc = err_set(MSGW_ECONFIG,
-			     "ssh '%s': no known-hosts file configured (host keys are never trusted "
-			     "on first use)",
-			     who);
+		rc =
+		    err_set(MSGW_ECONFIG,
+			    "ssh '%s': no known-hosts file configured (host keys are never trusted "
+			    "on first use)",
+			    who);
 		free(who);
 		return rc;
 	}
 	global_init();
 	for (s = cache; s; s = next) {
 		next = s->next;
-		if (s->port != loc->port || strcmp(s->user, loc->user) != 0 ||
-		    strcmp(s->host, loc->host) != 0)
+		if (!same_target(s, loc, opts))
 			continue;
 		if (!s->broken && s->refs == 0 &&
 		    time_now_ms() - s->last_used > IDLE_REUSE_MAX * 1000LL)
@@ -899,8 +1003,8 @@ void ssh_cache_flush(void)
 	}
 }
 
-int ssh_hostkey_fetch(struct ssh_hostkey *out, const struct location *loc,
-		      const char *known_hosts, int timeout)
+int ssh_hostkey_fetch(struct ssh_hostkey *out, const struct location *loc, const char *known_hosts,
+		      int timeout)
 {
 	struct ssh_session *s = session_new(loc, timeout);
 	const char *blob;

@@ -5,7 +5,8 @@
  * service (service_ssh.c) are built on the sessions here.
  *
  * Sessions are cached per (user, host, port) for the life of the process
- * ("one session per host and run"): ssh_session_get hands out a reference
+ * ("one session per host and run"; the known_hosts file and identity must
+ * match too): ssh_session_get hands out a reference
  * to a live cached session or connects a new one; ssh_session_put gives it
  * back.  A session that failed at the transport level (timeout, dropped
  * connection) is marked broken and replaced on the next get.
@@ -28,14 +29,17 @@
 /* libssh2's own types, so users of this header need not include libssh2.h */
 struct _LIBSSH2_SESSION;
 struct _LIBSSH2_SFTP;
+struct fsys;
+struct fsys_open_opts;
+struct service_host;
 
 #define SSH_DEFAULT_TIMEOUT 60 /* seconds, when the configuration gives none */
 
 struct ssh_opts {
-	const char *identity;        /* private key file, or NULL for the ssh-agent */
+	const char *identity;	     /* private key file, or NULL for the ssh-agent */
 	const char *passphrase_file; /* passphrase of an encrypted identity, or NULL */
 	const char *known_hosts;     /* required */
-	int timeout; /* seconds: connect, and each blocking operation; 0: default */
+	int timeout;		     /* seconds: connect, and each blocking operation; 0: default */
 };
 
 struct ssh_session;
@@ -44,6 +48,13 @@ struct ssh_session;
  * before any location is opened).  Also arranges for cached sessions to be
  * closed at exit. */
 void ssh_register(void);
+
+/* The openers ssh_register() installs: fsys over SFTP (fsys_sftp.c) and
+ * service commands over exec channels (service_ssh.c).  location is an
+ * ssh:// URL (location.h); opts must name a known-hosts file. */
+int fsys_sftp_open(struct fsys **out, const char *location, const struct fsys_open_opts *opts);
+int service_ssh_open(struct service_host **out, const char *location,
+		     const struct fsys_open_opts *opts);
 
 /*
  * A session for loc, connected, host key verified and authenticated: a
@@ -86,10 +97,12 @@ void ssh_session_keepalive(struct ssh_session *s);
  * ssh_session_get connects again.
  */
 int ssh_session_fail(struct ssh_session *s, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* Mark s broken by hand (a channel that had to be abandoned). */
 void ssh_session_set_broken(struct ssh_session *s);
+/* Whether s is broken (its users should get a new session). */
+int ssh_session_broken(const struct ssh_session *s);
 
 /* ---- host keys ------------------------------------------------------- */
 
@@ -105,9 +118,9 @@ struct ssh_hostkey {
 	int port;
 	unsigned char *blob; /* raw public key blob (SSH wire format) */
 	size_t len;
-	char type[40];        /* "ssh-ed25519", "ecdsa-sha2-nistp256", "ssh-rsa"... */
+	char type[40];	      /* "ssh-ed25519", "ecdsa-sha2-nistp256", "ssh-rsa"... */
 	char fingerprint[64]; /* "SHA256:" and unpadded base64, as OpenSSH shows it */
-	char *line;           /* the known_hosts line recording it, without '\n' */
+	char *line;	      /* the known_hosts line recording it, without '\n' */
 };
 
 /* Fill out from a raw key blob (copied).  MSGW_ERR when the blob does not
@@ -141,8 +154,8 @@ int ssh_hostkey_verify(const char *known_hosts, const struct ssh_hostkey *key, c
  * known_hosts preferred; known_hosts may be NULL or missing).  For
  * 'msgw-agent trust'.
  */
-int ssh_hostkey_fetch(struct ssh_hostkey *out, const struct location *loc,
-		      const char *known_hosts, int timeout);
+int ssh_hostkey_fetch(struct ssh_hostkey *out, const struct location *loc, const char *known_hosts,
+		      int timeout);
 
 /* Append line and '\n' to the known_hosts file, creating it with mode 0600
  * when missing; synced before returning. */

@@ -1,5 +1,5 @@
 /*
- * statcache: a sorted array of entries loaded from a small text file
+ * statcache: an array of entries loaded from a small text file
  * ("msgw-statcache 1" then "ino size mtime mtime_ns ctime ctime_ns sha256
  * path" lines, path percent-encoded like the manifest).
  */
@@ -26,9 +26,15 @@ struct sc_entry {
 
 struct statcache {
 	char *path;
+	/* e[0..nsorted) is sorted by path; entries stored since come after it
+	 * and are usually sorted too (a walk stores in path order), so both
+	 * parts are searched by bisection and only an out-of-order store
+	 * costs a sort: never one sort per stored entry */
 	struct sc_entry *e;
-	size_t n, cap;
-	bool sorted;
+	size_t n, cap, nsorted;
+	bool tail_sorted;
+	bool loaded; /* read from a well-formed file */
+	bool dirty;  /* an entry was added or changed since */
 	int64_t now;
 };
 
@@ -37,37 +43,78 @@ static int sc_cmp(const void *a, const void *b)
 	return strcmp(((const struct sc_entry *)a)->path, ((const struct sc_entry *)b)->path);
 }
 
-static struct sc_entry *sc_add(struct statcache *c)
+/* A new entry at the end, owning path. */
+static struct sc_entry *sc_add(struct statcache *c, char *path)
 {
 	if (c->n == c->cap) {
 		c->cap = c->cap ? c->cap * 2 : 64;
 		c->e = xrealloc(c->e, c->cap * sizeof(*c->e));
 	}
+	if (c->n > c->nsorted && strcmp(c->e[c->n - 1].path, path) >= 0)
+		c->tail_sorted = false;
 	memset(&c->e[c->n], 0, sizeof(c->e[0]));
-	c->sorted = false;
+	c->e[c->n].path = path;
 	return &c->e[c->n++];
 }
 
+/* One space-terminated decimal field (a '-' only where sign allows it). */
+static bool parse_num(char **p, bool sign, uint64_t *u, int64_t *s)
+{
+	char *q = *p;
+	bool neg = false;
+	uint64_t v = 0;
+
+	if (sign && *q == '-')
+		neg = true, q++;
+	if (*q < '0' || *q > '9')
+		return false;
+	while (*q >= '0' && *q <= '9') {
+		if (v > (UINT64_MAX - 9) / 10)
+			return false;
+		v = v * 10 + (uint64_t)(*q++ - '0');
+	}
+	if (*q != ' ')
+		return false;
+	if (sign) {
+		if (v > (uint64_t)INT64_MAX)
+			return false;
+		*s = neg ? -(int64_t)v : (int64_t)v;
+	} else {
+		*u = v;
+	}
+	*p = q + 1;
+	return true;
+}
+
+/* "ino size mtime mtime_ns ctime ctime_ns sha256 path", by hand: sscanf
+ * dominated the cost of an unchanged snapshot of a large gateway. */
 static bool parse_line(struct statcache *c, char *line)
 {
-	unsigned long long ino, size;
-	long long mt, mtn, ct, ctn;
-	char hex[80], path[8192];
-	struct sc_entry *e;
+	struct sc_entry tmp = {0}, *e;
+	unsigned char sha[SHA256_LEN];
+	char *p = line, *end;
 	char *dec;
 
-	if (sscanf(line, "%llu %llu %lld %lld %lld %lld %79s %8191s", &ino, &size, &mt, &mtn, &ct,
-		   &ctn, hex, path) != 8 ||
-	    strlen(hex) != 2 * SHA256_LEN)
+	if (!parse_num(&p, false, &tmp.ino, NULL) || !parse_num(&p, false, &tmp.size, NULL) ||
+	    !parse_num(&p, true, NULL, &tmp.mtime) || !parse_num(&p, true, NULL, &tmp.mtime_nsec) ||
+	    !parse_num(&p, true, NULL, &tmp.ctime) || !parse_num(&p, true, NULL, &tmp.ctime_nsec))
 		return false;
-	dec = manifest_decode_path(path);
+	if (strlen(p) < 2 * SHA256_LEN + 2 || p[2 * SHA256_LEN] != ' ' ||
+	    hex_decode(sha, p, SHA256_LEN) != 0)
+		return false;
+	p += 2 * SHA256_LEN + 1;
+	end = p + strcspn(p, " \t\n");
+	if (end == p || end - p >= 8192 || (*end && *end != '\n') || (*end && end[1]))
+		return false;
+	*end = '\0';
+	dec = manifest_decode_path(p);
 	if (!dec)
 		return false;
-	e = sc_add(c);
-	e->path = dec;
-	e->ino = ino, e->size = size;
-	e->mtime = mt, e->mtime_nsec = mtn, e->ctime = ct, e->ctime_nsec = ctn;
-	return hex_decode(e->sha, hex, SHA256_LEN) == 0;
+	e = sc_add(c, dec);
+	tmp.path = dec;
+	*e = tmp;
+	memcpy(e->sha, sha, SHA256_LEN);
+	return true;
 }
 
 int statcache_open(struct statcache **out, const char *path)
@@ -91,11 +138,14 @@ int statcache_open(struct statcache **out, const char *path)
 			while (c->n)
 				free(c->e[--c->n].path);
 		}
+		c->loaded = ok;
 		fclose(f);
 		free(line);
 	}
-	qsort(c->e, c->n, sizeof(*c->e), sc_cmp);
-	c->sorted = true;
+	if (c->n > 1) /* c->e is NULL when empty; qsort must not see it */
+		qsort(c->e, c->n, sizeof(*c->e), sc_cmp);
+	c->nsorted = c->n;
+	c->tail_sorted = true;
 	*out = c;
 	return 0;
 }
@@ -103,12 +153,19 @@ int statcache_open(struct statcache **out, const char *path)
 static struct sc_entry *find(struct statcache *c, const char *path)
 {
 	struct sc_entry key = {.path = (char *)path};
+	struct sc_entry *s;
 
-	if (!c->sorted) {
+	if (c->n == 0)
+		return NULL; /* c->e may be NULL: keep it from bsearch */
+	if (!c->tail_sorted) {
 		qsort(c->e, c->n, sizeof(*c->e), sc_cmp);
-		c->sorted = true;
+		c->nsorted = c->n;
+		c->tail_sorted = true;
 	}
-	return bsearch(&key, c->e, c->n, sizeof(*c->e), sc_cmp);
+	s = bsearch(&key, c->e, c->nsorted, sizeof(*c->e), sc_cmp);
+	if (!s && c->n > c->nsorted)
+		s = bsearch(&key, c->e + c->nsorted, c->n - c->nsorted, sizeof(*c->e), sc_cmp);
+	return s;
 }
 
 bool statcache_lookup(struct statcache *c, struct manifest_entry *e)
@@ -131,8 +188,12 @@ void statcache_store(struct statcache *c, const struct manifest_entry *e)
 		return; /* too fresh to trust: a same-tick rewrite could hide */
 	s = find(c, e->path);
 	if (!s) {
-		s = sc_add(c);
-		s->path = xstrdup(e->path);
+		s = sc_add(c, xstrdup(e->path));
+		c->dirty = true;
+	} else if (s->ino != e->ino || s->size != e->size || s->mtime != e->mtime ||
+		   s->mtime_nsec != e->mtime_nsec || s->ctime != e->ctime ||
+		   s->ctime_nsec != e->ctime_nsec || memcmp(s->sha, e->sha, SHA256_LEN) != 0) {
+		c->dirty = true;
 	}
 	s->ino = e->ino, s->size = e->size;
 	s->mtime = e->mtime, s->mtime_nsec = e->mtime_nsec;
@@ -141,12 +202,30 @@ void statcache_store(struct statcache *c, const struct manifest_entry *e)
 	s->used = true;
 }
 
+/* True when saving would write back exactly the file that was loaded. */
+static bool unchanged_since_open(const struct statcache *c)
+{
+	size_t i;
+
+	if (!c->loaded || c->dirty)
+		return false;
+	for (i = 0; i < c->n; i++)
+		if (!c->e[i].used)
+			return false;
+	return true;
+}
+
 int statcache_save(struct statcache *c)
 {
-	char *tmp = xasprintf("%s.tmp", c->path);
+	char *tmp;
 	struct buf b;
 	size_t i;
 	int fd, rc = 0;
+
+	/* an unchanged gateway's scheduled run writes (and syncs) nothing */
+	if (unchanged_since_open(c))
+		return 0;
+	tmp = xasprintf("%s.tmp", c->path);
 
 	buf_init(&b);
 	buf_adds(&b, STATCACHE_HEADER "\n");

@@ -99,21 +99,54 @@ static bool all_below_excluded(const struct walk_rules *rules, const char *dir)
 	return false;
 }
 
+/* Owner and group names, looked up once per id and walk: a lookup reads
+ * the whole passwd or group file, which would otherwise dominate the cost
+ * of an unchanged snapshot. */
+#define OWNER_CACHE 16
+
+struct owner_cache {
+	uint32_t id[OWNER_CACHE];
+	char *name[OWNER_CACHE]; /* NULL: the id has no name */
+	size_t n;
+};
+
 struct walker {
 	struct fsys *fs;
 	const struct walk_rules *rules;
 	struct manifest *m;
 	struct walk_stats *st;
+	struct owner_cache users, groups;
 };
+
+static char *owner_name(struct walker *w, struct owner_cache *c, uint32_t id, bool group)
+{
+	char name[256];
+	char *found = NULL;
+	size_t i;
+
+	for (i = 0; i < c->n; i++)
+		if (c->id[i] == id)
+			return c->name[i] ? xstrdup(c->name[i]) : NULL;
+	if ((group ? fsys_gname(w->fs, id, name, sizeof(name))
+		   : fsys_uname(w->fs, id, name, sizeof(name))) == 0)
+		found = name;
+	if (c->n < OWNER_CACHE) {
+		c->id[c->n] = id;
+		c->name[c->n++] = found ? xstrdup(found) : NULL;
+	}
+	return found ? xstrdup(found) : NULL;
+}
+
+static void owner_cache_release(struct owner_cache *c)
+{
+	while (c->n)
+		free(c->name[--c->n]);
+}
 
 static void fill_owner(struct walker *w, struct manifest_entry *e)
 {
-	char name[256];
-
-	if (fsys_uname(w->fs, e->uid, name, sizeof(name)) == 0)
-		e->uname = xstrdup(name);
-	if (fsys_gname(w->fs, e->gid, name, sizeof(name)) == 0)
-		e->gname = xstrdup(name);
+	e->uname = owner_name(w, &w->users, e->uid, false);
+	e->gname = owner_name(w, &w->groups, e->gid, true);
 }
 
 static struct manifest_entry *add_entry(struct walker *w, char type, const char *path,
@@ -225,7 +258,7 @@ int walk_location(struct manifest *out, struct fsys *fs, const struct walk_rules
 		  struct walk_stats *stats)
 {
 	struct walk_stats local_stats;
-	struct walker w = {fs, rules, out, stats ? stats : &local_stats};
+	struct walker w = {fs, rules, out, stats ? stats : &local_stats, {{0}, {0}, 0}, {{0}, {0}, 0}};
 	struct fsys_stat root;
 	bool any = false;
 	int rc;
@@ -238,6 +271,8 @@ int walk_location(struct manifest *out, struct fsys *fs, const struct walk_rules
 	if (root.type != FSYS_DIR)
 		return err_set(MSGW_ERR, "location '%s' is not a directory", fs->location);
 	rc = walk_dir(&w, "", &any);
+	owner_cache_release(&w.users);
+	owner_cache_release(&w.groups);
 	if (rc) {
 		manifest_release(out);
 		return rc;

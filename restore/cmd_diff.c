@@ -107,7 +107,7 @@ static void side_release(struct side *s)
 static int patch_of(char **out, bool *binary, struct side *a, struct side *b,
 		    const struct manifest_change *c)
 {
-	char *da = NULL, *db = NULL, *pa, *pb;
+	char *da = NULL, *db = NULL;
 	size_t la = 0, lb = 0;
 	const char *path = (c->new_e ? c->new_e : c->old_e)->path;
 	int rc = 0;
@@ -118,11 +118,10 @@ static int patch_of(char **out, bool *binary, struct side *a, struct side *b,
 		rc = read_content(a, path, &da, &la);
 	if (!rc && c->new_e && c->new_e->type == 'f')
 		rc = read_content(b, path, &db, &lb);
-	pa = xasprintf("a/%s", path);
-	pb = xasprintf("b/%s", path);
+	/* libgit2 adds the "a/" and "b/" prefixes itself */
 	if (!rc)
-		rc = repo_diff_text(out, binary, da ? da : "", la, db ? db : "", lb, pa, pb);
-	free(pa), free(pb), free(da), free(db);
+		rc = repo_diff_text(out, binary, da ? da : "", la, db ? db : "", lb, path, path);
+	free(da), free(db);
 	return rc;
 }
 

@@ -3,7 +3,9 @@
  * interval, when the primary has a snapshot the standby has not received
  * yet: plan; apply when the plan has no finding; when a finding blocks,
  * change nothing and record the finding (status turns CRITICAL).  Never
- * during an open confirm window or an unfinished restore.
+ * during an open confirm window or an unfinished restore.  A snapshot whose
+ * apply failed (rolled back) is not tried again by the loop until a newer
+ * one arrives (follow-failed in the state file); --once always tries.
  */
 #include "err.h"
 #include "log.h"
@@ -25,7 +27,8 @@ static const char help[] =
 	"interval (default: schedule interval), when the primary has a newer\n"
 	"snapshot, plan the restore; apply it when the plan has no finding; when a\n"
 	"finding blocks, change nothing and record it, so 'msgw-agent status' turns\n"
-	"CRITICAL naming it.  Nothing happens while a confirm window is open.\n"
+	"CRITICAL naming it.  Nothing happens while a confirm window is open.  A\n"
+	"snapshot whose apply failed is not tried again until a newer one (--once does).\n"
 	"      --once          one check, then exit (0 in step or applied, 3 blocked,\n"
 	"                      1 or 4 failed)\n"
 	"      --interval D    how often to check\n";
@@ -39,7 +42,7 @@ static void on_term(int sig)
 }
 
 static void record(struct fe_ctx *ctx, const char *gw, const char *st, const char *finding,
-		   const char *applied)
+		   const char *applied, const char *failed)
 {
 	char name[300], when[32];
 	struct state s;
@@ -53,12 +56,14 @@ static void record(struct fe_ctx *ctx, const char *gw, const char *st, const cha
 	state_set(&s, "follow-time", when);
 	if (applied)
 		state_set(&s, "follow-applied", applied);
+	state_set(&s, "follow-failed", failed ? failed : "");
 	if (state_save(&s))
 		log_warn("%s", err_last());
 	state_release(&s);
 }
 
-static char *applied_id(struct fe_ctx *ctx, const char *gw)
+/* A snapshot id kept in the standby's state: follow-applied, follow-failed. */
+static char *state_id(struct fe_ctx *ctx, const char *gw, const char *key)
 {
 	char name[300];
 	struct state s;
@@ -66,7 +71,7 @@ static char *applied_id(struct fe_ctx *ctx, const char *gw)
 
 	snprintf(name, sizeof(name), "status-%s", gw);
 	if (state_load(&s, ctx->cfg->state_dir, name) == 0) {
-		const char *v = state_get(&s, "follow-applied");
+		const char *v = state_get(&s, key);
 
 		id = v ? xstrdup(v) : NULL;
 		state_release(&s);
@@ -101,13 +106,13 @@ static int step(struct fe_ctx *ctx, struct target *t, const char *tip)
 
 	rc = plan_build(&p, fe_repo(ctx), tip, t->gw, t->fs, NULL);
 	if (rc) {
-		record(ctx, t->gw->name, "failed", err_last(), NULL);
+		record(ctx, t->gw->name, "failed", err_last(), NULL, NULL);
 		return fe_fail(ctx, rc);
 	}
 	if (p.findings.n) {
 		char *why = findings_text(&p);
 
-		record(ctx, t->gw->name, "blocked", why, NULL);
+		record(ctx, t->gw->name, "blocked", why, NULL, NULL);
 		log_error("%s: not following %.12s: blocked by %s; nothing was changed "
 			  "(see 'msgw-restore plan %.12s --to %s')",
 			  t->gw->name, tip, why, tip, t->gw->name);
@@ -116,7 +121,7 @@ static int step(struct fe_ctx *ctx, struct target *t, const char *tip)
 		return 3;
 	}
 	if (p.added + p.modified + p.removed == 0) {
-		record(ctx, t->gw->name, "ok", NULL, tip);
+		record(ctx, t->gw->name, "ok", NULL, tip, NULL);
 		plan_release(&p);
 		return 0;
 	}
@@ -124,21 +129,28 @@ static int step(struct fe_ctx *ctx, struct target *t, const char *tip)
 	rc = apply_run(&res, &env, &p, &ao);
 	plan_release(&p);
 	if (rc) {
-		record(ctx, t->gw->name, "failed", err_last(), NULL);
+		char why[1024];
+
+		/* remembered, so that the loop does not stop and start the
+		 * standby again and again for the same snapshot */
+		snprintf(why, sizeof(why), "%s", err_last());
+		record(ctx, t->gw->name, "failed", why, NULL, tip);
+		err_set(rc, "%s", why);
 		return fe_fail(ctx, rc);
 	}
-	record(ctx, t->gw->name, "ok", NULL, tip);
+	record(ctx, t->gw->name, "ok", NULL, tip, NULL);
 	printf("%s: followed %.12s (service down %.3f s)\n", t->gw->name, tip,
 	       res.downtime_ms / 1000.0);
+	fflush(stdout); /* a long-running follow writes to a log, not a terminal */
 	return 0;
 }
 
-static int follow_once(struct fe_ctx *ctx, const struct config_gateway *gw)
+static int follow_once(struct fe_ctx *ctx, const struct config_gateway *gw, bool retry)
 {
 	char tip[REPO_ID_LEN], phase[32];
 	struct target t;
 	int64_t deadline;
-	char *applied;
+	char *applied, *lockpath;
 	int rc, status;
 
 	if (apply_pending(ctx->cfg, gw->name, phase, sizeof(phase), &deadline)) {
@@ -150,12 +162,27 @@ static int follow_once(struct fe_ctx *ctx, const struct config_gateway *gw)
 		log_info("%s: %s", gw->name, err_last());
 		return 0;
 	}
-	applied = applied_id(ctx, gw->name);
+	applied = state_id(ctx, gw->name, "follow-applied");
 	status = applied && strcmp(applied, tip) == 0 ? 0 : -1;
 	free(applied);
 	if (status == 0)
 		return 0;
-	fe_lock_repo(ctx);
+	applied = state_id(ctx, gw->name, "follow-failed");
+	status = !retry && applied && strcmp(applied, tip) == 0 ? 1 : -1;
+	free(applied);
+	if (status == 1) {
+		log_info("%s: applying %.12s failed before; not trying it again until a newer "
+			 "snapshot (or 'follow --once')",
+			 gw->name, tip);
+		return 1;
+	}
+	/* not fe_lock_repo, which exits: a scheduled snapshot holding the
+	 * repository lock just now must not end a long-running follow */
+	lockpath = xasprintf("%s/msgw.lock", repo_path(fe_repo(ctx)));
+	rc = lock_acquire(&ctx->lock, lockpath, "repository");
+	free(lockpath);
+	if (rc)
+		return fe_fail(ctx, rc);
 	rc = target_open(ctx, &t, gw->name, true);
 	if (rc) {
 		lock_release(ctx->lock);
@@ -201,7 +228,7 @@ int cmd_follow(struct fe_ctx *ctx, int argc, char **argv)
 	signal(SIGTERM, on_term);
 	signal(SIGINT, on_term);
 	for (;;) {
-		status = follow_once(ctx, gw);
+		status = follow_once(ctx, gw, once);
 		if (once || stop_requested)
 			break;
 		for (long i = 0; i < interval * 10 && !stop_requested; i++)

@@ -86,15 +86,38 @@ int cmd_confirm(struct fe_ctx *ctx, int argc, char **argv)
 	return recover_one(ctx, name, RECOVER_CONFIRM);
 }
 
+/*
+ * The confirm timer.  When the window closes while another run holds the
+ * repository or the target lock (a scheduled snapshot, say), the timer
+ * must not give up: the unconfirmed restore would stay for good.  It waits
+ * for both locks instead, letting go of the repository lock while the
+ * target's is busy so the other run can finish.
+ */
 static int wait_deadline(struct fe_ctx *ctx, const char *name)
 {
 	char phase[32];
 	int64_t deadline = 0;
+	int status;
 
 	while (apply_pending(fe_config(ctx), name, phase, sizeof(phase), &deadline) &&
 	       strcmp(phase, "awaiting-confirm") == 0 && deadline > (int64_t)time(NULL))
 		sleep(1);
-	return recover_one(ctx, name, RECOVER_EXPIRED);
+	for (;;) {
+		char *path = xasprintf("%s/msgw.lock", repo_path(fe_repo(ctx)));
+		int rc = ctx->lock ? 0 : lock_acquire(&ctx->lock, path, "repository");
+
+		free(path);
+		if (rc && rc != MSGW_ELOCKED)
+			return fe_fail(ctx, rc);
+		if (!rc) {
+			status = recover_one(ctx, name, RECOVER_EXPIRED);
+			if (status != err_exit_code(MSGW_ELOCKED))
+				return status;
+			lock_release(ctx->lock);
+			ctx->lock = NULL;
+		}
+		sleep(1);
+	}
 }
 
 int cmd_recover(struct fe_ctx *ctx, int argc, char **argv)

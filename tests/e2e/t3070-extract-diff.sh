@@ -1,0 +1,145 @@
+#!/bin/bash
+# t3070-extract-diff: "extract" writes a snapshot into a new or empty
+# directory, file for file what stock tar makes of the snapshot's archive
+# (contents, modes, links, times), and refuses a directory that is not
+# empty; "diff" shows what changed between two snapshots or between a
+# snapshot and the live files: a unified diff naming each changed file,
+# "Binary files ... differ", --stat and --json.
+test_description='msgw-restore: extract and diff'
+. "$(dirname "$0")/test-lib.sh"
+. "$TEST_DIR/gw-lib.sh"
+
+# times DIR: path and mtime (seconds) of every entry but links
+times() {
+	(cd "$1" && find . -mindepth 1 ! -type l -printf '%p %TY-%Tm-%Td %TH:%TM:%.2TS\n' | LC_ALL=C sort)
+}
+
+test_expect_success 'setup: gateway A with a link, a binary file, a private file' '
+	gw_init A 2 1 &&
+	ln -s notification.txt A/Templates/current &&
+	printf "\\000\\001binary\\000" >A/Templates/logo.bin &&
+	echo "secret" >A/Templates/private.txt &&
+	chmod 600 A/Templates/private.txt &&
+	touch -d "2020-02-02 02:02:02" A/Templates/private.txt &&
+	gw_write_config &&
+	agent init &&
+	agent snapshot A >out
+'
+
+test_expect_success 'extract writes exactly what tar makes of the archive' '
+	restore extract A ex >out &&
+	test_grep "^extracted [0-9a-f]\{12\} into .ex.: 6 files, 3 directories, 1 links, [0-9]* bytes$" out &&
+	mkdir tarred &&
+	git -C "$REPO" show A:config.tar.zst | tar --zstd -xf - -C tarred &&
+	tree_listing tarred >expect &&
+	tree_listing ex >actual &&
+	test_cmp expect actual &&
+	times tarred >expect-times &&
+	times ex >actual-times &&
+	test_cmp expect-times actual-times &&
+	test_grep "^\./Templates/private.txt 2020-02-02 02:02:02" actual-times &&
+	test "$(readlink ex/Templates/current)" = notification.txt &&
+	test "$(stat -c %a ex/Templates/private.txt)" = 600
+'
+
+test_expect_success 'extract gives the live configuration back, stores and logs left out' '
+	tree_listing A | grep -v -e "^\./Logs/" -e "^\./mbx-" >expect &&
+	tree_listing ex >actual &&
+	test_cmp expect actual &&
+	test ! -e ex/$(mbx A 1)
+'
+
+test_expect_success 'extract into an empty directory works; into a non-empty one is refused' '
+	mkdir empty &&
+	restore extract A empty >out &&
+	tree_listing empty >actual &&
+	tree_listing ex >expect &&
+	test_cmp expect actual &&
+	mkdir busy &&
+	echo keep >busy/mine.txt &&
+	tree_listing busy >before &&
+	test_expect_code 1 restore extract A busy &&
+	test_grep ".busy. is not empty; extract only into a new or empty directory" err &&
+	tree_listing busy >after &&
+	test_cmp before after &&
+	mkdir hidden && touch hidden/.dot &&
+	test_expect_code 1 restore extract A hidden &&
+	test_expect_code 1 restore extract A ex &&
+	test_cmp expect actual
+'
+
+test_expect_success 'extract of an unknown snapshot or with bad arguments fails' '
+	test_expect_code 1 restore extract nosuch new1 &&
+	test ! -e new1 &&
+	test_expect_code 2 restore extract A &&
+	test_expect_code 2 restore extract A x y
+'
+
+test_expect_success 'diff A: the live files against the snapshot, one unified diff per file' '
+	restore diff A >out &&
+	test ! -s out &&
+	msgw-sim set A mailbox.$(mbx A 1).description "Renamed box" &&
+	restore diff A >out &&
+	test_grep "^diff --git a/Gateway.json b/Gateway.json$" out &&
+	test_grep "^--- a/Gateway.json$" out &&
+	test_grep "^+++ b/Gateway.json$" out &&
+	test_grep "^-      \"description\": \"Journal mailbox 1\",$" out &&
+	test_grep "^+      \"description\": \"Renamed box\",$" out &&
+	test $(grep -c "^diff --git" out) = 1
+'
+
+test_expect_success 'diff A~1 A: between two snapshots, with added, removed and binary files' '
+	printf "\\000\\002other\\000" >A/Templates/logo.bin &&
+	rm A/Templates/bounce.txt &&
+	echo "new rule" >A/rules.txt &&
+	agent snapshot A >out &&
+	restore diff A~1 A >out &&
+	test_grep "^diff --git a/Gateway.json b/Gateway.json$" out &&
+	test_grep "^+      \"description\": \"Renamed box\",$" out &&
+	test_grep "^Binary files a/Templates/logo.bin and b/Templates/logo.bin differ$" out &&
+	test_grep "^-Subject: Undeliverable" out &&
+	test_grep "^+new rule$" out &&
+	restore diff A A~1 >back &&
+	test_grep "^-      \"description\": \"Renamed box\",$" back
+'
+
+test_expect_success 'diff --stat: one line per changed file and the totals' '
+	restore diff A~1 A --stat >out &&
+	cat >expect <<-\EOF &&
+	 modified Gateway.json
+	 removed  Templates/bounce.txt
+	 modified Templates/logo.bin
+	 added    rules.txt
+	 2 modified, 1 added, 1 removed
+	EOF
+	test_cmp expect out
+'
+
+test_expect_success 'diff --json: each change with its patch' '
+	restore diff A~1 A --json >out.json &&
+	test "$(json_get out.json "d[\"counts\"]")" = "{'"'"'modified'"'"': 2, '"'"'added'"'"': 1, '"'"'removed'"'"': 1}" &&
+	test "$(json_get out.json "[c[\"path\"] for c in d[\"changes\"]]")" = "['"'"'Gateway.json'"'"', '"'"'Templates/bounce.txt'"'"', '"'"'Templates/logo.bin'"'"', '"'"'rules.txt'"'"']" &&
+	test "$(json_get out.json "d[\"changes\"][0][\"change\"]")" = modified &&
+	test "$(json_get out.json "\"+      \\\"description\\\": \\\"Renamed box\\\",\" in d[\"changes\"][0][\"patch\"]")" = True &&
+	test "$(json_get out.json "d[\"changes\"][2][\"binary\"]")" = True &&
+	test "$(json_get out.json "d[\"changes\"][3][\"change\"]")" = added
+'
+
+test_expect_success 'diff A --to B compares with another gateway; a mode change is named' '
+	gw_init B 0 2 &&
+	restore diff A --to B --stat >out &&
+	test_grep "^ modified Gateway.json$" out &&
+	test_grep "^ removed  Templates/current$" out &&
+	chmod 640 A/rules.txt &&
+	restore diff A >out &&
+	test_grep "^rules.txt: metadata (mode or owner) differs$" out
+'
+
+test_expect_success 'diff with bad arguments' '
+	test_expect_code 2 restore diff &&
+	test_expect_code 2 restore diff A A~1 A~2 &&
+	test_expect_code 2 restore diff A A~1 --to B &&
+	test_expect_code 1 restore diff nosuch
+'
+
+test_done
