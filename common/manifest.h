@@ -83,8 +83,9 @@ struct manifest_diff {
 	size_t added, modified, removed;
 };
 
-/* Compare; only file and link content/metadata and presence count, and
- * directories count when added or removed.  Caller releases with
+/* Compare entry by entry on everything the text form holds (type, mode,
+ * owner ids, size, sha256, presence); a directory whose mode or owner
+ * changed counts as modified, so a chmod is recorded too.  Caller releases with
  * manifest_diff_release.  a may be NULL (everything added). */
 void manifest_diff(struct manifest_diff *out, const struct manifest *a, const struct manifest *b);
 void manifest_diff_release(struct manifest_diff *d);

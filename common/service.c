@@ -91,6 +91,23 @@ static void kill_group(pid_t pid)
 	waitpid(pid, &status, 0);
 }
 
+/* Reap pid before deadline (0: none); false when it is still running. */
+static bool wait_until(pid_t pid, int *status, int64_t deadline)
+{
+	for (;;) {
+		pid_t r = waitpid(pid, status, deadline ? WNOHANG : 0);
+
+		if (r == pid)
+			return true;
+		if (r < 0 && errno != EINTR)
+			return true; /* nothing to wait for */
+		if (r == 0 && time_now_ms() >= deadline)
+			return false;
+		if (r == 0)
+			usleep(20000);
+	}
+}
+
 static void child(const char *command, int so[2], int se[2])
 {
 	int devnull = open("/dev/null", O_RDONLY);
@@ -108,6 +125,7 @@ static int local_run(void *ctx, const char *command, int timeout, struct service
 {
 	struct buf o, e;
 	int so[2], se[2], status = 0;
+	int64_t deadline;
 	bool done;
 	pid_t pid;
 
@@ -128,16 +146,19 @@ static int local_run(void *ctx, const char *command, int timeout, struct service
 	}
 	setpgid(pid, pid);
 	buf_init(&o), buf_init(&e);
-	done = pump(so[0], se[0], &o, &e, timeout > 0 ? time_now_ms() + timeout * 1000LL : 0);
+	deadline = timeout > 0 ? time_now_ms() + timeout * 1000LL : 0;
+	done = pump(so[0], se[0], &o, &e, deadline);
 	close(so[0]), close(se[0]);
 	memset(out, 0, sizeof(*out));
+	/* the pipes may close long before the command ends (exec >/dev/null):
+	 * the deadline still applies to the wait */
+	if (done && !wait_until(pid, &status, deadline))
+		done = false;
 	if (!done) {
 		kill_group(pid);
 		out->timed_out = true;
 		out->status = -1;
 	} else {
-		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-			;
 		out->status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 		kill(-pid, SIGKILL); /* nothing of ours may linger, daemons detach first */
 	}

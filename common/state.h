@@ -7,7 +7,7 @@
  * Files: status-<gateway> (snapshot: last-attempt, last-result, last-error,
  * last-snapshot, last-snapshot-time, failures-total, last-drill,
  * last-drill-result; follow: follow-state, follow-finding, follow-time,
- * follow-applied), push-<remote> (last-attempt, last-success, last-error).
+ * follow-applied, follow-failed), push-<remote> (last-attempt, last-success, last-error).
  */
 #ifndef MSGW_STATE_H
 #define MSGW_STATE_H

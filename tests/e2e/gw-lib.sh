@@ -16,9 +16,6 @@ PORT=$((20000 + $$ % 20000))
 CONF="$TRASH/c.conf"
 REPO="$TRASH/repo.git"
 STATE="$TRASH/state"
-GIT_AUTHOR_NAME=crafter GIT_AUTHOR_EMAIL=crafter@test GIT_COMMITTER_NAME=crafter
-GIT_COMMITTER_EMAIL=crafter@test
-export GIT_AUTHOR_NAME GIT_AUTHOR_EMAIL GIT_COMMITTER_NAME GIT_COMMITTER_EMAIL
 
 test_when_finished "msgw-sim stop '$TRASH/A' --timeout 5; msgw-sim stop '$TRASH/B' --timeout 5"
 test_when_finished 'release_lock'

@@ -159,3 +159,66 @@ $(printf '\t%s\n' "$@")
 }
 EOF
 }
+
+# The gateway section of a msgw-sim data directory reached only over ssh:
+# its location is an ssh URL, and its service commands run on the server
+# (msgw-sim by absolute path: the ssh session's PATH does not hold the
+# build), the health check probes ADDR:PORT from the server's side.
+#   sshd_sim_gateway_conf FILE NAME DIR ADDR PORT [extra lines]
+# The stop command can be prefixed with SSH_STOP_PREFIX and the start
+# command with SSH_START_PREFIX ("sleep 3; ", say); SSH_GW_TIMEOUT (default
+# 10) is the service timeout.
+sshd_sim_gateway_conf() {
+	local file="$1" name="$2" dir="$3" addr="$4" port="$5" sim="$MSGW_BUILD_DIR/msgw-sim"
+
+	shift 5
+	cat >>"$file" <<EOF
+gateway "$name" {
+	location = "$SSH_URL_BASE$dir"
+	identity = "$SSH_KEY"
+	known-hosts = "$SSH_KNOWN"
+	exclude = {"Logs/**"}
+	preserve = {"Certificates/**"}
+	stop = "${SSH_STOP_PREFIX:-}$sim stop $dir"
+	start = "${SSH_START_PREFIX:-}$sim start $dir --listen $addr"
+	status = "$sim status $dir"
+	health = "tcp:$addr:$port"
+	timeout = ${SSH_GW_TIMEOUT:-10}
+$(printf '\t%s\n' "$@")
+}
+EOF
+}
+
+# The pids of the processes our server runs for its connections: every
+# sshd below the master started by sshd_start (never the master itself).
+sshd_session_pids() {
+	local master pid
+
+	master=$(cat "$SSHD_DIR/server.pid" 2>/dev/null) || return 0
+	[ -n "$master" ] || return 0
+	sshd_descendants "$master" | while read -r pid; do
+		[ "$(cat "/proc/$pid/comm" 2>/dev/null)" = sshd ] && echo "$pid"
+	done
+	return 0
+}
+
+sshd_descendants() {
+	local child
+
+	for child in $(pgrep -P "$1"); do
+		echo "$child"
+		sshd_descendants "$child"
+	done
+}
+
+# Drop every connection to our server the hard way (SIGKILL to the sshd
+# processes serving them); the master keeps listening for new ones.
+sshd_kill_sessions() {
+	local pids
+
+	pids=$(sshd_session_pids)
+	[ -n "$pids" ] || return 1
+	# shellcheck disable=SC2086
+	kill -KILL $pids 2>/dev/null
+	return 0
+}

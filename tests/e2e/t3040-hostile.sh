@@ -29,7 +29,9 @@ craft() {
 	tar=$($git hash-object -w "$TRASH/craft-$case/config.tar.zst") &&
 	tree=$(printf '100644 blob %s\tconfig.tar.zst\n100644 blob %s\tmanifest\n100644 blob %s\tmeta\n' \
 		"$tar" "$man" "$meta" | $git mktree) &&
-	commit=$($git commit-tree "$tree" -p refs/heads/A -m "A: crafted ($case)") &&
+	commit=$(GIT_AUTHOR_NAME=crafter GIT_AUTHOR_EMAIL=crafter@test \
+		GIT_COMMITTER_NAME=crafter GIT_COMMITTER_EMAIL=crafter@test \
+		$git commit-tree "$tree" -p refs/heads/A -m "A: crafted ($case)") &&
 	$git update-ref refs/heads/A "$commit" &&
 	sed "s|^repository = .*|repository = \"$TRASH/repo-$case.git\"|" "$CONF" >"conf-$case"
 }

@@ -4,8 +4,10 @@
 # when something changed; a gateway that cannot be reached is reported each
 # cycle and never stops the others; SIGHUP with a broken configuration file
 # is reported and the running configuration kept, and once the file is
-# fixed SIGHUP reloads it; SIGTERM ends it with exit 0.  --once runs one
-# cycle (exit 1 when a gateway failed).
+# fixed SIGHUP reloads it, a new repository path included (one that cannot
+# be opened is refused like a broken file); SIGTERM ends it with exit 0,
+# also in the middle of a long sleep.  --once runs one cycle (exit 1 when a
+# gateway failed).
 test_description='msgw-agent run: scheduler, SIGHUP reload, SIGTERM'
 . "$(dirname "$0")/test-lib.sh"
 

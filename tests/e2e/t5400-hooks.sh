@@ -18,6 +18,12 @@ cat >"$TRASH/hook.sh" <<'EOF'
 dir=$(dirname "$0")
 env | grep -E '^MSGW_(GATEWAY|SNAPSHOT|RESULT)=' | sort >"$dir/$1.env"
 echo "$1 $MSGW_GATEWAY $MSGW_RESULT" >>"$dir/hooks.log"
+if [ -e "$dir/quiet-hang-$1" ]; then
+	# closes its output first: the timeout must still apply to the wait
+	echo $$ >"$dir/hang.pid"
+	exec >/dev/null 2>&1
+	sleep 60
+fi
 if [ -e "$dir/hang-$1" ]; then
 	echo $$ >"$dir/hang.pid"
 	sleep 60
@@ -206,6 +212,20 @@ test_expect_success 'a hook that hangs is killed after hook-timeout; the snapsho
 	expect_env failure A "" skipped &&
 	test_expect_code 2 agent status &&
 	test_grep "A CRITICAL: last snapshot skipped: .*timed out" out
+'
+
+test_expect_success 'a hung hook that closed its output is killed after hook-timeout too' '
+	: >quiet-hang-pre &&
+	test_when_finished "rm -f quiet-hang-pre" &&
+	rm -f hang.pid &&
+	n=$(commits A) &&
+	start=$(date +%s) &&
+	test_expect_code 1 agent snapshot A &&
+	took=$(( $(date +%s) - start )) &&
+	test $took -ge 2 && test $took -le 8 &&
+	test_grep "timed out after 2 s (killed)" err &&
+	test "$(commits A)" = $n &&
+	wait_for 5 gone "$(cat hang.pid)"
 '
 
 test_done
