@@ -219,9 +219,7 @@ static void print_json(const struct prune_run *pr)
 			      "packs_removed", (json_int_t)pr->repack.packs_removed,
 			      "reflog_dropped", (json_int_t)pr->repack.reflog_dropped));
 	json_object_set_new(doc, "remotes", pr->remotes ? json_incref(pr->remotes) : json_array());
-	json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	fputc('\n', stdout);
-	json_decref(doc);
+	fe_print_json(doc);
 }
 
 static void print_branch(const struct prune_branch *b, const struct repo_rewrite_result *res)

@@ -97,7 +97,7 @@ static int cycle(struct fe_ctx *ctx)
 	for (i = 0; i < cfg->ngateways && !stop_requested; i++) {
 		const struct config_gateway *gw = &cfg->gateways[i];
 		struct snapshot_opts so = {.kind = "scheduled"};
-		char *cache = xasprintf("%s/statcache-%s", cfg->state_dir, gw->name);
+		char *cache = job_statcache_path(cfg, gw->name);
 		struct job_result jr;
 
 		so.statcache = cache;

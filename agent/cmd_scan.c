@@ -134,9 +134,7 @@ static int scan(struct fe_ctx *ctx, const struct config_gateway *gw, int json)
 		json_t *doc = json_pack("{s:i, s:s, s:s, s:o}", "version", 1, "gateway", gw->name,
 					"location", gw->location, "entries", arr);
 
-		json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-		fputc('\n', stdout);
-		json_decref(doc);
+		fe_print_json(doc);
 	}
 	fsys_dirents_free(ents, n);
 	fsys_free(fs);

@@ -36,21 +36,12 @@ struct snap_args {
 	int json;
 };
 
-static char *statcache_path(struct config *cfg, const char *gw)
-{
-	if (mkdir(cfg->state_dir, 0700) < 0 && errno != EEXIST) {
-		log_warn("no stat cache: cannot create '%s': %s", cfg->state_dir, strerror(errno));
-		return NULL;
-	}
-	return xasprintf("%s/statcache-%s", cfg->state_dir, gw);
-}
-
 static int one_gateway(struct fe_ctx *ctx, const struct config_gateway *gw,
 		       const struct snap_args *a, json_t *arr)
 {
 	struct snapshot_opts so = {0};
 	struct job_result jr;
-	char *cache = statcache_path(ctx->cfg, gw->name);
+	char *cache = job_statcache_path(ctx->cfg, gw->name);
 	int rc;
 
 	so.kind = a->kind;
@@ -155,9 +146,7 @@ int cmd_snapshot(struct fe_ctx *ctx, int argc, char **argv)
 	if (arr) {
 		json_t *doc = json_pack("{s:i, s:o}", "version", 1, "results", arr);
 
-		json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-		fputc('\n', stdout);
-		json_decref(doc);
+		fe_print_json(doc);
 	}
 	return status;
 }

@@ -130,9 +130,7 @@ int cmd_status(struct fe_ctx *ctx, int argc, char **argv)
 	if (json) {
 		json_t *doc = to_json(&s);
 
-		json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-		fputc('\n', stdout);
-		json_decref(doc);
+		fe_print_json(doc);
 	} else {
 		print_human(&s);
 	}

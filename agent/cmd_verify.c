@@ -107,9 +107,7 @@ static int run_drills(struct fe_ctx *ctx, int n, char **names, json_t *arr)
 	if (arr) {
 		json_t *doc = json_pack("{s:i, s:o}", "version", 1, "drills", arr);
 
-		json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-		fputc('\n', stdout);
-		json_decref(doc);
+		fe_print_json(doc);
 	}
 	return bad ? 1 : 0;
 }
@@ -157,9 +155,7 @@ int cmd_verify(struct fe_ctx *ctx, int argc, char **argv)
 		json_t *doc = json_pack("{s:i, s:i, s:i, s:o}", "version", 1, "ok", v.good,
 					"damaged", v.bad, "results", v.arr);
 
-		json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-		fputc('\n', stdout);
-		json_decref(doc);
+		fe_print_json(doc);
 	} else {
 		printf("%d verified, %d damaged\n", v.good, v.bad);
 	}

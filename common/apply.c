@@ -462,7 +462,7 @@ static int record(const struct apply_env *env, const char *kind, const char *fro
 {
 	struct snapshot_opts so = {0};
 	struct snapshot_result res;
-	char *cache = xasprintf("%s/statcache-%s", env->cfg->state_dir, env->gw->name);
+	char *cache = job_statcache_path(env->cfg, env->gw->name);
 	int rc;
 
 	so.kind = kind;

@@ -209,6 +209,14 @@ bool fe_want_help(int argc, char **argv, const char *help)
 	return false;
 }
 
+void fe_print_json(json_t *doc)
+{
+	json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	fputc('\n', stdout);
+	fflush(stdout);
+	json_decref(doc);
+}
+
 void fe_human_size(char *buf, size_t len, unsigned long long bytes)
 {
 	static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};

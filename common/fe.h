@@ -12,6 +12,7 @@
 #include "lock.h"
 #include "repo.h"
 
+#include <jansson.h>
 #include <stdbool.h>
 
 struct fe_ctx {
@@ -55,6 +56,10 @@ int fe_cmd_list(struct fe_ctx *ctx, int argc, char **argv);
 int fe_cmd_show(struct fe_ctx *ctx, int argc, char **argv);
 /* A command that is not built yet: says so and returns 1. */
 int fe_cmd_unimplemented(struct fe_ctx *ctx, int argc, char **argv);
+
+/* Print a JSON document to stdout (indented, keys in insertion order, one
+ * final newline) and release it (the call takes over doc). */
+void fe_print_json(json_t *doc);
 
 /* Human-readable size: "1.2 MiB". */
 void fe_human_size(char *buf, size_t len, unsigned long long bytes);

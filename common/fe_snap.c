@@ -51,13 +51,6 @@ static json_t *snapshot_json(struct repo *r, const struct snapshot *s)
 			 "tags", tags_json(r, s->id), "meta", meta_json(&s->meta));
 }
 
-static void print_json(json_t *doc)
-{
-	json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	fputc('\n', stdout);
-	json_decref(doc);
-}
-
 static void list_line(const struct snapshot *s)
 {
 	printf("%-12s %.12s  %-20s  %-11s %6s  %s\n", snapshot_meta_get(&s->meta, "gateway") ?: "?",
@@ -138,7 +131,7 @@ int fe_cmd_list(struct fe_ctx *ctx, int argc, char **argv)
 		return fe_fail(ctx, rc);
 	}
 	if (json)
-		print_json(json_pack("{s:i, s:o}", "version", 1, "snapshots", arr));
+		fe_print_json(json_pack("{s:i, s:o}", "version", 1, "snapshots", arr));
 	return 0;
 }
 
@@ -228,7 +221,7 @@ int fe_cmd_show(struct fe_ctx *ctx, int argc, char **argv)
 
 		json_object_set_new(doc, "version", json_integer(1));
 		json_object_set_new(doc, "files_list", manifest_json(&s.manifest));
-		print_json(doc);
+		fe_print_json(doc);
 	} else {
 		show_human(r, &s);
 	}

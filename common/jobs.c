@@ -117,6 +117,15 @@ int job_snapshot(struct job_result *out, struct repo *r, const struct config *cf
 	return rc;
 }
 
+char *job_statcache_path(const struct config *cfg, const char *gateway)
+{
+	if (mkdir(cfg->state_dir, 0700) < 0 && errno != EEXIST) {
+		log_warn("no stat cache: cannot create '%s': %s", cfg->state_dir, strerror(errno));
+		return NULL;
+	}
+	return xasprintf("%s/statcache-%s", cfg->state_dir, gateway);
+}
+
 void job_record_drill(const struct config *cfg, const char *gateway, bool ok, const char *error)
 {
 	char name[300], when[32];

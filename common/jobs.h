@@ -41,6 +41,11 @@ struct job_result {
 int job_snapshot(struct job_result *out, struct repo *r, const struct config *cfg,
 		 const struct config_gateway *gw, const struct snapshot_opts *opts);
 
+/* The gateway's stat cache file (state-dir/statcache-<gateway>), creating
+ * the state directory (0700) when missing; NULL with a warning when it
+ * cannot be created (the snapshot then simply reads every file). */
+char *job_statcache_path(const struct config *cfg, const char *gateway);
+
 /* Record a drill's outcome for a gateway (status-<gateway>). */
 void job_record_drill(const struct config *cfg, const char *gateway, bool ok, const char *error);
 

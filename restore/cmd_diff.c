@@ -166,9 +166,7 @@ static int show(struct side *a, struct side *b, bool stat, bool json)
 					(json_int_t)d.modified, "added", (json_int_t)d.added,
 					"removed", (json_int_t)d.removed, "changes", arr);
 
-		json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-		fputc('\n', stdout);
-		json_decref(doc);
+		fe_print_json(doc);
 		arr = NULL;
 	} else if (!rc && stat) {
 		printf(" %zu modified, %zu added, %zu removed\n", d.modified, d.added, d.removed);

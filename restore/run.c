@@ -157,9 +157,7 @@ void plan_print(const struct plan *p, const struct target *t, bool json)
 	if (json) {
 		json_t *doc = plan_json(p, t);
 
-		json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-		fputc('\n', stdout);
-		json_decref(doc);
+		fe_print_json(doc);
 	} else {
 		plan_human(p, t);
 	}
