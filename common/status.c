@@ -63,7 +63,10 @@ static void fill_from_repo(struct status_gateway *g, struct repo *r)
 
 static void judge(struct status_gateway *g, int64_t warn, int64_t crit, int64_t now)
 {
+	char age[32];
+
 	g->age = g->last_snapshot ? now - g->last_snapshot : -1;
+	duration_human(age, sizeof(age), g->age);
 	if (g->follow_state && (!strcmp(g->follow_state, "blocked") ||
 				!strcmp(g->follow_state, "failed"))) {
 		g->level = STATUS_CRITICAL;
@@ -78,13 +81,13 @@ static void judge(struct status_gateway *g, int64_t warn, int64_t crit, int64_t 
 		g->reason = xstrdup("never snapshotted");
 	} else if (g->age > crit) {
 		g->level = STATUS_CRITICAL;
-		g->reason = xasprintf("last snapshot %llds ago", (long long)g->age);
+		g->reason = xasprintf("last snapshot %s ago", age);
 	} else if (g->age > warn) {
 		g->level = STATUS_WARNING;
-		g->reason = xasprintf("last snapshot %llds ago", (long long)g->age);
+		g->reason = xasprintf("last snapshot %s ago", age);
 	} else {
 		g->level = STATUS_OK;
-		g->reason = xasprintf("last snapshot %llds ago", (long long)g->age);
+		g->reason = xasprintf("last snapshot %s ago", age);
 	}
 }
 

@@ -41,6 +41,9 @@ void time_rfc3339(char *out, size_t len, int64_t t);
 /* Parse that form back; 0 or -1. */
 int time_parse_rfc3339(int64_t *out, const char *s);
 
+/* A duration for people: "42s", "19m", "3h12m", "2d4h". */
+void duration_human(char *out, size_t len, int64_t seconds);
+
 /* Monotonic clock in milliseconds. */
 int64_t time_now_ms(void);
 

@@ -523,7 +523,7 @@ static void test_stale(void **state)
 				 status_level_name(cases[i].want));
 		assert_int_equal(f->s.level, cases[i].want);
 		assert_int_equal(gw(f, "stale")->age, 7200);
-		assert_string_equal(gw(f, "stale")->reason, "last snapshot 7200s ago");
+		assert_string_equal(gw(f, "stale")->reason, "last snapshot 2h00m ago");
 	}
 }
 
@@ -673,7 +673,7 @@ static void test_worst_wins(void **state)
 	assert_int_equal(f->s.level, STATUS_CRITICAL);
 	assert_int_equal(f->s.ng, 4);
 	assert_string_equal(f->s.summary,
-			    "ok OK: last snapshot 10s ago; warn WARNING: last snapshot 5000s ago; "
+			    "ok OK: last snapshot 10s ago; warn WARNING: last snapshot 1h23m ago; "
 			    "unknown UNKNOWN: never snapshotted; crit CRITICAL: last snapshot "
 			    "failed: boom");
 	configure(f, no_crit, NULL);
