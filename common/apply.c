@@ -277,38 +277,52 @@ static int swap_one(struct fsys *fs, const struct journal_entry *e)
 	return rc;
 }
 
+/* 1 when path exists, 0 when it does not, or the error when the file
+ * system cannot tell (a dropped connection, say): an undo must never take
+ * that for "not there", or it would skip work and report success. */
+static int present(struct fsys *fs, const char *path)
+{
+	struct fsys_stat st;
+	int rc = fsys_stat(fs, path, &st);
+
+	if (rc == 0)
+		return 1;
+	return rc == MSGW_ENOTFOUND ? 0 : rc;
+}
+
 static int undo_one(struct fsys *fs, const struct journal_entry *e)
 {
 	char *nw = suffixed(e->path, WALK_NEW_SUFFIX), *old = suffixed(e->path, WALK_OLD_SUFFIX);
 	int rc = 0;
 
+	/* rc: negative an error, else 0 or 1 (present()'s answer) */
 	switch (e->op) {
 	case J_MKDIR:
-		if (exists(fs, e->path) && fsys_rmdir(fs, e->path))
+		if ((rc = present(fs, e->path)) > 0 && fsys_rmdir(fs, e->path))
 			log_warn("left new directory '%s': %s", e->path, err_last());
 		break;
 	case J_ADD:
-		if (exists(fs, nw))
+		if ((rc = present(fs, nw)) > 0)
 			rc = fsys_unlink(fs, nw);
-		else if (exists(fs, e->path))
+		else if (rc == 0 && (rc = present(fs, e->path)) > 0)
 			rc = fsys_unlink(fs, e->path);
 		break;
 	case J_MODIFY:
-		if (exists(fs, old)) {
-			if (exists(fs, e->path))
+		if ((rc = present(fs, old)) > 0) {
+			if ((rc = present(fs, e->path)) > 0)
 				rc = fsys_unlink(fs, e->path);
-			if (!rc)
+			if (rc == 0)
 				rc = fsys_rename(fs, old, e->path);
 		}
-		if (!rc && exists(fs, nw))
+		if (rc >= 0 && (rc = present(fs, nw)) > 0)
 			rc = fsys_unlink(fs, nw);
 		break;
 	case J_REMOVE:
-		if (exists(fs, old) && !exists(fs, e->path))
+		if ((rc = present(fs, old)) > 0 && (rc = present(fs, e->path)) == 0)
 			rc = fsys_rename(fs, old, e->path);
 		break;
 	case J_RMDIR:
-		if (!exists(fs, e->path))
+		if ((rc = present(fs, e->path)) == 0)
 			rc = fsys_mkdir(fs, e->path, e->old_mode);
 		break;
 	case J_CHMOD:
@@ -319,13 +333,14 @@ static int undo_one(struct fsys *fs, const struct journal_entry *e)
 	}
 	free(nw);
 	free(old);
-	return rc ? err_wrap(rc, "cannot undo '%s'", e->path) : 0;
+	return rc < 0 ? err_wrap(rc, "cannot undo '%s'", e->path) : 0;
 }
 
 /* Undo every operation in reverse; keeps going past failures, returns the
- * first. */
+ * first (and leaves its message as the last error). */
 static int undo_all(struct fsys *fs, const struct journal *j)
 {
+	char msg[1024] = "";
 	size_t i = j->n;
 	int first = 0;
 
@@ -334,12 +349,14 @@ static int undo_all(struct fsys *fs, const struct journal *j)
 
 		if (rc) {
 			log_error("%s", err_last());
-			if (!first)
+			if (!first) {
 				first = rc;
+				snprintf(msg, sizeof(msg), "%s", err_last());
+			}
 		}
 	}
 	(void)fsys_sync_dir(fs, "");
-	return first;
+	return first ? err_set(first, "%s", msg) : 0;
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -444,14 +461,19 @@ static int roll_back(const struct apply_env *env, const struct journal *j, const
 	rc = undo_all(env->fs, j);
 	if (!rc)
 		rc = start_healthy(env);
-	if (rc)
+	if (rc) {
+		char cause[1024];
+
+		/* err_last() is the buffer err_set writes: copy it first */
+		snprintf(cause, sizeof(cause), "%s", err_last());
 		return err_set(MSGW_EROLLBACK,
-			       "%s: rollback failed too (%s) after: %s; manual action needed: the "
-			       "journal is kept in '%s/journal-%s'; fix the cause, then run "
+			       "%s: rollback failed too (%.250s) after: %.300s; manual action needed: "
+			       "the journal is kept in '%s/journal-%s'; fix the cause, then run "
 			       "'msgw-restore recover %s' to put the previous state back, or apply "
 			       "the pre-restore snapshot %.12s",
-			       env->gw->name, err_last(), reason, env->cfg->state_dir, env->gw->name,
+			       env->gw->name, cause, reason, env->cfg->state_dir, env->gw->name,
 			       env->gw->name, j->pre_restore);
+	}
 	return 0;
 }
 
@@ -543,6 +565,30 @@ static void start_journal(struct journal *j, const struct apply_env *env, const 
 	build_ops(j, p);
 }
 
+/*
+ * A failure before the swap (why, code rc): remove what was staged and the
+ * journal, "nothing changed".  When the undo fails too (the connection to
+ * the target dropped, say), the staged files stay beside the live ones and
+ * so does the journal, for recover to finish the undo: removing it would
+ * leave them behind for good.
+ */
+static int undo_staged(const struct apply_env *env, struct journal *j, int rc, const char *why)
+{
+	char cause[1024];
+
+	if (undo_all(env->fs, j) == 0) {
+		remove_journal(env);
+		return err_set(rc, "%s; nothing changed", why);
+	}
+	snprintf(cause, sizeof(cause), "%s", err_last());
+	return err_set(MSGW_EROLLBACK,
+		       "%.350s; removing the staged files failed too (%.250s); the live "
+		       "configuration was not changed; manual action needed: the journal is kept "
+		       "in '%s/journal-%s'; once the target can be reached, run 'msgw-restore "
+		       "recover %s'",
+		       why, cause, env->cfg->state_dir, env->gw->name, env->gw->name);
+}
+
 static int stage(const struct apply_env *env, struct journal *j, const struct plan *p)
 {
 	int rc = save_journal(env, j);
@@ -554,11 +600,10 @@ static int stage(const struct apply_env *env, struct journal *j, const struct pl
 	if (!rc)
 		sync_parents(env->fs, j);
 	if (rc) {
-		int keep = rc;
+		char why[1024];
 
-		undo_all(env->fs, j);
-		remove_journal(env);
-		return err_wrap(keep, "staging failed, nothing changed");
+		snprintf(why, sizeof(why), "staging failed: %s", err_last());
+		return undo_staged(env, j, rc, why);
 	}
 	return 0;
 }
@@ -576,11 +621,11 @@ static int stop_service(const struct apply_env *env, struct journal *j)
 		char why[1024];
 
 		snprintf(why, sizeof(why), "%s", err_last());
-		undo_all(env->fs, j);
-		remove_journal(env);
+		rc = undo_staged(env, j, keep, why);
+		snprintf(why, sizeof(why), "%s", err_last());
 		if (svc(env, "start", env->gw->start))
 			log_warn("%s", err_last());
-		return err_set(keep, "%s; nothing changed", why);
+		return err_set(rc, "%s", why);
 	}
 	return 0;
 }

@@ -341,6 +341,39 @@ int archive_snapshot_verify(const void *data, size_t len, const struct manifest 
  * leaks its buffer in libarchive 3.6 (and so fails every sanitizer run of
  * --version).  Libraries libarchive was built without are left out.
  */
+int archive_snapshot_read_file(char **out, size_t *len_out, const void *data, size_t len,
+			       const char *path)
+{
+	struct archive_snapshot_reader *r = NULL;
+	struct archive_item it;
+	char chunk[65536];
+	struct buf b;
+	ssize_t n;
+	int rc;
+
+	*out = NULL;
+	rc = archive_snapshot_open(&r, data, len);
+	while (!rc && (rc = archive_snapshot_next(r, &it)) == 1) {
+		rc = 0;
+		if (it.type != 'f' || strcmp(it.path, path) != 0)
+			continue;
+		buf_init(&b);
+		while ((n = archive_snapshot_read(r, chunk, sizeof(chunk))) > 0)
+			buf_add(&b, chunk, (size_t)n);
+		if (n < 0) {
+			buf_release(&b);
+			rc = (int)n;
+		} else {
+			*out = buf_detach(&b, len_out);
+		}
+		break;
+	}
+	archive_snapshot_free(r);
+	if (!rc && !*out)
+		rc = err_set(MSGW_ENOTFOUND, "'%s' is not in the archive", path);
+	return rc;
+}
+
 const char *archive_versions(void)
 {
 	static char v[256];

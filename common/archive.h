@@ -61,6 +61,11 @@ void archive_snapshot_free(struct archive_snapshot_reader *r);
  */
 int archive_snapshot_verify(const void *data, size_t len, const struct manifest *m);
 
+/* Read one file's whole content out of a tar.zst held in memory into a
+ * malloc'd NUL-terminated buffer; MSGW_ENOTFOUND when it has no such file. */
+int archive_snapshot_read_file(char **out, size_t *len_out, const void *data, size_t len,
+			       const char *path);
+
 /* Library versions for --version: "libarchive 3.6.2 zlib/... zstd/1.5.4". */
 const char *archive_versions(void);
 

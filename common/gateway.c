@@ -324,7 +324,26 @@ static bool is_volatile(const char *key)
 	return false;
 }
 
-static void strip_volatile(json_t *v)
+/*
+ * The runtime fields: the volatile fields the gateway itself changes while
+ * it runs (counters, points in time), as opposed to free text and status an
+ * admin sets.  target-diverged ignores them, so mail arriving on a standby
+ * is not mistaken for a local edit.
+ */
+static const char *const admin_fields[] = {"description", "status", "displayName", "comment",
+					   "notes", NULL};
+
+static bool is_runtime(const char *key)
+{
+	const char *const *p;
+
+	for (p = admin_fields; *p; p++)
+		if (strcasecmp(key, *p) == 0)
+			return false;
+	return is_volatile(key);
+}
+
+static void strip_fields(json_t *v, bool (*drop)(const char *key))
 {
 	const char *key;
 	size_t key_len, i;
@@ -333,18 +352,23 @@ static void strip_volatile(json_t *v)
 
 	if (json_is_array(v)) {
 		for (i = 0; i < json_array_size(v); i++)
-			strip_volatile(json_array_get(v, i));
+			strip_fields(json_array_get(v, i), drop);
 		return;
 	}
 	if (!json_is_object(v))
 		return;
 	json_object_keylen_foreach_safe(v, tmp, key, key_len, val)
 	{
-		if (strlen(key) == key_len && is_volatile(key))
+		if (strlen(key) == key_len && drop(key))
 			json_object_deln(v, key, key_len);
 		else
-			strip_volatile(val);
+			strip_fields(val, drop);
 	}
+}
+
+static void strip_volatile(json_t *v)
+{
+	strip_fields(v, is_volatile);
 }
 
 static int dump_to_buf(const char *data, size_t len, void *ctx)
@@ -583,6 +607,36 @@ static const char *json_start(const char *data, size_t len)
 			return p;
 	}
 	return NULL;
+}
+
+static json_t *load_json(const char *data, size_t len)
+{
+	const char *start = json_start(data, len);
+
+	if (!start)
+		return NULL;
+	return json_loadb(start, len - (size_t)(start - data), JSON_REJECT_DUPLICATES, NULL);
+}
+
+bool gateway_config_differs(const char *a, size_t alen, const char *b, size_t blen)
+{
+	json_t *ja, *jb;
+	bool differs;
+
+	if (alen == blen && memcmp(a, b, alen) == 0)
+		return false;
+	ja = load_json(a, alen);
+	jb = ja ? load_json(b, blen) : NULL;
+	if (!ja || !jb) {
+		json_decref(ja);
+		return true;
+	}
+	strip_fields(ja, is_runtime);
+	strip_fields(jb, is_runtime);
+	differs = !json_equal(ja, jb);
+	json_decref(ja);
+	json_decref(jb);
+	return differs;
 }
 
 void gateway_records_init(struct gateway_records *r)

@@ -80,6 +80,15 @@ const struct gateway_record *gateway_records_find(const struct gateway_records *
 						  const char *id);
 void gateway_records_release(struct gateway_records *r);
 
+/*
+ * Whether two versions of one configuration file differ in anything an
+ * admin sets: JSON files are compared without their runtime fields (the
+ * volatile fields other than description, status, displayName, comment and
+ * notes: counters and points in time the gateway updates itself); other
+ * files byte for byte.  Used by target-diverged.
+ */
+bool gateway_config_differs(const char *a, size_t alen, const char *b, size_t blen);
+
 /* The volatile fields, ignored by fingerprints (NULL-terminated). */
 extern const char *const gateway_volatile_fields[];
 

@@ -423,13 +423,67 @@ static int live_records(struct gateway_records *recs, const struct manifest *liv
 	return 0;
 }
 
+
 static void add_note(struct plan *p, const char *prefix, const char *note)
 {
 	p->notes = xrealloc(p->notes, (p->nnotes + 1) * sizeof(char *));
 	p->notes[p->nnotes++] = xasprintf("%s: %s", prefix, note);
 }
 
-static int diverged_finding(struct plan *p, struct repo *r)
+/* Whether a modified file differs only in runtime fields (counters, times
+ * the gateway writes itself while it runs, e.g. on every delivered message). */
+static bool runtime_only(const char *archive, size_t alen, const struct manifest_change *c,
+			 struct fsys *fs)
+{
+	const struct manifest_entry *o = c->old_e, *n = c->new_e;
+	char *old_data = NULL, *new_data = NULL;
+	size_t old_len = 0, new_len = 0;
+	bool same;
+
+	if (c->kind != 'M' || o->type != 'f' || n->type != 'f' || o->mode != n->mode ||
+	    o->uid != n->uid || o->gid != n->gid || o->size > RECORD_FILE_MAX ||
+	    n->size > RECORD_FILE_MAX)
+		return false;
+	if (archive_snapshot_read_file(&old_data, &old_len, archive, alen, o->path) ||
+	    fsys_read_all(fs, n->path, &new_data, &new_len)) {
+		free(old_data);
+		return false;
+	}
+	same = !gateway_config_differs(old_data, old_len, new_data, new_len);
+	free(old_data);
+	free(new_data);
+	return same;
+}
+
+/* Take the runtime-only modifications out of d (the gateway made them, not
+ * an admin), with a note naming them. */
+static void drop_runtime_changes(struct plan *p, struct repo *r, struct manifest_diff *d,
+				 struct fsys *fs)
+{
+	char *archive = NULL;
+	size_t alen = 0, i, kept = 0;
+
+	if (!d->modified || repo_read(&archive, &alen, r, p->tip, "config.tar.zst"))
+		goto cleanup;
+	for (i = 0; i < d->n; i++) {
+		if (runtime_only(archive, alen, &d->c[i], fs)) {
+			char *note = xasprintf("'%s' changed on the target only in runtime fields "
+					       "(counters, times); not counted as a local edit",
+					       d->c[i].new_e->path);
+
+			add_note(p, "target", note);
+			free(note);
+			d->modified--;
+			continue;
+		}
+		d->c[kept++] = d->c[i];
+	}
+	d->n = kept;
+cleanup:
+	free(archive);
+}
+
+static int diverged_finding(struct plan *p, struct repo *r, struct fsys *fs)
 {
 	struct manifest tip;
 	struct manifest_diff d;
@@ -451,6 +505,7 @@ static int diverged_finding(struct plan *p, struct repo *r)
 	if (rc)
 		return rc;
 	manifest_diff(&d, &tip, &p->live);
+	drop_runtime_changes(p, r, &d, fs);
 	if (d.n) {
 		manifest_diff_summary(&d, counts, sizeof(counts));
 		buf_init(&what);
@@ -483,7 +538,7 @@ static int analyse(struct plan *p, struct repo *r, struct fsys *fs)
 	snapshot_rules(&rules, p->target);
 	rc = gateway_inventory_read(&p->stores, fs, &rules);
 	if (!rc)
-		rc = diverged_finding(p, r);
+		rc = diverged_finding(p, r, fs);
 	if (rc)
 		return rc;
 	gateway_records_init(&snap_recs);

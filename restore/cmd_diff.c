@@ -66,32 +66,9 @@ static int load_live(struct fe_ctx *ctx, struct side *s, const char *gw)
 
 static int read_content(struct side *s, const char *path, char **out, size_t *len)
 {
-	struct archive_snapshot_reader *ar = NULL;
-	struct archive_item it;
-	int rc;
-
 	if (!s->is_snap)
 		return fsys_read_all(s->t.fs, path, out, len);
-	*out = NULL;
-	rc = archive_snapshot_open(&ar, s->snap.archive, s->snap.archive_len);
-	while (!rc && (rc = archive_snapshot_next(ar, &it)) == 1) {
-		struct buf b;
-		char chunk[65536];
-		ssize_t n;
-
-		rc = 0;
-		if (strcmp(it.path, path) != 0)
-			continue;
-		buf_init(&b);
-		while ((n = archive_snapshot_read(ar, chunk, sizeof(chunk))) > 0)
-			buf_add(&b, chunk, (size_t)n);
-		*out = buf_detach(&b, len);
-		break;
-	}
-	archive_snapshot_free(ar);
-	if (!rc && !*out)
-		*out = xstrdup(""), *len = 0;
-	return rc < 0 ? rc : 0;
+	return archive_snapshot_read_file(out, len, s->snap.archive, s->snap.archive_len, path);
 }
 
 static void side_release(struct side *s)

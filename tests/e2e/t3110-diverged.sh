@@ -18,6 +18,16 @@ test_expect_success 'setup: B bootstrapped from A and recorded' '
 	test_grep "^  none$" out
 '
 
+test_expect_success 'mail arriving on B (counters only) is not a local edit' '
+	Y=$(mbx A 2) &&
+	msgw-sim deliver B $Y 1 &&
+	! cmp -s A/Gateway.json B/Gateway.json &&
+	restore plan A --to B >out &&
+	test_grep "^  none$" out &&
+	test_grep "changed on the target only in runtime fields" out &&
+	msgw-sim fetch B $Y "$(pw A 2)" >/dev/null
+'
+
 test_expect_success 'on B: reset mailbox 1'"'"'s password, then B receives mail' '
 	X=$(mbx A 1) &&
 	msgw-sim suspend B $X &&

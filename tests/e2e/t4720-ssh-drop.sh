@@ -35,14 +35,14 @@ console() {
 }
 
 # The configuration: msgw1 and msgw2 over ssh; msgw2's stop and start
-# commands first leave a mark (a file named after the command) and then,
-# while $MARK/slow-stop or slow-start exists, wait long enough for the test
-# to cut the connection.
+# commands first leave a mark ($MARK/stopping, starting) and then, once
+# after the test created $MARK/slow-stop or slow-start, wait long enough
+# for the test to cut the connection.
 write_conf() {
 	printf 'repository = "%s"\nstate-dir = "%s"\n' "$REPO" "$STATE" >"$CONF" &&
 	sshd_sim_gateway_conf "$CONF" msgw1 "$TRASH/msgw1" $A1 $PORT &&
-	SSH_STOP_PREFIX="touch $MARK/stopping; test -e $MARK/slow-stop \&\& sleep 30; " \
-	SSH_START_PREFIX="touch $MARK/starting; test -e $MARK/slow-start \&\& sleep 30; " \
+	SSH_STOP_PREFIX="touch $MARK/stopping; rm $MARK/slow-stop 2>/dev/null && sleep 30; " \
+	SSH_START_PREFIX="touch $MARK/starting; rm $MARK/slow-start 2>/dev/null && sleep 30; " \
 		sshd_sim_gateway_conf "$CONF" msgw2 "$TRASH/msgw2" $A2 $PORT
 }
 
@@ -104,6 +104,118 @@ test_expect_success 'over ssh, a clean apply gives the new state, rollback the o
 	gw_listing msgw2 >old &&
 	test_cmp orig old &&
 	check_old
+'
+
+# apply_dropped MARK CODE: apply msgw1 onto msgw2 while the connection is
+# cut once MARK appears; it must exit CODE, within the gateway's timeout
+apply_dropped() {
+	local t0 t1
+	rm -f "$MARK"/stopping "$MARK"/starting
+	drop_when "$MARK/$1" &
+	t0=$(date +%s)
+	test_expect_code "$2" restore apply msgw1 --to msgw2 --yes </dev/null || return 1
+	t1=$(date +%s)
+	wait $! || { echo "the connection was not dropped" >&2; return 1; }
+	rm -f "$MARK"/slow-*
+	if [ $((t1 - t0)) -ge $SSH_GW_TIMEOUT ]; then
+		echo "apply took $((t1 - t0)) s, the timeout is $SSH_GW_TIMEOUT s" >&2
+		return 1
+	fi
+}
+
+test_expect_success 'dropped during the stop: apply fails at once, keeps the journal' '
+	touch "$MARK/slow-stop" &&
+	test_when_finished "rm -f \"$MARK/slow-stop\"" &&
+	apply_dropped stopping 5 &&
+	test_grep "stop: ssh .$SSH_USER@127.0.0.1:$SSHD_PORT.: running .*: transport read" err &&
+	test_grep "removing the staged files failed too" err &&
+	test_grep "the live configuration was not changed" err &&
+	test_grep "run .msgw-restore recover msgw2.$" err &&
+	test_grep "^phase: swapping$" "$STATE/journal-msgw2" &&
+	test -e msgw2/Gateway.json.msgw-new &&
+	gw_listing msgw2 | grep -v -e "\.msgw-new " -e "^\./\.msgw-journal " -e "^\./Rules" >live &&
+	test_cmp old live
+'
+
+test_expect_success 'recover while the server is down: exit 1, the journal stays' '
+	sshd_stop &&
+	test_expect_code 1 restore recover msgw2 &&
+	test_grep "ssh .$SSH_USER@127.0.0.1:$SSHD_PORT.: connect: Connection refused" err &&
+	test -s "$STATE/journal-msgw2" &&
+	sshd_start
+'
+
+test_expect_success 'recover over ssh once the server answers: fully old, running' '
+	restore recover msgw2 >out &&
+	test_grep "^msgw2: rolled back" out &&
+	check_old
+'
+
+test_expect_success 'dropped during the start (all swapped): apply fails at once; recover undoes' '
+	touch "$MARK/slow-start" &&
+	test_when_finished "rm -f \"$MARK/slow-start\"" &&
+	apply_dropped starting 5 &&
+	test_grep "start: ssh .*: transport read" err &&
+	test_grep "rollback failed too" err &&
+	test_grep "msgw-restore recover msgw2" err &&
+	test -e msgw2/Gateway.json.msgw-old &&
+	test_expect_code 3 msgw-sim status msgw2 &&
+	restore recover msgw2 >out &&
+	test_grep "^msgw2: rolled back" out &&
+	check_old
+'
+
+test_expect_success 'the restore killed after the stop (its connection with it): recover undoes' '
+	test_expect_code 137 env MSGW_FAULT=after-stop msgw-restore -c "$CONF" apply msgw1 --to msgw2 --yes </dev/null &&
+	test_grep "fault injection: killed at .after-stop." err &&
+	test_expect_code 3 msgw-sim status msgw2 &&
+	test -e msgw2/Gateway.json.msgw-new &&
+	restore recover msgw2 >out &&
+	test_grep "^msgw2: rolled back" out &&
+	check_old
+'
+
+test_expect_success 'the restore killed in the middle of the swap: recover undoes' '
+	test_expect_code 137 env MSGW_FAULT=mid-swap msgw-restore -c "$CONF" apply msgw1 --to msgw2 --yes </dev/null &&
+	test_expect_code 3 msgw-sim status msgw2 &&
+	test -e msgw2/Gateway.json.msgw-old &&
+	gw_listing msgw2 | grep -v "\.msgw-\(new\|old\)" >half &&
+	! cmp -s half old && ! cmp -s half new &&
+	restore recover msgw2 >out &&
+	test_grep "^msgw2: rolled back" out &&
+	check_old
+'
+
+test_expect_success 'the restore killed before the commit: recover over ssh commits; fully new' '
+	test_expect_code 137 env MSGW_FAULT=before-commit msgw-restore -c "$CONF" apply msgw1 --to msgw2 --yes </dev/null &&
+	test_grep "^phase: committing$" "$STATE/journal-msgw2" &&
+	restore recover msgw2 >out &&
+	test_grep "^msgw2: finished the restore" out &&
+	check_new &&
+	test "$(meta_of msgw2 kind)" = restored
+'
+
+test_expect_success 'dropped during the start, one file modified: not taken for undone' '
+	msgw-sim set msgw1 mailbox.$(mbx msgw1 1).description "Renamed again" &&
+	agent snapshot msgw1 >out &&
+	test_grep "msgw1: 1 modified, 0 added, 0 removed$" out &&
+	cp new old &&
+	gw_listing msgw2 >now && test_cmp old now &&
+	touch "$MARK/slow-start" &&
+	test_when_finished "rm -f \"$MARK/slow-start\"" &&
+	apply_dropped starting 5 &&
+	test_grep "rollback failed too" err &&
+	restore recover msgw2 >out &&
+	test_grep "^msgw2: rolled back" out &&
+	check_state old "MSGW-SIM OK msgw1.test 3"
+'
+
+# none_left: no service command of ours runs on the server any more
+none_left() { ! pgrep -f "$MARK/slow" >/dev/null; }
+
+test_expect_success 'no command of ours is left running on the server; every snapshot verifies' '
+	wait_for 10 none_left &&
+	agent verify --all >out
 '
 
 test_done

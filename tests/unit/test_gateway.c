@@ -977,6 +977,35 @@ static void test_analyse_appends(void **state)
 	assert_string_equal(f->f.v[4].code, "version-mismatch");
 }
 
+/* target-diverged ignores what the gateway changes itself, not admin edits */
+static void test_config_differs(void **state)
+{
+	static const struct {
+		const char *a, *b;
+		bool differs;
+	} cases[] = {
+	    {"{\"x\":1}", "{\"x\":1}", false},
+	    {"{\"m\":[{\"id\":\"a\",\"messageCounter\":1}]}",
+	     "{\"m\":[{\"id\":\"a\",\"messageCounter\":7}]}", false},
+	    {"{\"lastDelivery\":\"t1\",\"updatedAt\":1}", "{\"lastDelivery\":\"t2\",\"updatedAt\":2}",
+	     false},
+	    {"{\"x\":1,\n \"y\":2}", "{\"y\":2,\"x\":1}", false},
+	    {"{\"description\":\"a\"}", "{\"description\":\"b\"}", true},
+	    {"{\"status\":\"Active\"}", "{\"status\":\"Suspended\"}", true},
+	    {"{\"publicKey\":\"k1\"}", "{\"publicKey\":\"k2\"}", true},
+	    {"{\"ports\":{\"smtp\":25}}", "{\"ports\":{\"smtp\":2525}}", true},
+	    {"plain text 1", "plain text 2", true},
+	    {"{\"x\":1}", "{broken", true},
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		if (gateway_config_differs(cases[i].a, strlen(cases[i].a), cases[i].b,
+					   strlen(cases[i].b)) != cases[i].differs)
+			fail_msg("case %zu: '%s' vs '%s'", i, cases[i].a, cases[i].b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1016,6 +1045,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_version_mismatch, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_safe_changes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_analyse_appends, setup, teardown),
+	    cmocka_unit_test(test_config_differs),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
