@@ -53,7 +53,8 @@ static void id_of(struct fsys *fs, struct id_memo *m, bool group, const char *na
 		free(m->name);
 		m->name = xstrdup(name);
 		m->id = *id;
-		m->found = (group ? fsys_gid_of(fs, name, &m->id) : fsys_uid_of(fs, name, &m->id)) == 0;
+		m->found =
+		    (group ? fsys_gid_of(fs, name, &m->id) : fsys_uid_of(fs, name, &m->id)) == 0;
 	}
 	if (m->found)
 		*id = m->id;
@@ -124,7 +125,8 @@ static int write_entries(struct extract_result *out, struct fsys *fs, struct sna
 
 	rc = archive_snapshot_open(&ar, s->archive, s->archive_len);
 	while (!rc && (rc = archive_snapshot_next(ar, &it)) == 1) {
-		struct manifest_entry *e = (struct manifest_entry *)manifest_find(&s->manifest, it.path);
+		struct manifest_entry *e =
+		    (struct manifest_entry *)manifest_find(&s->manifest, it.path);
 
 		if (!e) {
 			rc = err_set(MSGW_ECORRUPT, "'%s': not in the manifest", it.path);

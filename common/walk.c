@@ -258,7 +258,7 @@ int walk_location(struct manifest *out, struct fsys *fs, const struct walk_rules
 		  struct walk_stats *stats)
 {
 	struct walk_stats local_stats;
-	struct walker w = {fs, rules, out, stats ? stats : &local_stats, {{0}, {0}, 0}, {{0}, {0}, 0}};
+	struct walker w = {.fs = fs, .rules = rules, .m = out, .st = stats ? stats : &local_stats};
 	struct fsys_stat root;
 	bool any = false;
 	int rc;

@@ -3,12 +3,16 @@
 # middle of an apply.  The test kills the sshd processes serving the
 # apply's connection (never the listening master) while the apply waits
 # for a slow service command: during the stop (nothing swapped yet) and
-# during the start (everything swapped).  The apply must fail at once, not
-# hang, and "msgw-restore recover msgw2", once the server answers again,
-# leaves msgw2 fully old or fully new, running, with nothing staged, backed
-# up or journalled left and the repository verifying.  The same after the
-# restore process itself is killed (fault injection) after the stop and in
-# the middle of the swap: its connection drops with it.
+# during the start (everything swapped; once with many changes, once with
+# a single modified file, which an undo that took "cannot stat" for "not
+# there" reported as rolled back).  The apply must fail within the
+# gateway's timeout, keeping its journal, and "msgw-restore recover msgw2"
+# (refused while the server is down, run again once it answers) leaves
+# msgw2 fully old or fully new, running, with nothing staged, backed up or
+# journalled left and the repository verifying.  The same after the
+# restore process itself is killed (fault injection) after the stop, in
+# the middle of the swap and before the commit: its connection drops with
+# it.
 test_description='ssh connection dropped mid-apply; recover over ssh'
 . "$(dirname "$0")/test-lib.sh"
 . "$TEST_DIR/gw-lib.sh"
