@@ -315,6 +315,12 @@ static int check_item(struct archive_snapshot_reader *r, const struct archive_it
 
 int archive_snapshot_verify(const void *data, size_t len, const struct manifest *m)
 {
+	return archive_snapshot_verify_with(data, len, m, NULL, NULL);
+}
+
+int archive_snapshot_verify_with(const void *data, size_t len, const struct manifest *m,
+				 archive_item_check pre, void *ctx)
+{
 	struct archive_snapshot_reader *r = NULL;
 	struct archive_item it;
 	size_t i = 0;
@@ -322,6 +328,8 @@ int archive_snapshot_verify(const void *data, size_t len, const struct manifest 
 
 	rc = archive_snapshot_open(&r, data, len);
 	while (!rc && (rc = archive_snapshot_next(r, &it)) == 1) {
+		if (pre && (rc = pre(&it, ctx)) != 0)
+			break;
 		if (i >= m->n || strcmp(it.path, m->e[i].path) != 0) {
 			rc = err_set(MSGW_ECORRUPT, "'%s': in the archive but not in the manifest",
 				     it.path);

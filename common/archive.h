@@ -61,6 +61,13 @@ void archive_snapshot_free(struct archive_snapshot_reader *r);
  */
 int archive_snapshot_verify(const void *data, size_t len, const struct manifest *m);
 
+/* As archive_snapshot_verify, with pre called on every entry before it is
+ * compared (a non-zero return stops the check with that code), so callers
+ * add their own checks without another pass over the archive. */
+typedef int (*archive_item_check)(const struct archive_item *item, void *ctx);
+int archive_snapshot_verify_with(const void *data, size_t len, const struct manifest *m,
+				 archive_item_check pre, void *ctx);
+
 /* Read one file's whole content out of a tar.zst held in memory into a
  * malloc'd NUL-terminated buffer; MSGW_ENOTFOUND when it has no such file. */
 int archive_snapshot_read_file(char **out, size_t *len_out, const void *data, size_t len,

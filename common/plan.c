@@ -85,24 +85,15 @@ static const char *type_name(char t)
 	}
 }
 
-/* Pass 1 over the archive: every entry must be a plain file, directory or
- * symlink with a name that stays inside the destination. */
-static int scan_hostile(const struct snapshot *s)
+/* Every entry must be a plain file, directory or symlink with a name that
+ * stays inside the destination; checked on each entry during verification. */
+static int hostile_check(const struct archive_item *it, void *ctx)
 {
-	struct archive_snapshot_reader *ar = NULL;
-	struct archive_item it;
-	int rc;
-
-	rc = archive_snapshot_open(&ar, s->archive, s->archive_len);
-	while (!rc && (rc = archive_snapshot_next(ar, &it)) == 1) {
-		if (it.type != 'f' && it.type != 'd' && it.type != 'l')
-			rc = err_set(MSGW_EHOSTILE, "refusing entry '%s': it is %s", it.path,
-				     type_name(it.type));
-		else
-			rc = plan_check_entry_name(it.path, it.type, it.link);
-	}
-	archive_snapshot_free(ar);
-	return rc;
+	(void)ctx;
+	if (it->type != 'f' && it->type != 'd' && it->type != 'l')
+		return err_set(MSGW_EHOSTILE, "refusing entry '%s': it is %s", it->path,
+			       type_name(it->type));
+	return plan_check_entry_name(it->path, it->type, it->link);
 }
 
 /* No entry may lie below a symlink of the same snapshot (a write through
@@ -146,7 +137,10 @@ int plan_check_snapshot(const struct snapshot *s)
 	size_t i;
 	int rc;
 
-	rc = scan_hostile(s);
+	/* one pass over the archive: hostile entries first, then each entry
+	 * against the manifest; afterwards the manifest equals the archive */
+	rc = archive_snapshot_verify_with(s->archive, s->archive_len, &s->manifest, hostile_check,
+					  NULL);
 	for (i = 0; !rc && i < s->manifest.n; i++) {
 		const struct manifest_entry *e = &s->manifest.e[i];
 
@@ -154,8 +148,6 @@ int plan_check_snapshot(const struct snapshot *s)
 	}
 	if (!rc)
 		rc = check_through_links(&s->manifest);
-	if (!rc)
-		rc = archive_snapshot_verify(s->archive, s->archive_len, &s->manifest);
 	if (rc)
 		err_wrap(rc, "snapshot %.12s", s->id);
 	return rc;
