@@ -23,13 +23,13 @@
 #include <unistd.h>
 
 static const char help[] =
-	"usage: run [--once] [--syslog]\n\n"
-	"Snapshot every gateway each schedule interval (with a small random jitter),\n"
-	"push to remotes with push = true, and record each result for 'status'.\n"
-	"SIGTERM finishes the current step and exits 0; SIGHUP reloads the\n"
-	"configuration (a broken file is reported and the old one kept).\n"
-	"      --once     one cycle, then exit (1 when a gateway failed)\n"
-	"      --syslog   log to syslog instead of stderr\n";
+    "usage: run [--once] [--syslog]\n\n"
+    "Snapshot every gateway each schedule interval (with a small random jitter),\n"
+    "push to remotes with push = true, and record each result for 'status'.\n"
+    "SIGTERM finishes the current step and exits 0; SIGHUP reloads the\n"
+    "configuration (a broken file is reported and the old one kept).\n"
+    "      --once     one cycle, then exit (1 when a gateway failed)\n"
+    "      --syslog   log to syslog instead of stderr\n";
 
 static volatile sig_atomic_t stop_requested, reload_requested;
 

@@ -16,10 +16,10 @@
 #include <string.h>
 
 static const char help[] =
-	"usage: scan GATEWAY [--json]\n\n"
-	"List the top level of the gateway's location: size, number of files and\n"
-	"class of each entry (config, excluded, mailbox-store, preserved, partly\n"
-	"excluded), and the totals a snapshot would hold.\n";
+    "usage: scan GATEWAY [--json]\n\n"
+    "List the top level of the gateway's location: size, number of files and\n"
+    "class of each entry (config, excluded, mailbox-store, preserved, partly\n"
+    "excluded), and the totals a snapshot would hold.\n";
 
 struct tally {
 	unsigned long long bytes, files, config_files, excluded_files;
@@ -90,7 +90,8 @@ static const char *class_of(const struct config_gateway *gw, const struct walk_r
 
 static int scan(struct fe_ctx *ctx, const struct config_gateway *gw, int json)
 {
-	struct fsys_open_opts fo = {gw->identity, gw->passphrase_file, gw->known_hosts, gw->timeout};
+	struct fsys_open_opts fo = {gw->identity, gw->passphrase_file, gw->known_hosts,
+				    gw->timeout};
 	struct fsys_dirent *ents = NULL;
 	struct walk_rules rules;
 	struct fsys *fs = NULL;
@@ -116,16 +117,17 @@ static int scan(struct fe_ctx *ctx, const struct config_gateway *gw, int json)
 		bool dir = ents[i].st.type == FSYS_DIR;
 
 		if (dir)
-			tally_tree(fs, &rules, ents[i].name, &t, walk_is_store(&rules, ents[i].name));
+			tally_tree(fs, &rules, ents[i].name, &t,
+				   walk_is_store(&rules, ents[i].name));
 		else
 			t.bytes = ents[i].st.size, t.files = 1;
 		cls = class_of(gw, &rules, &ents[i], &t);
 		fe_human_size(size, sizeof(size), t.bytes);
 		if (arr)
-			json_array_append_new(arr, json_pack("{s:s, s:s, s:I, s:I, s:b}", "path",
-							     ents[i].name, "class", cls, "bytes",
-							     (json_int_t)t.bytes, "files",
-							     (json_int_t)t.files, "directory", dir));
+			json_array_append_new(
+			    arr, json_pack("{s:s, s:s, s:I, s:I, s:b}", "path", ents[i].name,
+					   "class", cls, "bytes", (json_int_t)t.bytes, "files",
+					   (json_int_t)t.files, "directory", dir));
 		else
 			printf("%-26s %10s %7llu  %s%s\n", cls, size, t.files, ents[i].name,
 			       dir ? "/" : "");

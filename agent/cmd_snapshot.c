@@ -19,17 +19,17 @@
 #include <sys/stat.h>
 
 static const char synopsis[] =
-	"snapshot [GATEWAY...] [--tag NAME] [--message TEXT] [--kind KIND] [--json]";
+    "snapshot [GATEWAY...] [--tag NAME] [--message TEXT] [--kind KIND] [--json]";
 
 static const char help[] =
-	"usage: snapshot [GATEWAY...] [--tag NAME] [--message TEXT] [--kind KIND] [--json]\n\n"
-	"Snapshot the configuration of the named gateways (default: all).  Mailbox\n"
-	"stores are never read.  A state equal to the gateway's latest snapshot is\n"
-	"not written again ('unchanged').\n"
-	"  -t, --tag NAME      tag the snapshot (one gateway only)\n"
-	"  -m, --message TEXT  add TEXT to the commit message\n"
-	"      --kind KIND     meta kind (default manual; the scheduler uses scheduled)\n"
-	"      --json          one JSON document with a result per gateway\n";
+    "usage: snapshot [GATEWAY...] [--tag NAME] [--message TEXT] [--kind KIND] [--json]\n\n"
+    "Snapshot the configuration of the named gateways (default: all).  Mailbox\n"
+    "stores are never read.  A state equal to the gateway's latest snapshot is\n"
+    "not written again ('unchanged').\n"
+    "  -t, --tag NAME      tag the snapshot (one gateway only)\n"
+    "  -m, --message TEXT  add TEXT to the commit message\n"
+    "      --kind KIND     meta kind (default manual; the scheduler uses scheduled)\n"
+    "      --json          one JSON document with a result per gateway\n";
 
 struct snap_args {
 	const char *tag, *message, *kind;
@@ -53,17 +53,16 @@ static int one_gateway(struct fe_ctx *ctx, const struct config_gateway *gw,
 	if (rc) {
 		log_error("%s", err_last());
 		if (arr)
-			json_array_append_new(arr, json_pack("{s:s, s:s, s:s}", "gateway", gw->name,
-							     "result", jr.result, "error",
-							     err_last()));
+			json_array_append_new(arr,
+					      json_pack("{s:s, s:s, s:s}", "gateway", gw->name,
+							"result", jr.result, "error", err_last()));
 		return rc;
 	}
 	if (arr)
-		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:I, s:I}", "gateway",
-						     gw->name, "result", jr.result, "id", jr.snap.id,
-						     "summary", jr.snap.summary, "files",
-						     (json_int_t)jr.snap.files, "bytes",
-						     (json_int_t)jr.snap.bytes));
+		json_array_append_new(
+		    arr, json_pack("{s:s, s:s, s:s, s:s, s:I, s:I}", "gateway", gw->name, "result",
+				   jr.result, "id", jr.snap.id, "summary", jr.snap.summary, "files",
+				   (json_int_t)jr.snap.files, "bytes", (json_int_t)jr.snap.bytes));
 	else if (jr.snap.unchanged)
 		printf("%s: unchanged (%.12s)\n", gw->name, jr.snap.id);
 	else
@@ -136,8 +135,8 @@ int cmd_snapshot(struct fe_ctx *ctx, int argc, char **argv)
 		arr = json_array();
 	if (optind < argc) {
 		for (i = optind; i < argc; i++)
-			status = worse(status, one_gateway(ctx, config_gateway_find(cfg, argv[i]),
-							   &a, arr));
+			status = worse(
+			    status, one_gateway(ctx, config_gateway_find(cfg, argv[i]), &a, arr));
 	} else {
 		for (i = 0; i < (int)cfg->ngateways; i++)
 			status = worse(status, one_gateway(ctx, &cfg->gateways[i], &a, arr));

@@ -15,17 +15,17 @@
 #include <time.h>
 
 static const char synopsis[] =
-	"status [--json] [--warn-age DURATION] [--crit-age DURATION] [--prometheus FILE]";
+    "status [--json] [--warn-age DURATION] [--crit-age DURATION] [--prometheus FILE]";
 static const char help[] =
-	"usage: status [--json] [--warn-age DURATION] [--crit-age DURATION] [--prometheus FILE]\n\n"
-	"Per gateway: the last snapshot and its age, the last attempt's result and\n"
-	"error, the last restore drill, the follow state; per remote the last push.\n"
-	"Monitoring plugin convention: the first line is the summary, exit 0 OK,\n"
-	"1 WARNING, 2 CRITICAL, 3 UNKNOWN (never snapshotted, or no configuration).\n"
-	"      --warn-age D   WARNING when the last good snapshot is older (default 1h)\n"
-	"      --crit-age D   CRITICAL when older (default 24h)\n"
-	"      --prometheus F write a node_exporter textfile to F (atomically)\n"
-	"      --json         one JSON document\n";
+    "usage: status [--json] [--warn-age DURATION] [--crit-age DURATION] [--prometheus FILE]\n\n"
+    "Per gateway: the last snapshot and its age, the last attempt's result and\n"
+    "error, the last restore drill, the follow state; per remote the last push.\n"
+    "Monitoring plugin convention: the first line is the summary, exit 0 OK,\n"
+    "1 WARNING, 2 CRITICAL, 3 UNKNOWN (never snapshotted, or no configuration).\n"
+    "      --warn-age D   WARNING when the last good snapshot is older (default 1h)\n"
+    "      --crit-age D   CRITICAL when older (default 24h)\n"
+    "      --prometheus F write a node_exporter textfile to F (atomically)\n"
+    "      --json         one JSON document\n";
 
 static void print_human(const struct status_report *s)
 {
@@ -36,8 +36,8 @@ static void print_human(const struct status_report *s)
 		const struct status_gateway *g = &s->g[i];
 
 		printf("gateway %s: %s\n", g->name, status_level_name(g->level));
-		printf("  last snapshot: %s%.12s (%s)\n", g->last_id[0] ? "" : "none",
-		       g->last_id, g->reason);
+		printf("  last snapshot: %s%.12s (%s)\n", g->last_id[0] ? "" : "none", g->last_id,
+		       g->reason);
 		printf("  last attempt: %s%s%s%s%s\n", g->last_attempt ?: "never",
 		       g->last_result ? " " : "", g->last_result ?: "", g->last_error ? ": " : "",
 		       g->last_error ?: "");
@@ -63,25 +63,24 @@ static json_t *to_json(const struct status_report *s)
 		const struct status_gateway *g = &s->g[i];
 
 		json_array_append_new(
-			gws, json_pack("{s:s, s:s, s:s, s:s?, s:I, s:I, s:s?, s:s?, s:s?, s:I, s:I, "
-				       "s:s?, s:s?}",
-				       "gateway", g->name, "status", status_level_name(g->level),
-				       "reason", g->reason, "last_snapshot",
-				       g->last_id[0] ? g->last_id : NULL, "last_snapshot_time",
-				       (json_int_t)g->last_snapshot, "age", (json_int_t)g->age,
-				       "last_attempt", g->last_attempt, "last_result", g->last_result,
-				       "last_error", g->last_error, "failures_total",
-				       (json_int_t)g->failures_total, "last_drill",
-				       (json_int_t)g->last_drill, "follow_state", g->follow_state,
-				       "follow_finding", g->follow_finding));
+		    gws, json_pack(
+			     "{s:s, s:s, s:s, s:s?, s:I, s:I, s:s?, s:s?, s:s?, s:I, s:I, "
+			     "s:s?, s:s?}",
+			     "gateway", g->name, "status", status_level_name(g->level), "reason",
+			     g->reason, "last_snapshot", g->last_id[0] ? g->last_id : NULL,
+			     "last_snapshot_time", (json_int_t)g->last_snapshot, "age",
+			     (json_int_t)g->age, "last_attempt", g->last_attempt, "last_result",
+			     g->last_result, "last_error", g->last_error, "failures_total",
+			     (json_int_t)g->failures_total, "last_drill", (json_int_t)g->last_drill,
+			     "follow_state", g->follow_state, "follow_finding", g->follow_finding));
 	}
 	for (i = 0; i < s->nr; i++)
-		json_array_append_new(rms, json_pack("{s:s, s:s, s:I, s:I, s:s?}", "remote",
-						     s->rm[i].name, "status",
-						     status_level_name(s->rm[i].level), "last_attempt",
-						     (json_int_t)s->rm[i].last_attempt, "last_success",
-						     (json_int_t)s->rm[i].last_success, "last_error",
-						     s->rm[i].last_error));
+		json_array_append_new(
+		    rms, json_pack("{s:s, s:s, s:I, s:I, s:s?}", "remote", s->rm[i].name, "status",
+				   status_level_name(s->rm[i].level), "last_attempt",
+				   (json_int_t)s->rm[i].last_attempt, "last_success",
+				   (json_int_t)s->rm[i].last_success, "last_error",
+				   s->rm[i].last_error));
 	return json_pack("{s:i, s:s, s:i, s:s, s:o, s:o}", "version", 1, "status",
 			 status_level_name(s->level), "exit", (int)s->level, "summary", s->summary,
 			 "gateways", gws, "remotes", rms);
@@ -112,7 +111,8 @@ int cmd_status(struct fe_ctx *ctx, int argc, char **argv)
 			 (c == 'c' && config_parse_duration(&crit, optarg) == 0))
 			continue;
 		else
-			return fe_usage_error(ctx, synopsis, "%s", c == '?' ? "bad option" : err_last());
+			return fe_usage_error(ctx, synopsis, "%s",
+					      c == '?' ? "bad option" : err_last());
 	}
 	if (config_load(&cfg, config_path(ctx->config_file))) {
 		printf("MSGW UNKNOWN - %s\n", err_last());

@@ -17,13 +17,13 @@
 
 static const char synopsis[] = "verify [SNAPSHOT... | --all | --drill [GATEWAY...]] [--json]";
 static const char help[] =
-	"usage: verify [SNAPSHOT... | --all | --drill [GATEWAY...]] [--json]\n\n"
-	"Check snapshots against their manifests: every file's size and sha256, the\n"
-	"archive's entries and order.  Default: the latest snapshot of every gateway.\n"
-	"  -a, --all   every snapshot on every gateway's branch\n"
-	"      --drill [GATEWAY...]  restore each gateway's latest snapshot into a\n"
-	"              scratch directory and check it file by file; recorded for status\n"
-	"      --json  one JSON document with a result per snapshot\n";
+    "usage: verify [SNAPSHOT... | --all | --drill [GATEWAY...]] [--json]\n\n"
+    "Check snapshots against their manifests: every file's size and sha256, the\n"
+    "archive's entries and order.  Default: the latest snapshot of every gateway.\n"
+    "  -a, --all   every snapshot on every gateway's branch\n"
+    "      --drill [GATEWAY...]  restore each gateway's latest snapshot into a\n"
+    "              scratch directory and check it file by file; recorded for status\n"
+    "      --json  one JSON document with a result per snapshot\n";
 
 struct vstate {
 	struct repo *r;
@@ -94,11 +94,10 @@ static int run_drills(struct fe_ctx *ctx, int n, char **names, json_t *arr)
 		if (rc)
 			log_error("%s", err_last()), bad++;
 		if (arr)
-			json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:I, s:s?}", "gateway",
-							     names[i], "id", d.id, "result",
-							     rc ? "failed" : "ok", "files",
-							     (json_int_t)d.files, "error",
-							     rc ? err_last() : NULL));
+			json_array_append_new(
+			    arr, json_pack("{s:s, s:s, s:s, s:I, s:s?}", "gateway", names[i], "id",
+					   d.id, "result", rc ? "failed" : "ok", "files",
+					   (json_int_t)d.files, "error", rc ? err_last() : NULL));
 		else if (!rc)
 			printf("drill ok %s %.12s: %zu entries, %llu bytes restored and checked\n",
 			       names[i], d.id, d.files, d.bytes);

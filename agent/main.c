@@ -5,18 +5,18 @@
 #include "agent.h"
 
 static const struct fe_cmd commands[] = {
-	{"init", cmd_init, "create the snapshot repository"},
-	{"snapshot", cmd_snapshot, "snapshot gateways' configuration (unchanged states are skipped)"},
-	{"list", fe_cmd_list, "list snapshots"},
-	{"show", fe_cmd_show, "show one snapshot's meta data and files"},
-	{"verify", cmd_verify, "check snapshots file by file against their manifests"},
-	{"scan", cmd_scan, "show how a gateway's files are classified"},
-	{"trust", cmd_trust, "record a gateway's or remote's SSH host key"},
-	{"push", cmd_push, "push the repository to remotes"},
-	{"run", cmd_run, "snapshot on a schedule, push, record results"},
-	{"prune", cmd_prune, "drop old snapshots by the retention policy"},
-	{"status", cmd_status, "monitoring summary (plugin exit codes, JSON, Prometheus)"},
-	{NULL, NULL, NULL},
+    {"init", cmd_init, "create the snapshot repository"},
+    {"snapshot", cmd_snapshot, "snapshot gateways' configuration (unchanged states are skipped)"},
+    {"list", fe_cmd_list, "list snapshots"},
+    {"show", fe_cmd_show, "show one snapshot's meta data and files"},
+    {"verify", cmd_verify, "check snapshots file by file against their manifests"},
+    {"scan", cmd_scan, "show how a gateway's files are classified"},
+    {"trust", cmd_trust, "record a gateway's or remote's SSH host key"},
+    {"push", cmd_push, "push the repository to remotes"},
+    {"run", cmd_run, "snapshot on a schedule, push, record results"},
+    {"prune", cmd_prune, "drop old snapshots by the retention policy"},
+    {"status", cmd_status, "monitoring summary (plugin exit codes, JSON, Prometheus)"},
+    {NULL, NULL, NULL},
 };
 
 int main(int argc, char **argv)

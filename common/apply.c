@@ -195,7 +195,8 @@ static int cmp_change_path(const void *key, const void *elem)
 
 static bool needs_staging(const struct plan_change *c)
 {
-	return (c->op == PLAN_ADD && c->snap->type != 'd') || (c->op == PLAN_MODIFY && !c->meta_only);
+	return (c->op == PLAN_ADD && c->snap->type != 'd') ||
+	       (c->op == PLAN_MODIFY && !c->meta_only);
 }
 
 static int stage_files(const struct apply_env *env, const struct plan *p)
@@ -210,7 +211,7 @@ static int stage_files(const struct apply_env *env, const struct plan *p)
 	rc = archive_snapshot_open(&ar, p->snap.archive, p->snap.archive_len);
 	while (!rc && (rc = archive_snapshot_next(ar, &it)) == 1) {
 		const struct plan_change *c =
-			bsearch(it.path, p->c, p->n, sizeof(*p->c), cmp_change_path);
+		    bsearch(it.path, p->c, p->n, sizeof(*p->c), cmp_change_path);
 
 		progress_update(++done);
 		rc = c && needs_staging(c) ? stage_one(env->fs, ar, c) : 0;
@@ -466,13 +467,14 @@ static int roll_back(const struct apply_env *env, const struct journal *j, const
 
 		/* err_last() is the buffer err_set writes: copy it first */
 		snprintf(cause, sizeof(cause), "%s", err_last());
-		return err_set(MSGW_EROLLBACK,
-			       "%s: rollback failed too (%.250s) after: %.300s; manual action needed: "
-			       "the journal is kept in '%s/journal-%s'; fix the cause, then run "
-			       "'msgw-restore recover %s' to put the previous state back, or apply "
-			       "the pre-restore snapshot %.12s",
-			       env->gw->name, cause, reason, env->cfg->state_dir, env->gw->name,
-			       env->gw->name, j->pre_restore);
+		return err_set(
+		    MSGW_EROLLBACK,
+		    "%s: rollback failed too (%.250s) after: %.300s; manual action needed: "
+		    "the journal is kept in '%s/journal-%s'; fix the cause, then run "
+		    "'msgw-restore recover %s' to put the previous state back, or apply "
+		    "the pre-restore snapshot %.12s",
+		    env->gw->name, cause, reason, env->cfg->state_dir, env->gw->name, env->gw->name,
+		    j->pre_restore);
 	}
 	return 0;
 }
@@ -630,8 +632,8 @@ static int stop_service(const struct apply_env *env, struct journal *j)
 	return 0;
 }
 
-static int swap_and_start(struct apply_result *out, const struct apply_env *env,
-			  struct journal *j, int64_t t_stop)
+static int swap_and_start(struct apply_result *out, const struct apply_env *env, struct journal *j,
+			  int64_t t_stop)
 {
 	int64_t t0 = time_now_ms();
 	int rc = swap_all(env->fs, j);
@@ -749,16 +751,17 @@ int apply_recover(const struct apply_env *env, enum recover_mode mode, const cha
 	free(path);
 	if (rc == MSGW_ENOTFOUND)
 		return mode == RECOVER_CONFIRM
-			       ? err_set(MSGW_ENOTFOUND, "no restore of '%s' waits for confirmation",
-					 env->gw->name)
-			       : 0;
+			   ? err_set(MSGW_ENOTFOUND, "no restore of '%s' waits for confirmation",
+				     env->gw->name)
+			   : 0;
 	if (rc)
 		return rc;
 	confirm_open = strcmp(j.phase, "awaiting-confirm") == 0;
 	if (mode == RECOVER_CONFIRM) {
 		rc = confirm_open ? commit(env, &j, restored)
-				  : err_set(MSGW_ERR, "the restore of '%s' is not waiting for "
-						      "confirmation (phase %s); run recover",
+				  : err_set(MSGW_ERR,
+					    "the restore of '%s' is not waiting for "
+					    "confirmation (phase %s); run recover",
 					    env->gw->name, j.phase);
 		*what = "confirmed";
 	} else if (strcmp(j.phase, "committing") == 0) {

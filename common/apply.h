@@ -38,9 +38,9 @@ struct apply_env {
 	struct repo *repo;
 	const struct config *cfg;
 	const struct config_gateway *gw; /* the target */
-	struct fsys *fs;                 /* the target's location */
-	struct service_host *host;       /* where its service commands run */
-	const char *config_file;         /* for the confirm timer's command line */
+	struct fsys *fs;		 /* the target's location */
+	struct service_host *host;	 /* where its service commands run */
+	const char *config_file;	 /* for the confirm timer's command line */
 };
 
 struct apply_opts {
@@ -53,7 +53,7 @@ struct apply_result {
 	int64_t downtime_ms; /* service stop begun to health check passed */
 	int64_t swap_ms;     /* our part of it: the renames */
 	int64_t stop_ms, start_ms;
-	bool rolled_back;    /* health failed, previous state restored */
+	bool rolled_back; /* health failed, previous state restored */
 	int64_t confirm_deadline;
 };
 
@@ -67,9 +67,9 @@ int apply_run(struct apply_result *out, const struct apply_env *env, struct plan
 	      const struct apply_opts *opts);
 
 enum recover_mode {
-	RECOVER_ANY,     /* finish or undo whatever the journal says */
+	RECOVER_ANY,	 /* finish or undo whatever the journal says */
 	RECOVER_EXPIRED, /* only act on an expired confirm window (the timer) */
-	RECOVER_CONFIRM  /* confirm: commit an open confirm window */
+	RECOVER_CONFIRM	 /* confirm: commit an open confirm window */
 };
 
 /*

@@ -128,8 +128,7 @@ static int write_entries(struct archive *a, const struct manifest *m, struct fsy
 	return rc;
 }
 
-int archive_snapshot_write(char **out, size_t *len_out, const struct manifest *m,
-			   struct fsys *fs)
+int archive_snapshot_write(char **out, size_t *len_out, const struct manifest *m, struct fsys *fs)
 {
 	struct zsink z = {0};
 	struct archive *a = NULL;
@@ -386,9 +385,9 @@ const char *archive_versions(void)
 {
 	static char v[256];
 	const char *const parts[][2] = {
-		{"zlib", archive_zlib_version()},      {"liblzma", archive_liblzma_version()},
-		{"bz2lib", archive_bzlib_version()},   {"liblz4", archive_liblz4_version()},
-		{"libzstd", archive_libzstd_version()},
+	    {"zlib", archive_zlib_version()},	    {"liblzma", archive_liblzma_version()},
+	    {"bz2lib", archive_bzlib_version()},    {"liblz4", archive_liblz4_version()},
+	    {"libzstd", archive_libzstd_version()},
 	};
 	size_t i, n;
 

@@ -27,15 +27,14 @@
  * longer matches e->sha (it changed since it was hashed) fails with
  * MSGW_ECHANGING naming it, and nothing is returned.  *out is malloc'd.
  */
-int archive_snapshot_write(char **out, size_t *len_out, const struct manifest *m,
-			   struct fsys *fs);
+int archive_snapshot_write(char **out, size_t *len_out, const struct manifest *m, struct fsys *fs);
 
 /* One entry as read back.  Types: 'f' file, 'd' directory, 'l' symlink,
  * 'h' hard link, 'c'/'b' devices, 'p' FIFO, 's' socket, '?' other. */
 struct archive_item {
 	char type;
-	const char *path;     /* borrowed until the next call */
-	const char *link;     /* symlink or hard link target, or NULL */
+	const char *path; /* borrowed until the next call */
+	const char *link; /* symlink or hard link target, or NULL */
 	const char *uname, *gname;
 	uint32_t mode, uid, gid;
 	uint64_t size;

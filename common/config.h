@@ -24,22 +24,22 @@ struct strlist {
 };
 
 struct config_gateway {
-	char *name;            /* section title */
-	int line;              /* line of the section in the file */
-	char *location;        /* local path or ssh://user@host[:port]/path (required) */
-	char *identity;        /* private key file, or NULL (ssh-agent) */
-	char *passphrase_file; /* "passphrase-file": passphrase of an encrypted identity */
-	char *known_hosts;     /* known_hosts file for ssh locations */
-	struct strlist include;       /* default {"**"} */
-	struct strlist exclude;       /* default empty */
+	char *name;		      /* section title */
+	int line;		      /* line of the section in the file */
+	char *location;		      /* local path or ssh://user@host[:port]/path (required) */
+	char *identity;		      /* private key file, or NULL (ssh-agent) */
+	char *passphrase_file;	      /* "passphrase-file": passphrase of an encrypted identity */
+	char *known_hosts;	      /* known_hosts file for ssh locations */
+	struct strlist include;	      /* default {"**"} */
+	struct strlist exclude;	      /* default empty */
 	struct strlist preserve;      /* default empty */
 	struct strlist mailbox_store; /* "mailbox-store": further store folders (globs) */
-	char *stop;                   /* service commands, NULL when unset */
+	char *stop;		      /* service commands, NULL when unset */
 	char *start;
 	char *status;
-	char *health;   /* "tcp:PORT", "tcp:HOST:PORT", or a command; NULL: none */
-	int timeout;    /* seconds, default 60 */
-	char *follows;  /* name of the gateway this one follows, or NULL */
+	char *health;		 /* "tcp:PORT", "tcp:HOST:PORT", or a command; NULL: none */
+	int timeout;		 /* seconds, default 60 */
+	char *follows;		 /* name of the gateway this one follows, or NULL */
 	char *hook_pre_snapshot; /* "hook-pre-snapshot" etc., NULL when unset */
 	char *hook_post_snapshot;
 	char *hook_post_restore;
@@ -49,11 +49,11 @@ struct config_gateway {
 struct config_remote {
 	char *name;
 	int line;
-	char *url;         /* required */
-	char *identity;    /* NULL: ssh-agent */
+	char *url;	/* required */
+	char *identity; /* NULL: ssh-agent */
 	char *passphrase_file;
 	char *known_hosts;
-	int push;          /* "push": push after each snapshot, default false */
+	int push;	   /* "push": push after each snapshot, default false */
 	int prune_remotes; /* "prune-remotes": force-push rewritten branches, default false */
 };
 
@@ -67,16 +67,16 @@ struct config_retention {
 };
 
 struct config {
-	char *path;       /* the file this came from */
+	char *path;	  /* the file this came from */
 	char *repository; /* "repository", default /var/lib/msgw-backup/repo.git */
 	char *state_dir;  /* "state-dir", default /var/lib/msgw-backup/state */
 	struct config_gateway *gateways;
 	size_t ngateways;
 	struct config_remote *remotes;
 	size_t nremotes;
-	int interval;      /* schedule { interval }, seconds, default 900 */
-	int jitter;        /* schedule { jitter }, seconds, default interval/10 */
-	int hook_timeout;  /* "hook-timeout", seconds, default 60 */
+	int interval;		 /* schedule { interval }, seconds, default 900 */
+	int jitter;		 /* schedule { jitter }, seconds, default interval/10 */
+	int hook_timeout;	 /* "hook-timeout", seconds, default 60 */
 	char *hook_pre_snapshot; /* global hooks; a gateway's own hook overrides */
 	char *hook_post_snapshot;
 	char *hook_post_restore;

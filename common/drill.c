@@ -34,8 +34,8 @@ static int compare(const struct manifest *want, const struct manifest *got)
 		/* owners are mapped by name on extraction, so they are not compared */
 		if (strcmp(a->path, b->path) != 0 || a->type != b->type || a->mode != b->mode ||
 		    (a->type != 'd' && (a->size != b->size || memcmp(a->sha, b->sha, SHA256_LEN))))
-			return err_set(MSGW_ECORRUPT, "'%s' differs after extraction from the manifest",
-				       a->path);
+			return err_set(MSGW_ECORRUPT,
+				       "'%s' differs after extraction from the manifest", a->path);
 	}
 	return 0;
 }

@@ -46,7 +46,8 @@ int err_wrap(int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(prefix, sizeof(prefix), fmt, ap);
 	va_end(ap);
-	snprintf(last_msg, sizeof(last_msg), "%.511s: %.510s", prefix, old[0] ? old : "unknown error");
+	snprintf(last_msg, sizeof(last_msg), "%.511s: %.510s", prefix,
+		 old[0] ? old : "unknown error");
 	return code;
 }
 

@@ -15,7 +15,7 @@
 
 enum msgw_err {
 	MSGW_OK = 0,
-	MSGW_ERR = -1,       /* failed; nothing half-done left behind (exit 1) */
+	MSGW_ERR = -1,	     /* failed; nothing half-done left behind (exit 1) */
 	MSGW_ENOTFOUND = -2, /* a named thing does not exist (exit 1) */
 	MSGW_ECONFIG = -3,   /* usage or configuration error (exit 2) */
 	MSGW_EUNSAFE = -4,   /* refused by the safety analysis (exit 3) */
@@ -32,8 +32,7 @@ enum msgw_err {
 int err_set(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* As err_set, with ": " and strerror(errnum) appended. */
-int err_set_errno(int code, int errnum, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+int err_set_errno(int code, int errnum, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Prefix the current message with more context: "ctx: old message". */
 int err_wrap(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -28,8 +28,8 @@ static int prepare_dir(struct fsys **fs_out, const char *dir)
 	rc = fsys_list(*fs_out, "", &ents, &n);
 	fsys_dirents_free(ents, n);
 	if (!rc && n)
-		rc = err_set(MSGW_ERR, "'%s' is not empty; extract only into a new or empty directory",
-			     dir);
+		rc = err_set(MSGW_ERR,
+			     "'%s' is not empty; extract only into a new or empty directory", dir);
 	if (rc) {
 		fsys_free(*fs_out);
 		*fs_out = NULL;
@@ -165,8 +165,7 @@ static void finish_dirs(struct fsys *fs, const struct snapshot *s)
 	}
 }
 
-int extract_snapshot(struct extract_result *out, struct repo *r, const char *id,
-		     const char *dir)
+int extract_snapshot(struct extract_result *out, struct repo *r, const char *id, const char *dir)
 {
 	struct fsys *fs = NULL;
 	struct snapshot s;

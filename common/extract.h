@@ -18,7 +18,6 @@ struct extract_result {
 };
 
 /* Extract snapshot id into dir (created when missing; must be empty). */
-int extract_snapshot(struct extract_result *out, struct repo *r, const char *id,
-		     const char *dir);
+int extract_snapshot(struct extract_result *out, struct repo *r, const char *id, const char *dir);
 
 #endif

@@ -33,26 +33,26 @@ static void print_usage(FILE *f, const char *prog, const struct fe_cmd *table, c
 	fprintf(f, "usage: %s [-c FILE] [-v | -q] COMMAND [ARGS...]\n\n%s\n\ncommands:\n", prog,
 		about);
 	print_commands(f, table);
-	fprintf(f, "\noptions:\n"
-		   "  -c, --config FILE  configuration file (default $MSGW_BACKUP_CONF or %s)\n"
-		   "  -v, --verbose      say more (repeat for debug output)\n"
-		   "  -q, --quiet        only errors\n"
-		   "      --version      versions of the tool and its libraries\n"
-		   "  -h, --help         this help; COMMAND --help for a command's\n"
-		   "\nexit status: 0 done, 1 failed, 2 usage or configuration error, 3 refused by\n"
-		   "the safety analysis, 4 health check failed and previous state restored,\n"
-		   "5 rollback failed too, 6 another run holds the lock\n",
-		   CONFIG_DEFAULT_PATH);
+	fprintf(f,
+		"\noptions:\n"
+		"  -c, --config FILE  configuration file (default $MSGW_BACKUP_CONF or %s)\n"
+		"  -v, --verbose      say more (repeat for debug output)\n"
+		"  -q, --quiet        only errors\n"
+		"      --version      versions of the tool and its libraries\n"
+		"  -h, --help         this help; COMMAND --help for a command's\n"
+		"\nexit status: 0 done, 1 failed, 2 usage or configuration error, 3 refused by\n"
+		"the safety analysis, 4 health check failed and previous state restored,\n"
+		"5 rollback failed too, 6 another run holds the lock\n",
+		CONFIG_DEFAULT_PATH);
 }
 
 static void print_version(const char *prog)
 {
-	printf("%s %s\n%s\n%s\nlibssh2 %s\n", prog, MSGW_VERSION, repo_version(), archive_versions(),
-	       libssh2_version(0));
+	printf("%s %s\n%s\n%s\nlibssh2 %s\n", prog, MSGW_VERSION, repo_version(),
+	       archive_versions(), libssh2_version(0));
 }
 
-int fe_main(const char *prog, const struct fe_cmd *table, int argc, char **argv,
-	    const char *about)
+int fe_main(const char *prog, const struct fe_cmd *table, int argc, char **argv, const char *about)
 {
 	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
 					     {"help", no_argument, NULL, 'h'},
@@ -94,9 +94,10 @@ int fe_main(const char *prog, const struct fe_cmd *table, int argc, char **argv,
 		}
 	}
 	progress_enable(verbosity >= 0 && isatty(2));
-	log_set_level(verbosity < 0 ? LOG_LVL_ERROR
-				    : verbosity == 0 ? LOG_LVL_WARN
-						     : verbosity == 1 ? LOG_LVL_INFO : LOG_LVL_DEBUG);
+	log_set_level(verbosity < 0    ? LOG_LVL_ERROR
+		      : verbosity == 0 ? LOG_LVL_WARN
+		      : verbosity == 1 ? LOG_LVL_INFO
+				       : LOG_LVL_DEBUG);
 	if (optind >= argc) {
 		print_usage(stderr, prog, table, about);
 		return 2;

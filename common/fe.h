@@ -16,11 +16,11 @@
 #include <stdbool.h>
 
 struct fe_ctx {
-	const char *prog;        /* "msgw-agent" */
-	const char *config_file; /* -c FILE, or NULL */
-	struct config *cfg;      /* loaded on demand by fe_config() */
-	struct repo *repo;       /* opened on demand by fe_repo() */
-	struct lock *lock;       /* taken by fe_lock_repo() */
+	const char *prog;	   /* "msgw-agent" */
+	const char *config_file;   /* -c FILE, or NULL */
+	struct config *cfg;	   /* loaded on demand by fe_config() */
+	struct repo *repo;	   /* opened on demand by fe_repo() */
+	struct lock *lock;	   /* taken by fe_lock_repo() */
 	const char *repo_override; /* --repo PATH (restore), or NULL */
 };
 
@@ -33,8 +33,7 @@ struct fe_cmd {
 /* Parse global options, find the command in table (NULL-terminated by a
  * zero entry) and run it; returns the exit status.  usage is the tool's
  * synopsis printed by --help and on errors. */
-int fe_main(const char *prog, const struct fe_cmd *table, int argc, char **argv,
-	    const char *about);
+int fe_main(const char *prog, const struct fe_cmd *table, int argc, char **argv, const char *about);
 
 /* Load the configuration (exit 2 on error); borrowed from ctx. */
 struct config *fe_config(struct fe_ctx *ctx);
@@ -49,7 +48,7 @@ void fe_ctx_release(struct fe_ctx *ctx);
 int fe_fail(struct fe_ctx *ctx, int code);
 /* Usage error for a command: print the synopsis to stderr and return 2. */
 int fe_usage_error(struct fe_ctx *ctx, const char *synopsis, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* Commands shared by both tools. */
 int fe_cmd_list(struct fe_ctx *ctx, int argc, char **argv);

@@ -42,21 +42,21 @@ static json_t *snapshot_json(struct repo *r, const struct snapshot *s)
 	const char *files = snapshot_meta_get(&s->meta, "files");
 	const char *bytes = snapshot_meta_get(&s->meta, "bytes");
 
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:o, s:o}", "id", s->id,
-			 "parent", s->parent, "gateway", g ? g : "", "created",
-			 snapshot_meta_get(&s->meta, "created") ?: "", "kind",
-			 snapshot_meta_get(&s->meta, "kind") ?: "", "files",
-			 (json_int_t)(files ? atoll(files) : 0), "bytes",
-			 (json_int_t)(bytes ? atoll(bytes) : 0), "summary", s->summary ? s->summary : "",
-			 "tags", tags_json(r, s->id), "meta", meta_json(&s->meta));
+	return json_pack(
+	    "{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:o, s:o}", "id", s->id, "parent", s->parent,
+	    "gateway", g ? g : "", "created", snapshot_meta_get(&s->meta, "created") ?: "", "kind",
+	    snapshot_meta_get(&s->meta, "kind") ?: "", "files",
+	    (json_int_t)(files ? atoll(files) : 0), "bytes", (json_int_t)(bytes ? atoll(bytes) : 0),
+	    "summary", s->summary ? s->summary : "", "tags", tags_json(r, s->id), "meta",
+	    meta_json(&s->meta));
 }
 
 static void list_line(const struct snapshot *s)
 {
 	printf("%-12s %.12s  %-20s  %-11s %6s  %s\n", snapshot_meta_get(&s->meta, "gateway") ?: "?",
 	       s->id, snapshot_meta_get(&s->meta, "created") ?: "?",
-	       snapshot_meta_get(&s->meta, "kind") ?: "?", snapshot_meta_get(&s->meta, "files") ?: "?",
-	       s->summary);
+	       snapshot_meta_get(&s->meta, "kind") ?: "?",
+	       snapshot_meta_get(&s->meta, "files") ?: "?", s->summary);
 }
 
 static int list_branch(struct repo *r, const char *gw, long limit, json_t *arr)
@@ -83,10 +83,10 @@ static int list_branch(struct repo *r, const char *gw, long limit, json_t *arr)
 }
 
 static const char list_help[] =
-	"usage: list [GATEWAY...] [-n N] [--json]\n\n"
-	"List snapshots, newest first, of the named gateways (default: every branch).\n"
-	"  -n, --limit N  at most N snapshots per gateway\n"
-	"      --json     one JSON document {\"version\":1,\"snapshots\":[...]}\n";
+    "usage: list [GATEWAY...] [-n N] [--json]\n\n"
+    "List snapshots, newest first, of the named gateways (default: every branch).\n"
+    "  -n, --limit N  at most N snapshots per gateway\n"
+    "      --json     one JSON document {\"version\":1,\"snapshots\":[...]}\n";
 
 int fe_cmd_list(struct fe_ctx *ctx, int argc, char **argv)
 {
@@ -108,7 +108,8 @@ int fe_cmd_list(struct fe_ctx *ctx, int argc, char **argv)
 		else if (c == 'n' && (limit = atol(optarg)) > 0)
 			continue;
 		else
-			return fe_usage_error(ctx, "list [GATEWAY...] [-n N] [--json]", "bad option");
+			return fe_usage_error(ctx, "list [GATEWAY...] [-n N] [--json]",
+					      "bad option");
 	}
 	r = fe_repo(ctx);
 	if (optind < argc) {
@@ -151,9 +152,9 @@ static json_t *manifest_json(const struct manifest *m)
 		else
 			hex_encode(hex, e->sha, SHA256_LEN);
 		json_array_append_new(
-			a, json_pack("{s:s#, s:s, s:s, s:I, s:I, s:I, s:s}", "type", &e->type, 1,
-				     "path", e->path, "mode", mode, "uid", (json_int_t)e->uid, "gid",
-				     (json_int_t)e->gid, "size", (json_int_t)e->size, "sha256", hex));
+		    a, json_pack("{s:s#, s:s, s:s, s:I, s:I, s:I, s:s}", "type", &e->type, 1,
+				 "path", e->path, "mode", mode, "uid", (json_int_t)e->uid, "gid",
+				 (json_int_t)e->gid, "size", (json_int_t)e->size, "sha256", hex));
 	}
 	return a;
 }
@@ -187,11 +188,11 @@ static void show_human(struct repo *r, const struct snapshot *s)
 }
 
 static const char show_help[] =
-	"usage: show SNAPSHOT [--json]\n\n"
-	"Show a snapshot's meta data, tags and file list.  SNAPSHOT is a gateway name\n"
-	"(its latest snapshot), GATEWAY@latest, GATEWAY~N, a tag, or an id prefix of 7+\n"
-	"hex digits.\n"
-	"      --json     one JSON document with meta and files\n";
+    "usage: show SNAPSHOT [--json]\n\n"
+    "Show a snapshot's meta data, tags and file list.  SNAPSHOT is a gateway name\n"
+    "(its latest snapshot), GATEWAY@latest, GATEWAY~N, a tag, or an id prefix of 7+\n"
+    "hex digits.\n"
+    "      --json     one JSON document with meta and files\n";
 
 int fe_cmd_show(struct fe_ctx *ctx, int argc, char **argv)
 {

@@ -29,13 +29,14 @@ int fsys_open(struct fsys **out, const char *location, const struct fsys_open_op
 	*out = NULL;
 	if (strncmp(location, "ssh://", 6) == 0) {
 		if (!remote_opener)
-			return err_set(MSGW_ECONFIG, "'%s': ssh locations are not supported in this build",
+			return err_set(MSGW_ECONFIG,
+				       "'%s': ssh locations are not supported in this build",
 				       location);
 		return remote_opener(out, location, opts);
 	}
 	if (location[0] != '/')
-		return err_set(MSGW_ECONFIG, "'%s': location must be an absolute path or ssh:// URL",
-			       location);
+		return err_set(MSGW_ECONFIG,
+			       "'%s': location must be an absolute path or ssh:// URL", location);
 	return fsys_open_local(out, location);
 }
 
@@ -173,8 +174,7 @@ static char *parent_of(const char *path)
 	return slash ? xstrndup(path, (size_t)(slash - path)) : xstrdup("");
 }
 
-int fsys_write_atomic(struct fsys *fs, const char *path, const void *buf, size_t len,
-		      uint32_t mode)
+int fsys_write_atomic(struct fsys *fs, const char *path, const void *buf, size_t len, uint32_t mode)
 {
 	char *tmp = xasprintf("%s.msgw-tmp.%ld", path, (long)getpid());
 	char *dir = parent_of(path);
@@ -240,7 +240,8 @@ int fsys_mkdirs(struct fsys *fs, const char *path, uint32_t mode)
 	if (rc == 0) {
 		if (st.type == FSYS_DIR)
 			return 0;
-		return err_set(MSGW_ERR, "%s: '%s' exists and is not a directory", fs->location, path);
+		return err_set(MSGW_ERR, "%s: '%s' exists and is not a directory", fs->location,
+			       path);
 	}
 	if (rc != MSGW_ENOTFOUND)
 		return rc;

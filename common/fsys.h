@@ -26,7 +26,7 @@ struct fsys_stat {
 	uint64_t size;
 	int64_t mtime, mtime_nsec;
 	int64_t ctime, ctime_nsec; /* 0 where the backend cannot tell */
-	uint64_t ino, dev;         /* 0 where the backend cannot tell */
+	uint64_t ino, dev;	   /* 0 where the backend cannot tell */
 };
 
 struct fsys_dirent {
@@ -72,10 +72,10 @@ struct fsys {
 };
 
 struct fsys_open_opts {
-	const char *identity;        /* ssh only */
+	const char *identity;	     /* ssh only */
 	const char *passphrase_file; /* ssh only */
 	const char *known_hosts;     /* ssh only */
-	int timeout;                 /* seconds, ssh only; 0 = default */
+	int timeout;		     /* seconds, ssh only; 0 = default */
 };
 
 /* A local directory as a location (no existence check). */

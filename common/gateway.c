@@ -330,8 +330,8 @@ static bool is_volatile(const char *key)
  * admin sets.  target-diverged ignores them, so mail arriving on a standby
  * is not mistaken for a local edit.
  */
-static const char *const admin_fields[] = {"description", "status", "displayName", "comment",
-					   "notes", NULL};
+static const char *const admin_fields[] = {"description", "status", "displayName",
+					   "comment",	  "notes",  NULL};
 
 static bool is_runtime(const char *key)
 {

@@ -21,8 +21,8 @@
 
 /* One mailbox store folder on the target. */
 struct gateway_store {
-	char *id;   /* the folder name, "mbx-<32 hex>" (or the folder's name) */
-	char *path; /* relative to the location root */
+	char *id;	 /* the folder name, "mbx-<32 hex>" (or the folder's name) */
+	char *path;	 /* relative to the location root */
 	size_t messages; /* regular files below it */
 	uint64_t bytes;
 };
@@ -76,8 +76,7 @@ int gateway_records_add_file(struct gateway_records *r, const char *file, const 
  */
 void gateway_records_add_presence(struct gateway_records *r, const char *file, const char *data,
 				  size_t len, const char *why);
-const struct gateway_record *gateway_records_find(const struct gateway_records *r,
-						  const char *id);
+const struct gateway_record *gateway_records_find(const struct gateway_records *r, const char *id);
 void gateway_records_release(struct gateway_records *r);
 
 /*

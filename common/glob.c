@@ -62,7 +62,8 @@ static bool match(const char *start, const char *p, const char *s)
 				}
 			}
 			while (p[1] == '*')
-				p++; /* "**x", "a**": a run of stars inside a component acts as '*' */
+				p++; /* "**x", "a**": a run of stars inside a component acts as '*'
+				      */
 			for (;; s++) {
 				if (match(start, p + 1, s))
 					return true;

@@ -80,7 +80,8 @@ static void record(const struct config *cfg, const struct config_gateway *gw,
 static int take(struct job_result *out, struct repo *r, const struct config_gateway *gw,
 		const struct snapshot_opts *opts)
 {
-	struct fsys_open_opts fo = {gw->identity, gw->passphrase_file, gw->known_hosts, gw->timeout};
+	struct fsys_open_opts fo = {gw->identity, gw->passphrase_file, gw->known_hosts,
+				    gw->timeout};
 	struct fsys *fs = NULL;
 	int rc = fsys_open(&fs, gw->location, &fo);
 

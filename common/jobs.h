@@ -27,7 +27,7 @@ int hook_run(const struct config *cfg, const struct config_gateway *gw, enum hoo
 
 struct job_result {
 	struct snapshot_result snap;
-	bool skipped; /* the pre-snapshot hook failed */
+	bool skipped;	    /* the pre-snapshot hook failed */
 	const char *result; /* "written", "unchanged", "skipped", "failed" */
 };
 

@@ -59,8 +59,9 @@ char *journal_format(const struct journal *j)
 	size_t i;
 
 	buf_init(&b);
-	buf_addf(&b, "%s\ngateway: %s\nsnapshot: %s\npre-restore: %s\nphase: %s\nstarted: %s\n"
-		     "confirm-deadline: %lld\nforced: %s\n",
+	buf_addf(&b,
+		 "%s\ngateway: %s\nsnapshot: %s\npre-restore: %s\nphase: %s\nstarted: %s\n"
+		 "confirm-deadline: %lld\nforced: %s\n",
 		 JOURNAL_HEADER, j->gateway, j->snapshot, j->pre_restore, j->phase,
 		 j->started ? j->started : "", (long long)j->confirm_deadline,
 		 j->forced ? j->forced : "");
@@ -119,7 +120,8 @@ static int parse_op(struct journal *j, char *line)
 	if (op == J_MKDIR || op == J_RMDIR)
 		ok = sscanf(line, "%*s %o %8191s", &a, path) == 2;
 	else if (op == J_CHMOD)
-		ok = sscanf(line, "%*s %o %u %u %o %u %u %8191s", &a, &b, &c, &d, &e, &f, path) == 7;
+		ok =
+		    sscanf(line, "%*s %o %u %u %o %u %u %8191s", &a, &b, &c, &d, &e, &f, path) == 7;
 	else if (op < 6)
 		ok = sscanf(line, "%*s %8191s", path) == 1;
 	if (!ok || !(dec = manifest_decode_path(path)))
@@ -160,7 +162,8 @@ int journal_parse(struct journal *out, const char *text, size_t len)
 			*colon = ':';
 		}
 		if (parse_op(out, line) < 0)
-			rc = err_set(MSGW_ECORRUPT, "journal line %zu: cannot parse '%s'", lineno, line);
+			rc = err_set(MSGW_ECORRUPT, "journal line %zu: cannot parse '%s'", lineno,
+				     line);
 	}
 	free(copy);
 	if (!rc && (!out->gateway || !out->phase))

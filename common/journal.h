@@ -31,7 +31,7 @@ struct journal_entry {
 	enum journal_op op;
 	char *path;
 	uint32_t old_mode, old_uid, old_gid; /* chmod, rmdir (old_mode) */
-	uint32_t mode, uid, gid;             /* mkdir (mode), chmod (new) */
+	uint32_t mode, uid, gid;	     /* mkdir (mode), chmod (new) */
 };
 
 struct journal {

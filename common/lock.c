@@ -93,8 +93,9 @@ int lock_acquire(struct lock **out, const char *path, const char *what)
 	if (fd < 0)
 		return err_set_errno(MSGW_ERR, errno, "cannot open lock '%s'", path);
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		rc = errno == EWOULDBLOCK ? held_message(fd, path, what)
-					  : err_set_errno(MSGW_ERR, errno, "cannot lock '%s'", path);
+		rc = errno == EWOULDBLOCK
+			 ? held_message(fd, path, what)
+			 : err_set_errno(MSGW_ERR, errno, "cannot lock '%s'", path);
 		close(fd);
 		return rc;
 	}

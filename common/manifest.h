@@ -29,7 +29,7 @@ struct manifest_entry {
 	unsigned char sha[SHA256_LEN]; /* zero for directories */
 	char *path;
 	/* not in the manifest text: */
-	char *link;          /* link target, for 'l' */
+	char *link;	     /* link target, for 'l' */
 	char *uname, *gname; /* owner names, or NULL */
 	int64_t mtime, mtime_nsec;
 	int64_t ctime, ctime_nsec; /* for the stat cache only */
@@ -73,7 +73,7 @@ char *manifest_decode_path(const char *enc);
 
 /* What changed from a to b (both sorted). */
 struct manifest_change {
-	char kind; /* 'A' added, 'M' modified, 'D' removed */
+	char kind;				    /* 'A' added, 'M' modified, 'D' removed */
 	const struct manifest_entry *old_e, *new_e; /* borrowed; NULL where absent */
 };
 

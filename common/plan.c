@@ -27,8 +27,8 @@ int plan_check_entry_name(const char *path, char type, const char *link)
 		size_t n = strcspn(p, "/");
 
 		if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
-			return err_set(MSGW_EHOSTILE, "refusing entry '%s': '..', '.' or empty component",
-				       path);
+			return err_set(MSGW_EHOSTILE,
+				       "refusing entry '%s': '..', '.' or empty component", path);
 		if (n == 36) {
 			char comp[37];
 
@@ -36,7 +36,8 @@ int plan_check_entry_name(const char *path, char type, const char *link)
 			comp[36] = '\0';
 			if (walk_is_mailbox_name(comp))
 				return err_set(MSGW_EHOSTILE,
-					       "refusing entry '%s': it lies in a mailbox store", path);
+					       "refusing entry '%s': it lies in a mailbox store",
+					       path);
 		}
 		depth++;
 		p += n;
@@ -58,7 +59,8 @@ int plan_check_entry_name(const char *path, char type, const char *link)
 		else if (n > 0 && !(n == 1 && p[0] == '.'))
 			depth++;
 		if (depth < 0)
-			return err_set(MSGW_EHOSTILE, "refusing link '%s': target '%s' leaves the destination",
+			return err_set(MSGW_EHOSTILE,
+				       "refusing link '%s': target '%s' leaves the destination",
 				       path, link);
 		p += n;
 		if (*p == '/')
@@ -114,15 +116,18 @@ static int check_through_links(const struct manifest *m)
 			*slash = '\0';
 			a = manifest_find(m, path);
 			if (a && a->type == 'l')
-				rc = err_set(MSGW_EHOSTILE,
-					     "refusing entry '%s': it would be written through link '%s'",
-					     m->e[i].path, path);
+				rc = err_set(
+				    MSGW_EHOSTILE,
+				    "refusing entry '%s': it would be written through link '%s'",
+				    m->e[i].path, path);
 			else if (a && a->type != 'd')
-				rc = err_set(MSGW_EHOSTILE, "refusing entry '%s': '%s' is not a directory",
+				rc = err_set(MSGW_EHOSTILE,
+					     "refusing entry '%s': '%s' is not a directory",
 					     m->e[i].path, path);
 			else if (!a)
 				rc = err_set(MSGW_ECORRUPT,
-					     "refusing entry '%s': its directory '%s' is not in the snapshot",
+					     "refusing entry '%s': its directory '%s' is not in "
+					     "the snapshot",
 					     m->e[i].path, path);
 		}
 		free(path);
@@ -162,7 +167,8 @@ int plan_fill_from_archive(struct snapshot *s)
 
 	rc = archive_snapshot_open(&ar, s->archive, s->archive_len);
 	while (!rc && (rc = archive_snapshot_next(ar, &it)) == 1) {
-		struct manifest_entry *e = (struct manifest_entry *)manifest_find(&s->manifest, it.path);
+		struct manifest_entry *e =
+		    (struct manifest_entry *)manifest_find(&s->manifest, it.path);
 
 		if (!e)
 			continue;
@@ -220,8 +226,7 @@ static bool scope_below(const struct plan *p, const char *dir)
 	return false;
 }
 
-static void map_owner(struct fsys *fs, const struct manifest_entry *e, uint32_t *uid,
-		      uint32_t *gid)
+static void map_owner(struct fsys *fs, const struct manifest_entry *e, uint32_t *uid, uint32_t *gid)
 {
 	*uid = e->uid;
 	*gid = e->gid;
@@ -297,11 +302,12 @@ static int classify_pair(struct plan *p, size_t *cap, const struct manifest_entr
 	if (!l)
 		return add_change(p, cap, PLAN_ADD, s, NULL, fs), 0;
 	if ((s->type == 'd') != (l->type == 'd'))
-		return err_set(MSGW_ERR,
-			       "cannot restore '%s': it is a %s in the snapshot and a %s on the target; "
-			       "move it aside by hand",
-			       path, s->type == 'd' ? "directory" : "file",
-			       l->type == 'd' ? "directory" : "file");
+		return err_set(
+		    MSGW_ERR,
+		    "cannot restore '%s': it is a %s in the snapshot and a %s on the target; "
+		    "move it aside by hand",
+		    path, s->type == 'd' ? "directory" : "file",
+		    l->type == 'd' ? "directory" : "file");
 	map_owner(fs, s, &uid, &gid);
 	if (differs(s, l, uid, gid)) {
 		add_change(p, cap, PLAN_MODIFY, s, l, fs);
@@ -348,9 +354,10 @@ static int check_target_parents(struct plan *p, struct fsys *fs)
 
 			*slash = '\0';
 			if (fsys_stat(fs, path, &st) == 0 && st.type != FSYS_DIR)
-				rc = err_set(MSGW_EHOSTILE,
-					     "refusing to write '%s': '%s' on the target is not a directory",
-					     c->snap->path, path);
+				rc = err_set(
+				    MSGW_EHOSTILE,
+				    "refusing to write '%s': '%s' on the target is not a directory",
+				    c->snap->path, path);
 		}
 		free(path);
 		if (rc)
@@ -394,8 +401,7 @@ static int snapshot_records(struct gateway_records *recs, const struct snapshot 
 	return rc;
 }
 
-static int live_records(struct gateway_records *recs, const struct manifest *live,
-			struct fsys *fs)
+static int live_records(struct gateway_records *recs, const struct manifest *live, struct fsys *fs)
 {
 	size_t i;
 
@@ -414,7 +420,6 @@ static int live_records(struct gateway_records *recs, const struct manifest *liv
 	}
 	return 0;
 }
-
 
 static void add_note(struct plan *p, const char *prefix, const char *note)
 {
@@ -510,9 +515,10 @@ static int diverged_finding(struct plan *p, struct repo *r, struct fsys *fs)
 				 (d.c[i].new_e ? d.c[i].new_e : d.c[i].old_e)->path);
 		if (d.n > 20)
 			buf_addf(&what, " ... (%zu more)", d.n - 20);
-		findings_add(&p->findings, "target-diverged", NULL, 0, 0, what.data,
-			     "edit only the primary gateway; if the local change is wanted, snapshot "
-			     "the target first (msgw-agent snapshot) and carry it over, then retry");
+		findings_add(
+		    &p->findings, "target-diverged", NULL, 0, 0, what.data,
+		    "edit only the primary gateway; if the local change is wanted, snapshot "
+		    "the target first (msgw-agent snapshot) and carry it over, then retry");
 		buf_release(&what);
 	}
 	manifest_diff_release(&d);

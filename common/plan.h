@@ -17,28 +17,28 @@
 #include <stdbool.h>
 
 enum plan_op {
-	PLAN_ADD = 'A',      /* new file, link or directory */
+	PLAN_ADD = 'A',	     /* new file, link or directory */
 	PLAN_MODIFY = 'M',   /* content or metadata differs */
 	PLAN_REMOVE = 'D',   /* live entry the snapshot lacks */
 	PLAN_PRESERVE = 'P', /* host-specific (preserve patterns): never written */
-	PLAN_KEEP = 'K'      /* live, excluded on the target: left alone */
+	PLAN_KEEP = 'K'	     /* live, excluded on the target: left alone */
 };
 
 struct plan_change {
 	enum plan_op op;
 	const struct manifest_entry *snap; /* the snapshot's entry, or NULL */
 	const struct manifest_entry *live; /* the live entry, or NULL */
-	uint32_t uid, gid; /* owner to set on the target (mapped by name) */
-	bool meta_only;    /* MODIFY of a directory (mode/owner/time only) */
+	uint32_t uid, gid;		   /* owner to set on the target (mapped by name) */
+	bool meta_only;			   /* MODIFY of a directory (mode/owner/time only) */
 };
 
 struct plan {
-	char id[REPO_ID_LEN];     /* the snapshot */
-	char *source_gateway;     /* its meta gateway */
+	char id[REPO_ID_LEN];		     /* the snapshot */
+	char *source_gateway;		     /* its meta gateway */
 	const struct config_gateway *target; /* borrowed */
-	struct snapshot snap;     /* loaded with its archive */
-	struct manifest live;     /* the target's live config files */
-	bool has_tip;             /* the target has a branch */
+	struct snapshot snap;		     /* loaded with its archive */
+	struct manifest live;		     /* the target's live config files */
+	bool has_tip;			     /* the target has a branch */
 	char tip[REPO_ID_LEN];
 	struct plan_change *c;
 	size_t n;

@@ -52,8 +52,8 @@ int repo_init(const char *path, int *created_out)
 	}
 	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode) && rmdir(path) < 0 && errno == ENOTEMPTY)
 		return err_set(MSGW_ERR, "'%s' exists and is not a repository", path);
-	opts.flags = GIT_REPOSITORY_INIT_BARE | GIT_REPOSITORY_INIT_MKPATH |
-		     GIT_REPOSITORY_INIT_NO_REINIT;
+	opts.flags =
+	    GIT_REPOSITORY_INIT_BARE | GIT_REPOSITORY_INIT_MKPATH | GIT_REPOSITORY_INIT_NO_REINIT;
 	opts.description = "msgw-backup configuration snapshots";
 	if (git_repository_init_ext(&g, path, &opts) < 0)
 		return git_fail(MSGW_ERR, "cannot create repository");
@@ -75,7 +75,8 @@ int repo_open(struct repo **out, const char *path)
 	if (git_repository_open_bare(&g, path) < 0) {
 		if (access(path, F_OK) < 0)
 			return err_set(MSGW_ENOTFOUND,
-				       "repository '%s' does not exist (run 'msgw-agent init')", path);
+				       "repository '%s' does not exist (run 'msgw-agent init')",
+				       path);
 		return git_fail(MSGW_ERR, "cannot open repository");
 	}
 	r = xcalloc(1, sizeof(*r));
@@ -339,7 +340,8 @@ int repo_tree_names(char ***names_out, size_t *n_out, struct repo *r, const char
 		n = git_tree_entrycount(tree);
 		*names_out = xcalloc(n + 1, sizeof(char *));
 		for (i = 0; i < n; i++)
-			(*names_out)[i] = xstrdup(git_tree_entry_name(git_tree_entry_byindex(tree, i)));
+			(*names_out)[i] =
+			    xstrdup(git_tree_entry_name(git_tree_entry_byindex(tree, i)));
 		*n_out = n;
 	}
 	git_tree_free(tree);
@@ -451,8 +453,9 @@ static int walk_back(char id[REPO_ID_LEN], struct repo *r, int back, const char 
 		memcpy(id, ci.parent, REPO_ID_LEN);
 		repo_commit_info_release(&ci);
 		if (!id[0])
-			return err_set(MSGW_ENOTFOUND, "no snapshot named '%s': the branch has only %d",
-				       text, i + 1);
+			return err_set(MSGW_ENOTFOUND,
+				       "no snapshot named '%s': the branch has only %d", text,
+				       i + 1);
 	}
 	return 0;
 }
@@ -539,8 +542,7 @@ const char *repo_version(void)
 }
 
 int repo_diff_text(char **out, bool *binary_out, const char *old_data, size_t old_len,
-		   const char *new_data, size_t new_len, const char *old_path,
-		   const char *new_path)
+		   const char *new_data, size_t new_len, const char *old_path, const char *new_path)
 {
 	git_diff_options opts;
 	git_patch *patch = NULL;

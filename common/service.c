@@ -64,7 +64,8 @@ static bool pump(int fdo, int fde, struct buf *out, struct buf *err, int64_t dea
 				char peek;
 
 				if (recv(p[i].fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT) == 0 ||
-				    (p[i].revents & (POLLHUP | POLLERR) && !(p[i].revents & POLLIN))) {
+				    (p[i].revents & (POLLHUP | POLLERR) &&
+				     !(p[i].revents & POLLIN))) {
 					p[i].fd = -1;
 					continue;
 				}
@@ -219,7 +220,8 @@ int service_host_open(struct service_host **out, const char *location,
 	*out = NULL;
 	if (strncmp(location, "ssh://", 6) == 0) {
 		if (!remote_opener)
-			return err_set(MSGW_ECONFIG, "'%s': ssh locations are not supported in this build",
+			return err_set(MSGW_ECONFIG,
+				       "'%s': ssh locations are not supported in this build",
 				       location);
 		return remote_opener(out, location, opts);
 	}
@@ -250,8 +252,7 @@ static void first_line(char *dst, size_t len, const char *src)
 	snprintf(dst, len, "%.*s", (int)(n < len ? n : len - 1), src ? src : "");
 }
 
-int service_run_checked(struct service_host *h, const char *what, const char *command,
-			int timeout)
+int service_run_checked(struct service_host *h, const char *what, const char *command, int timeout)
 {
 	struct service_result r;
 	char line[256];
@@ -264,8 +265,8 @@ int service_run_checked(struct service_host *h, const char *what, const char *co
 		rc = err_set(MSGW_ERR, "%s: '%s' timed out after %d s (killed)", what, command,
 			     timeout);
 	else if (r.status != 0)
-		rc = err_set(MSGW_ERR, "%s: '%s' exited with status %d%s%s", what, command, r.status,
-			     line[0] ? ": " : "", line);
+		rc = err_set(MSGW_ERR, "%s: '%s' exited with status %d%s%s", what, command,
+			     r.status, line[0] ? ": " : "", line);
 	service_result_release(&r);
 	return rc;
 }
@@ -283,8 +284,8 @@ int service_parse_tcp(const char *health, char **host_out, int *port_out)
 	colon = strrchr(p, ':');
 	port = strtol(colon ? colon + 1 : p, &end, 10);
 	if (*end || port < 1 || port > 65535 || end == (colon ? colon + 1 : p))
-		return err_set(MSGW_ECONFIG, "bad health check '%s': expected tcp:PORT or tcp:HOST:PORT",
-			       health);
+		return err_set(MSGW_ECONFIG,
+			       "bad health check '%s': expected tcp:PORT or tcp:HOST:PORT", health);
 	*host_out = colon ? xstrndup(p, (size_t)(colon - p)) : xstrdup("127.0.0.1");
 	*port_out = (int)port;
 	return 1;
@@ -329,7 +330,8 @@ int service_health(struct service_host *h, const char *health, int timeout)
 	for (;;) {
 		int left = (int)((deadline - time_now_ms()) / 1000);
 
-		if (health_once(h, health, host, port, left > 1 ? left : 1, why, sizeof(why)) == 0) {
+		if (health_once(h, health, host, port, left > 1 ? left : 1, why, sizeof(why)) ==
+		    0) {
 			rc = 0;
 			break;
 		}

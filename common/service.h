@@ -16,10 +16,10 @@
 #include <stdbool.h>
 
 struct service_result {
-	int status;     /* exit status, or -1 when killed by a signal or timeout */
+	int status;	/* exit status, or -1 when killed by a signal or timeout */
 	bool timed_out; /* the timeout expired and the command was killed */
-	char *out;      /* captured stdout (NUL-terminated, at most 64 KiB kept) */
-	char *err;      /* captured stderr */
+	char *out;	/* captured stdout (NUL-terminated, at most 64 KiB kept) */
+	char *err;	/* captured stderr */
 };
 
 void service_result_release(struct service_result *r);
@@ -59,8 +59,7 @@ int service_run(struct service_host *h, const char *command, int timeout,
  * with a message "what: 'command' exited with status N: <first stderr
  * line>" or "... timed out after N s (killed)".
  */
-int service_run_checked(struct service_host *h, const char *what, const char *command,
-			int timeout);
+int service_run_checked(struct service_host *h, const char *what, const char *command, int timeout);
 
 /*
  * The health check: "tcp:PORT" or "tcp:HOST:PORT" (a connection accepted,

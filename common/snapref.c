@@ -42,11 +42,12 @@ int snapref_parse(struct snapref *out, const char *text)
 
 	memset(out, 0, sizeof(*out));
 	if (tilde && at)
-		return err_set(MSGW_ECONFIG, "bad snapshot name '%s': use either ~N or @latest", text);
+		return err_set(MSGW_ECONFIG, "bad snapshot name '%s': use either ~N or @latest",
+			       text);
 	if (at) {
 		if (strcmp(at, "@latest") != 0)
-			return err_set(MSGW_ECONFIG, "bad snapshot name '%s': only @latest is known",
-				       text);
+			return err_set(MSGW_ECONFIG,
+				       "bad snapshot name '%s': only @latest is known", text);
 		len = (size_t)(at - text);
 		out->latest = out->explicit_branch = true;
 	} else if (tilde) {
@@ -55,8 +56,10 @@ int snapref_parse(struct snapref *out, const char *text)
 
 		errno = 0;
 		n = strtol(tilde + 1, &end, 10);
-		if (!tilde[1] || *end || errno || n < 0 || n > 1000000 || !isdigit((unsigned char)tilde[1]))
-			return err_set(MSGW_ECONFIG, "bad snapshot name '%s': ~ needs a number", text);
+		if (!tilde[1] || *end || errno || n < 0 || n > 1000000 ||
+		    !isdigit((unsigned char)tilde[1]))
+			return err_set(MSGW_ECONFIG, "bad snapshot name '%s': ~ needs a number",
+				       text);
 		len = (size_t)(tilde - text);
 		out->back = (int)n;
 		out->explicit_branch = true;

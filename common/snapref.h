@@ -16,11 +16,11 @@
 #include <stdbool.h>
 
 struct snapref {
-	char *name;   /* branch, tag, or hex prefix */
-	int back;     /* N of name~N, 0 otherwise */
-	bool latest;  /* name@latest */
+	char *name;	      /* branch, tag, or hex prefix */
+	int back;	      /* N of name~N, 0 otherwise */
+	bool latest;	      /* name@latest */
 	bool explicit_branch; /* ~N or @latest given: name must be a branch */
-	bool maybe_hex;       /* name is 7-40 hex digits */
+	bool maybe_hex;	      /* name is 7-40 hex digits */
 };
 
 /* Parse text; MSGW_ECONFIG with "bad snapshot name 'x': why" on bad syntax. */

@@ -32,7 +32,8 @@ int snapshot_meta_parse(struct snapshot_meta *out, const char *text, size_t len)
 		if (!colon) {
 			free(line);
 			snapshot_meta_release(out);
-			return err_set(MSGW_ECORRUPT, "meta line %zu: expected 'key: value'", lineno);
+			return err_set(MSGW_ECORRUPT, "meta line %zu: expected 'key: value'",
+				       lineno);
 		}
 		line[colon - line] = '\0';
 		snapshot_meta_set(out, line, colon + 2);
@@ -213,9 +214,10 @@ static int tip_manifest(struct manifest *out, char tip[REPO_ID_LEN], struct repo
 	return rc;
 }
 
-static int write_commit(struct snapshot_result *res, struct repo *r, const struct config_gateway *gw,
-			const struct snapshot_opts *opts, const struct manifest *old_m,
-			const struct manifest *m, const char *archive, size_t alen)
+static int write_commit(struct snapshot_result *res, struct repo *r,
+			const struct config_gateway *gw, const struct snapshot_opts *opts,
+			const struct manifest *old_m, const struct manifest *m, const char *archive,
+			size_t alen)
 {
 	int64_t now = (int64_t)time(NULL);
 	char *mtext = NULL, *meta = NULL, *msg = NULL;

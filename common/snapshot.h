@@ -34,13 +34,13 @@ char *snapshot_meta_format(const struct snapshot_meta *m);
 void snapshot_meta_release(struct snapshot_meta *m);
 
 struct snapshot_opts {
-	const char *kind;          /* "scheduled", "manual", "pre-restore", "restored"... */
-	const char *message;       /* extra commit message text, or NULL */
-	const char *tag;           /* tag the new (or unchanged tip) snapshot, or NULL */
+	const char *kind;	   /* "scheduled", "manual", "pre-restore", "restored"... */
+	const char *message;	   /* extra commit message text, or NULL */
+	const char *tag;	   /* tag the new (or unchanged tip) snapshot, or NULL */
 	const char *restored_from; /* meta restored-from, or NULL */
-	const char *forced;        /* meta forced (accepted findings), or NULL */
-	const char *statcache;     /* stat cache file, or NULL for none */
-	bool always_write;         /* write even when unchanged (pre-restore) */
+	const char *forced;	   /* meta forced (accepted findings), or NULL */
+	const char *statcache;	   /* stat cache file, or NULL for none */
+	bool always_write;	   /* write even when unchanged (pre-restore) */
 };
 
 struct snapshot_result {

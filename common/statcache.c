@@ -173,7 +173,8 @@ bool statcache_lookup(struct statcache *c, struct manifest_entry *e)
 	struct sc_entry *s = find(c, e->path);
 
 	if (!s || s->ino != e->ino || s->size != e->size || s->mtime != e->mtime ||
-	    s->mtime_nsec != e->mtime_nsec || s->ctime != e->ctime || s->ctime_nsec != e->ctime_nsec)
+	    s->mtime_nsec != e->mtime_nsec || s->ctime != e->ctime ||
+	    s->ctime_nsec != e->ctime_nsec)
 		return false;
 	memcpy(e->sha, s->sha, SHA256_LEN);
 	s->used = true;

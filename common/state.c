@@ -23,8 +23,9 @@ int state_load(struct state *out, const char *state_dir, const char *name)
 	out->path = xasprintf("%s/%s", state_dir, name);
 	f = fopen(out->path, "re");
 	if (!f)
-		return errno == ENOENT ? 0
-				       : err_set_errno(MSGW_ERR, errno, "cannot read '%s'", out->path);
+		return errno == ENOENT
+			   ? 0
+			   : err_set_errno(MSGW_ERR, errno, "cannot read '%s'", out->path);
 	while ((len = getline(&line, &cap, f)) > 0) {
 		char *colon = strstr(line, ": ");
 

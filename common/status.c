@@ -67,13 +67,13 @@ static void judge(struct status_gateway *g, int64_t warn, int64_t crit, int64_t 
 
 	g->age = g->last_snapshot ? now - g->last_snapshot : -1;
 	duration_human(age, sizeof(age), g->age);
-	if (g->follow_state && (!strcmp(g->follow_state, "blocked") ||
-				!strcmp(g->follow_state, "failed"))) {
+	if (g->follow_state &&
+	    (!strcmp(g->follow_state, "blocked") || !strcmp(g->follow_state, "failed"))) {
 		g->level = STATUS_CRITICAL;
-		g->reason = xasprintf("follow %s: %s", g->follow_state,
-				      g->follow_finding ?: "a finding");
-	} else if (g->last_result && (!strcmp(g->last_result, "failed") ||
-				      !strcmp(g->last_result, "skipped"))) {
+		g->reason =
+		    xasprintf("follow %s: %s", g->follow_state, g->follow_finding ?: "a finding");
+	} else if (g->last_result &&
+		   (!strcmp(g->last_result, "failed") || !strcmp(g->last_result, "skipped"))) {
 		g->level = STATUS_CRITICAL;
 		g->reason = xasprintf("last snapshot %s: %s", g->last_result, g->last_error ?: "");
 	} else if (!g->last_snapshot) {
@@ -263,7 +263,8 @@ int status_write_prometheus(const struct status_report *s, const char *path)
 	prom_remotes(&b, s);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	/* node_exporter reads it as another user; it holds no secrets */
-	if (fd < 0 || fchmod(fd, 0644) < 0 || write(fd, b.data, b.len) != (ssize_t)b.len || fsync(fd) < 0)
+	if (fd < 0 || fchmod(fd, 0644) < 0 || write(fd, b.data, b.len) != (ssize_t)b.len ||
+	    fsync(fd) < 0)
 		rc = err_set_errno(MSGW_ERR, errno, "cannot write '%s'", tmp);
 	if (fd >= 0)
 		close(fd);

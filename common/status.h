@@ -24,13 +24,13 @@ enum status_level { STATUS_OK = 0, STATUS_WARNING = 1, STATUS_CRITICAL = 2, STAT
 struct status_gateway {
 	const char *name;
 	enum status_level level;
-	char *reason;        /* one short phrase */
+	char *reason; /* one short phrase */
 	char last_id[REPO_ID_LEN];
 	int64_t last_snapshot; /* epoch of the last good snapshot run (0 never) */
-	int64_t age;           /* now - last_snapshot, -1 when never */
+	int64_t age;	       /* now - last_snapshot, -1 when never */
 	char *last_result, *last_error, *last_attempt;
 	int64_t failures_total;
-	int64_t last_drill;    /* epoch, 0 never */
+	int64_t last_drill; /* epoch, 0 never */
 	char *follow_state, *follow_finding;
 };
 

@@ -202,9 +202,11 @@ void duration_human(char *out, size_t len, int64_t s)
 	else if (s < 3600)
 		snprintf(out, len, "%lldm", (long long)(s / 60));
 	else if (s < 86400)
-		snprintf(out, len, "%lldh%02lldm", (long long)(s / 3600), (long long)(s % 3600 / 60));
+		snprintf(out, len, "%lldh%02lldm", (long long)(s / 3600),
+			 (long long)(s % 3600 / 60));
 	else
-		snprintf(out, len, "%lldd%lldh", (long long)(s / 86400), (long long)(s % 86400 / 3600));
+		snprintf(out, len, "%lldd%lldh", (long long)(s / 86400),
+			 (long long)(s % 86400 / 3600));
 }
 
 int64_t time_now_ms(void)

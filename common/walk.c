@@ -328,7 +328,8 @@ int walk_hash_entry(struct manifest_entry *e, struct fsys *fs)
 	for (attempt = 0; attempt < 3; attempt++) {
 		rc = fsys_stat(fs, e->path, &before);
 		if (!rc && before.type != FSYS_FILE)
-			return err_set(MSGW_ECHANGING, "'%s' changed type while it was read", e->path);
+			return err_set(MSGW_ECHANGING, "'%s' changed type while it was read",
+				       e->path);
 		if (!rc)
 			rc = hash_once(fs, e->path, e->sha, &size);
 		if (!rc)

@@ -27,8 +27,8 @@
 enum walk_class { WALK_CONFIG, WALK_EXCLUDED, WALK_STORE, WALK_OTHER };
 
 struct walk_rules {
-	char *const *include;       /* NULL-terminated; NULL means {"**"} */
-	char *const *exclude;       /* NULL-terminated or NULL */
+	char *const *include;	    /* NULL-terminated; NULL means {"**"} */
+	char *const *exclude;	    /* NULL-terminated or NULL */
 	char *const *mailbox_store; /* extra store patterns, or NULL */
 };
 
@@ -37,8 +37,8 @@ bool walk_is_mailbox_name(const char *name);
 
 /* Names msgw-restore uses on a target while it restores: staged files,
  * backups of replaced files, and the journal's copy.  Walks skip them. */
-#define WALK_NEW_SUFFIX   ".msgw-new"
-#define WALK_OLD_SUFFIX   ".msgw-old"
+#define WALK_NEW_SUFFIX	  ".msgw-new"
+#define WALK_OLD_SUFFIX	  ".msgw-old"
 #define WALK_JOURNAL_NAME ".msgw-journal"
 bool walk_is_internal_name(const char *name);
 

@@ -10,42 +10,42 @@
 #include <string.h>
 
 static const char plan_synopsis[] =
-	"plan SNAPSHOT --to GATEWAY [--only PATTERN] [--force=CODE[,CODE]] [--json]";
+    "plan SNAPSHOT --to GATEWAY [--only PATTERN] [--force=CODE[,CODE]] [--json]";
 static const char apply_synopsis[] =
-	"apply SNAPSHOT --to GATEWAY [--yes] [--dry-run] [--force=CODE[,CODE]] [--only PATTERN] "
-	"[--confirm-within DURATION] [--json]";
+    "apply SNAPSHOT --to GATEWAY [--yes] [--dry-run] [--force=CODE[,CODE]] [--only PATTERN] "
+    "[--confirm-within DURATION] [--json]";
 
 static const char plan_help[] =
-	"usage: plan SNAPSHOT --to GATEWAY [--only PATTERN] [--force=CODE[,CODE]] [--json]\n\n"
-	"Show what 'apply' would do, changing nothing: files added, modified, removed,\n"
-	"preserved (host-specific) and left alone, the mailbox stores (never touched),\n"
-	"the service actions, and the safety analysis's findings.  Exit 3 when a\n"
-	"finding would refuse the restore.\n"
-	"  -t, --to GATEWAY      the gateway to restore onto\n"
-	"      --only PATTERN    only paths matching PATTERN (and below)\n"
-	"      --force=CODES     treat these findings as accepted\n"
-	"      --json            one JSON document\n";
+    "usage: plan SNAPSHOT --to GATEWAY [--only PATTERN] [--force=CODE[,CODE]] [--json]\n\n"
+    "Show what 'apply' would do, changing nothing: files added, modified, removed,\n"
+    "preserved (host-specific) and left alone, the mailbox stores (never touched),\n"
+    "the service actions, and the safety analysis's findings.  Exit 3 when a\n"
+    "finding would refuse the restore.\n"
+    "  -t, --to GATEWAY      the gateway to restore onto\n"
+    "      --only PATTERN    only paths matching PATTERN (and below)\n"
+    "      --force=CODES     treat these findings as accepted\n"
+    "      --json            one JSON document\n";
 
 static const char apply_help[] =
-	"usage: apply SNAPSHOT --to GATEWAY [--yes] [--dry-run] [--force=CODE[,CODE]]\n"
-	"             [--only PATTERN] [--confirm-within DURATION] [--json]\n\n"
-	"Restore SNAPSHOT onto GATEWAY as one transaction: verify, plan, refuse on\n"
-	"findings (exit 3), record a pre-restore snapshot, stage, stop the service,\n"
-	"swap, start, health check; a failed health check puts everything back\n"
-	"(exit 4).  On a terminal the plan is shown and confirmed; otherwise --yes\n"
-	"is required.\n"
-	"  -t, --to GATEWAY           the gateway to restore onto\n"
-	"  -y, --yes                  do not ask\n"
-	"  -n, --dry-run              show the plan only\n"
-	"      --force=CODES          accept these findings (mailbox-removed, key-changed,\n"
-	"                             target-diverged, proxy-mode, version-mismatch)\n"
-	"      --only PATTERN         restore only paths matching PATTERN\n"
-	"      --confirm-within DUR   put the previous state back unless 'msgw-restore\n"
-	"                             confirm' follows within DUR (e.g. 5m)\n"
-	"      --json                 the plan as JSON (with --dry-run)\n";
+    "usage: apply SNAPSHOT --to GATEWAY [--yes] [--dry-run] [--force=CODE[,CODE]]\n"
+    "             [--only PATTERN] [--confirm-within DURATION] [--json]\n\n"
+    "Restore SNAPSHOT onto GATEWAY as one transaction: verify, plan, refuse on\n"
+    "findings (exit 3), record a pre-restore snapshot, stage, stop the service,\n"
+    "swap, start, health check; a failed health check puts everything back\n"
+    "(exit 4).  On a terminal the plan is shown and confirmed; otherwise --yes\n"
+    "is required.\n"
+    "  -t, --to GATEWAY           the gateway to restore onto\n"
+    "  -y, --yes                  do not ask\n"
+    "  -n, --dry-run              show the plan only\n"
+    "      --force=CODES          accept these findings (mailbox-removed, key-changed,\n"
+    "                             target-diverged, proxy-mode, version-mismatch)\n"
+    "      --only PATTERN         restore only paths matching PATTERN\n"
+    "      --confirm-within DUR   put the previous state back unless 'msgw-restore\n"
+    "                             confirm' follows within DUR (e.g. 5m)\n"
+    "      --json                 the plan as JSON (with --dry-run)\n";
 
-static int parse(struct fe_ctx *ctx, int argc, char **argv, struct run_opts *o,
-		 const char **to, const char *synopsis)
+static int parse(struct fe_ctx *ctx, int argc, char **argv, struct run_opts *o, const char **to,
+		 const char *synopsis)
 {
 	static const struct option opts[] = {{"confirm-within", required_argument, NULL, 'C'},
 					     {"dry-run", no_argument, NULL, 'n'},

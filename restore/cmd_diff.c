@@ -17,12 +17,12 @@
 
 static const char synopsis[] = "diff A [B] [--to GATEWAY] [--stat] [--json]";
 static const char help[] =
-	"usage: diff A [B] [--to GATEWAY] [--stat] [--json]\n\n"
-	"Compare snapshot A with snapshot B, or with the live files of a gateway\n"
-	"when B is left out (the gateway A was taken from, or --to GATEWAY).\n"
-	"  -t, --to GATEWAY  compare with this gateway's live files\n"
-	"      --stat        one line per changed file and the totals\n"
-	"      --json        one JSON document with each change and its patch\n";
+    "usage: diff A [B] [--to GATEWAY] [--stat] [--json]\n\n"
+    "Compare snapshot A with snapshot B, or with the live files of a gateway\n"
+    "when B is left out (the gateway A was taken from, or --to GATEWAY).\n"
+    "  -t, --to GATEWAY  compare with this gateway's live files\n"
+    "      --stat        one line per changed file and the totals\n"
+    "      --json        one JSON document with each change and its patch\n";
 
 /* One side: a manifest and a way to read a file's content. */
 struct side {

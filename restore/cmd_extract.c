@@ -6,11 +6,11 @@
 #include "restore.h"
 
 static const char help[] =
-	"usage: extract SNAPSHOT DIR\n\n"
-	"Write every file of SNAPSHOT into DIR (created if missing; must be empty),\n"
-	"after the same checks as a restore: hostile entries (absolute paths, '..',\n"
-	"links leaving DIR, hard links, devices, FIFOs) and any file differing from\n"
-	"the manifest are refused before anything is written.\n";
+    "usage: extract SNAPSHOT DIR\n\n"
+    "Write every file of SNAPSHOT into DIR (created if missing; must be empty),\n"
+    "after the same checks as a restore: hostile entries (absolute paths, '..',\n"
+    "links leaving DIR, hard links, devices, FIFOs) and any file differing from\n"
+    "the manifest are refused before anything is written.\n";
 
 int cmd_extract(struct fe_ctx *ctx, int argc, char **argv)
 {
@@ -21,7 +21,8 @@ int cmd_extract(struct fe_ctx *ctx, int argc, char **argv)
 	if (fe_want_help(argc, argv, help))
 		return 0;
 	if (argc != 3)
-		return fe_usage_error(ctx, "extract SNAPSHOT DIR", "extract needs SNAPSHOT and DIR");
+		return fe_usage_error(ctx, "extract SNAPSHOT DIR",
+				      "extract needs SNAPSHOT and DIR");
 	rc = repo_resolve(id, fe_repo(ctx), argv[1]);
 	if (!rc)
 		rc = extract_snapshot(&res, fe_repo(ctx), id, argv[2]);

@@ -22,16 +22,16 @@
 
 static const char synopsis[] = "follow GATEWAY [--once] [--interval DURATION]";
 static const char help[] =
-	"usage: follow GATEWAY [--once] [--interval DURATION]\n\n"
-	"Keep the standby GATEWAY in step with the gateway its 'follows' names: each\n"
-	"interval (default: schedule interval), when the primary has a newer\n"
-	"snapshot, plan the restore; apply it when the plan has no finding; when a\n"
-	"finding blocks, change nothing and record it, so 'msgw-agent status' turns\n"
-	"CRITICAL naming it.  Nothing happens while a confirm window is open.  A\n"
-	"snapshot whose apply failed is not tried again until a newer one (--once does).\n"
-	"      --once          one check, then exit (0 in step or applied, 3 blocked,\n"
-	"                      1 or 4 failed)\n"
-	"      --interval D    how often to check\n";
+    "usage: follow GATEWAY [--once] [--interval DURATION]\n\n"
+    "Keep the standby GATEWAY in step with the gateway its 'follows' names: each\n"
+    "interval (default: schedule interval), when the primary has a newer\n"
+    "snapshot, plan the restore; apply it when the plan has no finding; when a\n"
+    "finding blocks, change nothing and record it, so 'msgw-agent status' turns\n"
+    "CRITICAL naming it.  Nothing happens while a confirm window is open.  A\n"
+    "snapshot whose apply failed is not tried again until a newer one (--once does).\n"
+    "      --once          one check, then exit (0 in step or applied, 3 blocked,\n"
+    "                      1 or 4 failed)\n"
+    "      --interval D    how often to check\n";
 
 static volatile sig_atomic_t stop_requested;
 
@@ -213,7 +213,8 @@ int cmd_follow(struct fe_ctx *ctx, int argc, char **argv)
 		else if (c == 'i' && config_parse_duration(&interval, optarg) == 0)
 			continue;
 		else
-			return fe_usage_error(ctx, synopsis, "%s", c == 'i' ? err_last() : "bad option");
+			return fe_usage_error(ctx, synopsis, "%s",
+					      c == 'i' ? err_last() : "bad option");
 	}
 	if (optind != argc - 1)
 		return fe_usage_error(ctx, synopsis, "follow needs one GATEWAY");
@@ -221,8 +222,8 @@ int cmd_follow(struct fe_ctx *ctx, int argc, char **argv)
 	if (!gw)
 		return fe_fail(ctx, MSGW_ECONFIG);
 	if (!gw->follows)
-		return fe_usage_error(ctx, synopsis, "gateway '%s' has no 'follows' in '%s'", gw->name,
-				      ctx->cfg->path);
+		return fe_usage_error(ctx, synopsis, "gateway '%s' has no 'follows' in '%s'",
+				      gw->name, ctx->cfg->path);
 	if (!interval)
 		interval = ctx->cfg->interval;
 	signal(SIGTERM, on_term);

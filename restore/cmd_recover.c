@@ -14,25 +14,25 @@
 #include <unistd.h>
 
 static const char confirm_help[] =
-	"usage: confirm [GATEWAY]\n\n"
-	"Keep a restore made with --confirm-within: its backups are removed and a\n"
-	"'restored' snapshot is recorded.  GATEWAY may be left out when only one\n"
-	"restore waits for confirmation.\n";
+    "usage: confirm [GATEWAY]\n\n"
+    "Keep a restore made with --confirm-within: its backups are removed and a\n"
+    "'restored' snapshot is recorded.  GATEWAY may be left out when only one\n"
+    "restore waits for confirmation.\n";
 
 static const char rollback_help[] =
-	"usage: rollback --to GATEWAY [--yes] [--dry-run] [--force=CODES]\n\n"
-	"Apply the latest pre-restore snapshot of GATEWAY: undo the last restore\n"
-	"as a new transaction (with its own pre-restore snapshot).\n";
+    "usage: rollback --to GATEWAY [--yes] [--dry-run] [--force=CODES]\n\n"
+    "Apply the latest pre-restore snapshot of GATEWAY: undo the last restore\n"
+    "as a new transaction (with its own pre-restore snapshot).\n";
 
 static const char recover_help[] =
-	"usage: recover [GATEWAY] [--timer]\n\n"
-	"Finish or undo a restore that was interrupted (crash, power cut, lost\n"
-	"connection), from its journal: an unfinished swap is undone and the\n"
-	"service started on the previous configuration; a restore that was being\n"
-	"committed is committed; an open confirm window whose time ran out is\n"
-	"rolled back.  Without GATEWAY, every gateway with a journal.  Run it at\n"
-	"boot (msgw-restore-recover.service) so a confirm window survives reboots.\n"
-	"      --timer   wait for the confirm deadline first (used by apply)\n";
+    "usage: recover [GATEWAY] [--timer]\n\n"
+    "Finish or undo a restore that was interrupted (crash, power cut, lost\n"
+    "connection), from its journal: an unfinished swap is undone and the\n"
+    "service started on the previous configuration; a restore that was being\n"
+    "committed is committed; an open confirm window whose time ran out is\n"
+    "rolled back.  Without GATEWAY, every gateway with a journal.  Run it at\n"
+    "boot (msgw-restore-recover.service) so a confirm window survives reboots.\n"
+    "      --timer   wait for the confirm deadline first (used by apply)\n";
 
 /* Lock, open and run apply_recover for one gateway. */
 static int recover_one(struct fe_ctx *ctx, const char *name, enum recover_mode mode)

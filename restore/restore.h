@@ -37,8 +37,7 @@ struct run_opts {
 void plan_print(const struct plan *p, const struct target *t, bool json);
 
 /* Resolve, plan, check findings, ask, apply; returns the exit status. */
-int run_apply(struct fe_ctx *ctx, const char *snapshot, const char *to,
-	      const struct run_opts *o);
+int run_apply(struct fe_ctx *ctx, const char *snapshot, const char *to, const struct run_opts *o);
 
 int cmd_plan(struct fe_ctx *ctx, int argc, char **argv);
 int cmd_apply(struct fe_ctx *ctx, int argc, char **argv);

@@ -77,20 +77,22 @@ static json_t *plan_json(const struct plan *p, const struct target *t)
 	for (i = 0; i < p->n; i++) {
 		const struct plan_change *c = &p->c[i];
 
-		json_array_append_new(files, json_pack("{s:s, s:s}", "action", op_word(c->op), "path",
-						       c->snap ? c->snap->path : c->live->path));
+		json_array_append_new(files,
+				      json_pack("{s:s, s:s}", "action", op_word(c->op), "path",
+						c->snap ? c->snap->path : c->live->path));
 	}
 	for (i = 0; i < p->stores.n; i++)
-		json_array_append_new(stores, json_pack("{s:s, s:s, s:I, s:I}", "id",
-							p->stores.v[i].id, "path", p->stores.v[i].path,
-							"messages", (json_int_t)p->stores.v[i].messages,
-							"bytes", (json_int_t)p->stores.v[i].bytes));
+		json_array_append_new(stores,
+				      json_pack("{s:s, s:s, s:I, s:I}", "id", p->stores.v[i].id,
+						"path", p->stores.v[i].path, "messages",
+						(json_int_t)p->stores.v[i].messages, "bytes",
+						(json_int_t)p->stores.v[i].bytes));
 	for (i = 0; i < p->findings.n; i++) {
 		const struct finding *f = &p->findings.v[i];
 
-		json_array_append_new(finds, json_pack("{s:s, s:s?, s:I, s:I, s:s, s:s, s:b}", "code",
-						       f->code, "mailbox", f->mailbox, "messages",
-						       (json_int_t)f->messages, "bytes",
+		json_array_append_new(finds, json_pack("{s:s, s:s?, s:I, s:I, s:s, s:s, s:b}",
+						       "code", f->code, "mailbox", f->mailbox,
+						       "messages", (json_int_t)f->messages, "bytes",
 						       (json_int_t)f->bytes, "what", f->what,
 						       "instead", f->instead, "forced", f->forced));
 	}
@@ -199,9 +201,10 @@ static void report(const struct apply_result *res, const struct plan *p, const s
 	       res->start_ms / 1000.0);
 	printf("pre-restore snapshot %.12s\n", res->pre_restore);
 	if (res->confirm_deadline)
-		printf("confirm with 'msgw-restore confirm %s' within %lld s, or the previous state "
-		       "is put back\n",
-		       t->gw->name, (long long)(res->confirm_deadline - time(NULL)));
+		printf(
+		    "confirm with 'msgw-restore confirm %s' within %lld s, or the previous state "
+		    "is put back\n",
+		    t->gw->name, (long long)(res->confirm_deadline - time(NULL)));
 	else
 		printf("restored snapshot %.12s\n", res->restored);
 }
@@ -259,8 +262,9 @@ int run_apply(struct fe_ctx *ctx, const char *snapshot, const char *to, const st
 		return fe_fail(ctx, rc);
 	if (!o->dry_run && apply_pending(ctx->cfg, to, phase, sizeof(phase), &deadline)) {
 		target_close(&t);
-		err_set(MSGW_ERR, "a restore of '%s' is unfinished (%s); run 'msgw-restore %s %s' first",
-			to, phase, strcmp(phase, "awaiting-confirm") ? "recover" : "confirm", to);
+		err_set(MSGW_ERR,
+			"a restore of '%s' is unfinished (%s); run 'msgw-restore %s %s' first", to,
+			phase, strcmp(phase, "awaiting-confirm") ? "recover" : "confirm", to);
 		return fe_fail(ctx, MSGW_ERR);
 	}
 	rc = plan_build(&p, fe_repo(ctx), id, t.gw, t.fs, o->only);

@@ -77,12 +77,12 @@ static void test_round_trip(void **state)
 static void test_damage(void **state)
 {
 	static const char *const bad[] = {
-		"",
-		"msgw-journal 2\ngateway: g\nphase: staging\n",
-		"msgw-journal 1\nphase: staging\n",
-		"msgw-journal 1\ngateway: g\nphase: staging\nexplode x\n",
-		"msgw-journal 1\ngateway: g\nphase: staging\nmkdir nomode\n",
-		"msgw-journal 1\ngateway: g\nphase: staging\nadd bad%zzpath\n",
+	    "",
+	    "msgw-journal 2\ngateway: g\nphase: staging\n",
+	    "msgw-journal 1\nphase: staging\n",
+	    "msgw-journal 1\ngateway: g\nphase: staging\nexplode x\n",
+	    "msgw-journal 1\ngateway: g\nphase: staging\nmkdir nomode\n",
+	    "msgw-journal 1\ngateway: g\nphase: staging\nadd bad%zzpath\n",
 	};
 	size_t i;
 
@@ -127,27 +127,27 @@ static void test_entry_names(void **state)
 		const char *link;
 		int ok;
 	} cases[] = {
-		{"Gateway.json", 'f', NULL, 1},
-		{"a/b/c.txt", 'f', NULL, 1},
-		{"a/..b", 'f', NULL, 1},
-		{"/etc/passwd", 'f', NULL, 0},
-		{"", 'f', NULL, 0},
-		{"../x", 'f', NULL, 0},
-		{"a/../../x", 'f', NULL, 0},
-		{"a/./x", 'f', NULL, 0},
-		{"a//x", 'f', NULL, 0},
-		{"mbx-0123456789abcdef0123456789abcdef/x.msg", 'f', NULL, 0},
-		{"x/mbx-0123456789abcdef0123456789abcdef", 'd', NULL, 0},
-		{"mbx-0123456789abcdef0123456789abcdeg/x", 'f', NULL, 1},
-		{"link", 'l', "target", 1},
-		{"a/link", 'l', "../b", 1},
-		{"a/link", 'l', "../../b", 0},
-		{"link", 'l', "../b", 0},
-		{"link", 'l', "/etc", 0},
-		{"link", 'l', "", 0},
-		{"a/b/link", 'l', "../c/../../d", 1},
-		{"a/b/link", 'l', "x/../../../d", 1},
-		{"a/b/link", 'l', "x/../../../../d", 0},
+	    {"Gateway.json", 'f', NULL, 1},
+	    {"a/b/c.txt", 'f', NULL, 1},
+	    {"a/..b", 'f', NULL, 1},
+	    {"/etc/passwd", 'f', NULL, 0},
+	    {"", 'f', NULL, 0},
+	    {"../x", 'f', NULL, 0},
+	    {"a/../../x", 'f', NULL, 0},
+	    {"a/./x", 'f', NULL, 0},
+	    {"a//x", 'f', NULL, 0},
+	    {"mbx-0123456789abcdef0123456789abcdef/x.msg", 'f', NULL, 0},
+	    {"x/mbx-0123456789abcdef0123456789abcdef", 'd', NULL, 0},
+	    {"mbx-0123456789abcdef0123456789abcdeg/x", 'f', NULL, 1},
+	    {"link", 'l', "target", 1},
+	    {"a/link", 'l', "../b", 1},
+	    {"a/link", 'l', "../../b", 0},
+	    {"link", 'l', "../b", 0},
+	    {"link", 'l', "/etc", 0},
+	    {"link", 'l', "", 0},
+	    {"a/b/link", 'l', "../c/../../d", 1},
+	    {"a/b/link", 'l', "x/../../../d", 1},
+	    {"a/b/link", 'l', "x/../../../../d", 0},
 	};
 	size_t i;
 
@@ -166,10 +166,10 @@ static void test_entry_names(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_round_trip),
-		cmocka_unit_test(test_damage),
-		cmocka_unit_test(test_save_load),
-		cmocka_unit_test(test_entry_names),
+	    cmocka_unit_test(test_round_trip),
+	    cmocka_unit_test(test_damage),
+	    cmocka_unit_test(test_save_load),
+	    cmocka_unit_test(test_entry_names),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
