@@ -9,15 +9,43 @@
 #include "util.h"
 
 #include <archive.h>
+#include <errno.h>
+#include <unistd.h>
 #include <archive_entry.h>
 #include <string.h>
 #include <zstd.h>
 
+/* Where the compressed bytes go: a buffer, or a file descriptor (fd >= 0)
+ * so a large archive never has to be held in memory. */
 struct zsink {
 	ZSTD_CCtx *cctx;
 	struct buf out;
+	int fd;
+	size_t total;
 	int failed;
 };
+
+static int zsink_emit(struct zsink *z, const char *data, size_t len)
+{
+	z->total += len;
+	if (z->fd < 0) {
+		buf_add(&z->out, data, len);
+		return 0;
+	}
+	while (len > 0) {
+		ssize_t n = write(z->fd, data, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			z->failed = 1;
+			return err_set_errno(MSGW_ERR, errno, "cannot write the archive");
+		}
+		data += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
 
 static int zsink_push(struct zsink *z, const void *data, size_t len, ZSTD_EndDirective mode)
 {
@@ -34,7 +62,8 @@ static int zsink_push(struct zsink *z, const void *data, size_t len, ZSTD_EndDir
 			return err_set(MSGW_ERR, "zstd compression failed: %s",
 				       ZSTD_getErrorName(left));
 		}
-		buf_add(&z->out, chunk, o.pos);
+		if (zsink_emit(z, chunk, o.pos))
+			return MSGW_ERR;
 	} while (mode == ZSTD_e_end ? left != 0 : in.pos < in.size);
 	return 0;
 }
@@ -128,37 +157,57 @@ static int write_entries(struct archive *a, const struct manifest *m, struct fsy
 	return rc;
 }
 
-int archive_snapshot_write(char **out, size_t *len_out, const struct manifest *m, struct fsys *fs)
+static int write_archive(struct zsink *z, const struct manifest *m, struct fsys *fs)
 {
-	struct zsink z = {0};
-	struct archive *a = NULL;
+	struct archive *a;
 	int rc = 0;
 
-	*out = NULL;
-	buf_init(&z.out);
-	z.cctx = ZSTD_createCCtx();
-	ZSTD_CCtx_setParameter(z.cctx, ZSTD_c_compressionLevel, ARCHIVE_ZSTD_LEVEL);
-	ZSTD_CCtx_setParameter(z.cctx, ZSTD_c_checksumFlag, 1);
+	z->cctx = ZSTD_createCCtx();
+	ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_compressionLevel, ARCHIVE_ZSTD_LEVEL);
+	ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_checksumFlag, 1);
 	a = archive_write_new();
 	if (archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
 	    archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK ||
-	    archive_write_open(a, &z, NULL, sink_write, NULL) != ARCHIVE_OK) {
+	    archive_write_open(a, z, NULL, sink_write, NULL) != ARCHIVE_OK) {
 		rc = err_set(MSGW_ERR, "cannot start archive: %s", archive_error_string(a));
 		goto cleanup;
 	}
 	rc = write_entries(a, m, fs);
 	if (!rc && archive_write_close(a) != ARCHIVE_OK)
 		rc = err_set(MSGW_ERR, "cannot finish archive: %s", archive_error_string(a));
-	if (!rc && z.failed)
+	if (!rc && z->failed)
 		rc = MSGW_ERR;
 	if (!rc)
-		rc = zsink_push(&z, NULL, 0, ZSTD_e_end);
-	if (!rc)
-		*out = buf_detach(&z.out, len_out);
+		rc = zsink_push(z, NULL, 0, ZSTD_e_end);
 cleanup:
 	archive_write_free(a);
-	ZSTD_freeCCtx(z.cctx);
+	ZSTD_freeCCtx(z->cctx);
+	return rc;
+}
+
+int archive_snapshot_write(char **out, size_t *len_out, const struct manifest *m, struct fsys *fs)
+{
+	struct zsink z = {0};
+	int rc;
+
+	*out = NULL;
+	z.fd = -1;
+	buf_init(&z.out);
+	rc = write_archive(&z, m, fs);
+	if (!rc)
+		*out = buf_detach(&z.out, len_out);
 	buf_release(&z.out);
+	return rc;
+}
+
+int archive_snapshot_write_fd(int fd, size_t *len_out, const struct manifest *m, struct fsys *fs)
+{
+	struct zsink z = {0};
+	int rc;
+
+	z.fd = fd;
+	rc = write_archive(&z, m, fs);
+	*len_out = z.total;
 	return rc;
 }
 

@@ -29,6 +29,10 @@
  */
 int archive_snapshot_write(char **out, size_t *len_out, const struct manifest *m, struct fsys *fs);
 
+/* As archive_snapshot_write, streaming the compressed bytes to fd (from its
+ * current offset) instead of memory; *len_out is how many were written. */
+int archive_snapshot_write_fd(int fd, size_t *len_out, const struct manifest *m, struct fsys *fs);
+
 /* One entry as read back.  Types: 'f' file, 'd' directory, 'l' symlink,
  * 'h' hard link, 'c'/'b' devices, 'p' FIFO, 's' socket, '?' other. */
 struct archive_item {

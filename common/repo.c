@@ -196,6 +196,41 @@ static int lookup_commit(git_commit **out, struct repo *r, const char *id)
 	return 0;
 }
 
+/* Stream len bytes of fd (from offset 0) into a new blob, so a large archive
+ * is never held in memory whole. */
+static int blob_from_fd(git_oid *out, struct repo *r, int fd, size_t len)
+{
+	git_odb *odb = NULL;
+	git_odb_stream *st = NULL;
+	char chunk[1 << 16];
+	size_t done = 0;
+	int rc = 0;
+
+	if (git_repository_odb(&odb, r->g) < 0 ||
+	    git_odb_open_wstream(&st, odb, (git_object_size_t)len, GIT_OBJECT_BLOB) < 0) {
+		rc = git_fail(MSGW_ERR, "cannot write snapshot file");
+		goto cleanup;
+	}
+	while (!rc && done < len) {
+		size_t want = len - done < sizeof(chunk) ? len - done : sizeof(chunk);
+		ssize_t n = pread(fd, chunk, want, (off_t)done);
+
+		if (n <= 0)
+			rc = err_set_errno(MSGW_ERR, n < 0 ? errno : EIO,
+					   "cannot read the archive back");
+		else if (git_odb_stream_write(st, chunk, (size_t)n) < 0)
+			rc = git_fail(MSGW_ERR, "cannot write snapshot file");
+		else
+			done += (size_t)n;
+	}
+	if (!rc && git_odb_stream_finalize_write(out, st) < 0)
+		rc = git_fail(MSGW_ERR, "cannot write snapshot file");
+cleanup:
+	git_odb_stream_free(st);
+	git_odb_free(odb);
+	return rc;
+}
+
 static int build_tree(git_oid *tree_oid, struct repo *r, const struct repo_file *files,
 		      size_t nfiles)
 {
@@ -207,7 +242,14 @@ static int build_tree(git_oid *tree_oid, struct repo *r, const struct repo_file 
 	if (git_treebuilder_new(&tb, r->g, NULL) < 0)
 		return git_fail(MSGW_ERR, "cannot build tree");
 	for (i = 0; !rc && i < nfiles; i++) {
-		if (git_blob_create_from_buffer(&blob, r->g, files[i].data, files[i].len) < 0 ||
+		if (files[i].data)
+			rc = git_blob_create_from_buffer(&blob, r->g, files[i].data, files[i].len) <
+				     0
+				 ? git_fail(MSGW_ERR, "cannot write snapshot file")
+				 : 0;
+		else
+			rc = blob_from_fd(&blob, r, files[i].fd, files[i].len);
+		if (!rc &&
 		    git_treebuilder_insert(NULL, tb, files[i].name, &blob, GIT_FILEMODE_BLOB) < 0)
 			rc = git_fail(MSGW_ERR, "cannot write snapshot file");
 	}
@@ -320,6 +362,62 @@ cleanup:
 	git_tree_free(tree);
 	git_commit_free(c);
 	return rc;
+}
+
+struct repo_blob {
+	git_blob *blob;
+};
+
+int repo_read_blob(struct repo_blob **out, struct repo *r, const char *id, const char *name)
+{
+	git_commit *c = NULL;
+	git_tree *tree = NULL;
+	git_blob *blob = NULL;
+	const git_tree_entry *te;
+	int rc;
+
+	*out = NULL;
+	rc = lookup_commit(&c, r, id);
+	if (rc)
+		return rc;
+	if (git_commit_tree(&tree, c) < 0) {
+		rc = git_fail(MSGW_ECORRUPT, "cannot read snapshot tree");
+		goto cleanup;
+	}
+	te = git_tree_entry_byname(tree, name);
+	if (!te) {
+		rc = err_set(MSGW_ENOTFOUND, "snapshot %.12s has no '%s'", id, name);
+		goto cleanup;
+	}
+	if (git_blob_lookup(&blob, r->g, git_tree_entry_id(te)) < 0) {
+		rc = git_fail(MSGW_ECORRUPT, "cannot read object");
+		err_wrap(rc, "snapshot %.12s: '%s'", id, name);
+		goto cleanup;
+	}
+	*out = xmalloc(sizeof(**out));
+	(*out)->blob = blob;
+cleanup:
+	git_tree_free(tree);
+	git_commit_free(c);
+	return rc;
+}
+
+const void *repo_blob_data(const struct repo_blob *b)
+{
+	return git_blob_rawcontent(b->blob);
+}
+
+size_t repo_blob_size(const struct repo_blob *b)
+{
+	return (size_t)git_blob_rawsize(b->blob);
+}
+
+void repo_blob_free(struct repo_blob *b)
+{
+	if (!b)
+		return;
+	git_blob_free(b->blob);
+	free(b);
 }
 
 int repo_tree_names(char ***names_out, size_t *n_out, struct repo *r, const char *id)

@@ -46,9 +46,13 @@ void repo_names_free(char **names, size_t n);
 
 struct repo_file {
 	const char *name; /* "meta", "manifest", "config.tar.zst" */
-	const void *data;
+	const void *data; /* the content, or NULL to stream it from fd */
 	size_t len;
+	int fd; /* with data NULL: len bytes read from offset 0 of fd */
 };
+
+/* A file given by its bytes in memory. */
+#define REPO_FILE(name, data, len) ((struct repo_file){(name), (data), (len), -1})
 
 /*
  * Write one commit on refs/heads/<branch> holding files as its tree, with
@@ -61,6 +65,14 @@ int repo_commit(char out[REPO_ID_LEN], struct repo *r, const char *branch,
 /* Read a file of a commit's tree into a malloc'd NUL-terminated buffer.
  * MSGW_ECORRUPT when the object is damaged, MSGW_ENOTFOUND when absent. */
 int repo_read(char **out, size_t *len_out, struct repo *r, const char *id, const char *name);
+
+/* A file of a commit's tree held without copying (large archives): its
+ * bytes stay valid until repo_blob_free. */
+struct repo_blob;
+int repo_read_blob(struct repo_blob **out, struct repo *r, const char *id, const char *name);
+const void *repo_blob_data(const struct repo_blob *b);
+size_t repo_blob_size(const struct repo_blob *b);
+void repo_blob_free(struct repo_blob *b);
 
 /* Names of a commit's tree entries (to check it holds exactly the three). */
 int repo_tree_names(char ***names_out, size_t *n_out, struct repo *r, const char *id);

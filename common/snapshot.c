@@ -10,6 +10,9 @@
 #include "util.h"
 
 #include <stdlib.h>
+#include <unistd.h>
+#include <fcntl.h>
+#include <errno.h>
 #include <string.h>
 #include <time.h>
 
@@ -216,7 +219,7 @@ static int tip_manifest(struct manifest *out, char tip[REPO_ID_LEN], struct repo
 
 static int write_commit(struct snapshot_result *res, struct repo *r,
 			const struct config_gateway *gw, const struct snapshot_opts *opts,
-			const struct manifest *old_m, const struct manifest *m, const char *archive,
+			const struct manifest *old_m, const struct manifest *m, int archive_fd,
 			size_t alen)
 {
 	int64_t now = (int64_t)time(NULL);
@@ -229,9 +232,9 @@ static int write_commit(struct snapshot_result *res, struct repo *r,
 	snapshot_summary(res->summary, sizeof(res->summary), gw->name, old_m, m);
 	msg = commit_message(res->summary, old_m, m, opts->message);
 	{
-		struct repo_file files[3] = {{"config.tar.zst", archive, alen},
-					     {"manifest", mtext, mlen},
-					     {"meta", meta, strlen(meta)}};
+		struct repo_file files[3] = {{"config.tar.zst", NULL, alen, archive_fd},
+					     REPO_FILE("manifest", mtext, mlen),
+					     REPO_FILE("meta", meta, strlen(meta))};
 
 		rc = repo_commit(res->id, r, gw->name, files, 3, msg, now);
 	}
@@ -241,11 +244,32 @@ static int write_commit(struct snapshot_result *res, struct repo *r,
 	return rc;
 }
 
+/* An anonymous scratch file in the repository directory (same file system,
+ * so no /tmp space is needed) to stream the archive through. */
+static int archive_temp_file(int *fd_out, struct repo *r)
+{
+	char *path = xasprintf("%s/msgw-archive.XXXXXX", repo_path(r));
+	int fd = mkostemp(path, O_CLOEXEC);
+
+	*fd_out = -1;
+	if (fd < 0) {
+		int rc = err_set_errno(MSGW_ERR, errno, "cannot create '%s'", path);
+
+		free(path);
+		return rc;
+	}
+	unlink(path);
+	free(path);
+	*fd_out = fd;
+	return 0;
+}
+
 static int take_once(struct snapshot_result *out, struct repo *r, const struct config_gateway *gw,
 		     struct fsys *fs, const struct snapshot_opts *opts, struct statcache *cache)
 {
 	struct manifest m, old_m;
-	char tip[REPO_ID_LEN], *archive = NULL;
+	char tip[REPO_ID_LEN];
+	int archive_fd = -1;
 	size_t alen = 0;
 	bool has_tip;
 	int rc;
@@ -268,11 +292,14 @@ static int take_once(struct snapshot_result *out, struct repo *r, const struct c
 		snprintf(out->summary, sizeof(out->summary), "%s: unchanged", gw->name);
 		goto cleanup;
 	}
-	rc = archive_snapshot_write(&archive, &alen, &m, fs);
+	rc = archive_temp_file(&archive_fd, r);
 	if (!rc)
-		rc = write_commit(out, r, gw, opts, has_tip ? &old_m : NULL, &m, archive, alen);
+		rc = archive_snapshot_write_fd(archive_fd, &alen, &m, fs);
+	if (!rc)
+		rc = write_commit(out, r, gw, opts, has_tip ? &old_m : NULL, &m, archive_fd, alen);
 cleanup:
-	free(archive);
+	if (archive_fd >= 0)
+		close(archive_fd);
 	manifest_release(&m);
 cleanup_old:
 	manifest_release(&old_m);
@@ -336,8 +363,11 @@ int snapshot_load(struct snapshot *out, struct repo *r, const char *id, bool wan
 	if (!rc && (rc = manifest_parse(&out->manifest, text, len)) != 0)
 		err_wrap(rc, "snapshot %.12s", id);
 	free(text);
-	if (!rc && want_archive)
-		rc = repo_read(&out->archive, &out->archive_len, r, id, "config.tar.zst");
+	if (!rc && want_archive &&
+	    (rc = repo_read_blob(&out->archive_blob, r, id, "config.tar.zst")) == 0) {
+		out->archive = repo_blob_data(out->archive_blob);
+		out->archive_len = repo_blob_size(out->archive_blob);
+	}
 	if (rc) {
 		snapshot_release(out);
 		return rc;
@@ -350,7 +380,7 @@ void snapshot_release(struct snapshot *s)
 	free(s->summary);
 	snapshot_meta_release(&s->meta);
 	manifest_release(&s->manifest);
-	free(s->archive);
+	repo_blob_free(s->archive_blob);
 	memset(s, 0, sizeof(*s));
 }
 

@@ -66,8 +66,9 @@ struct snapshot {
 	char *summary;
 	struct snapshot_meta meta;
 	struct manifest manifest;
-	char *archive; /* config.tar.zst, NULL unless loaded with want_archive */
+	const char *archive; /* config.tar.zst, NULL unless loaded with want_archive */
 	size_t archive_len;
+	struct repo_blob *archive_blob; /* holds archive's bytes (not copied) */
 };
 
 int snapshot_load(struct snapshot *out, struct repo *r, const char *id, bool want_archive);

@@ -362,9 +362,9 @@ static int commit_snap(char out[REPO_ID_LEN], struct repo *r, const char *branch
 		 stamp, kind);
 	snprintf(manifest, sizeof(manifest), "msgw-manifest 1\n# %s %d\n", branch, i);
 	snprintf(msg, sizeof(msg), "%s: snapshot %d\n\nbody of %d\n", branch, i, i);
-	files[0] = (struct repo_file){"config.tar.zst", archive, strlen(archive)};
-	files[1] = (struct repo_file){"manifest", manifest, strlen(manifest)};
-	files[2] = (struct repo_file){"meta", meta, strlen(meta)};
+	files[0] = REPO_FILE("config.tar.zst", archive, strlen(archive));
+	files[1] = REPO_FILE("manifest", manifest, strlen(manifest));
+	files[2] = REPO_FILE("meta", meta, strlen(meta));
 	return repo_commit(out, r, branch, files, 3, msg, when);
 }
 

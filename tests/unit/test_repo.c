@@ -77,9 +77,9 @@ static int commit_files(char out[REPO_ID_LEN], struct repo *r, const char *branc
 			const char *manifest, const char *msg, int64_t when)
 {
 	struct repo_file files[3] = {
-	    {"config.tar.zst", "\x28\xb5\x2f\xfd\0binary\0data", 16},
-	    {"manifest", manifest, strlen(manifest)},
-	    {"meta", "format: 1\n", 10},
+	    REPO_FILE("config.tar.zst", "\x28\xb5\x2f\xfd\0binary\0data", 16),
+	    REPO_FILE("manifest", manifest, strlen(manifest)),
+	    REPO_FILE("meta", "format: 1\n", 10),
 	};
 
 	return repo_commit(out, r, branch, files, 3, msg, when);

@@ -71,7 +71,7 @@ static int teardown(void **state)
 /* One commit on branch of r, with a file holding text. */
 static void commit(char id[REPO_ID_LEN], struct repo *r, const char *branch, const char *text)
 {
-	struct repo_file file = {"meta", text, strlen(text)};
+	struct repo_file file = REPO_FILE("meta", text, strlen(text));
 
 	if (repo_commit(id, r, branch, &file, 1, text, 1700000000))
 		fail_msg("commit: %s", err_last());

@@ -130,9 +130,9 @@ static void snapshot_at(struct fixture *f, const char *gateway, int64_t created,
 		 gateway, when);
 	snprintf(msg, sizeof(msg), "%s: 0 modified, 0 added, 0 removed\n", gateway);
 	const struct repo_file files[] = {
-	    {"config.tar.zst", "\x28\xb5\x2f\xfd\0\0\0\0", 8},
-	    {"manifest", manifest, strlen(manifest)},
-	    {"meta", meta, strlen(meta)},
+	    REPO_FILE("config.tar.zst", "\x28\xb5\x2f\xfd\0\0\0\0", 8),
+	    REPO_FILE("manifest", manifest, strlen(manifest)),
+	    REPO_FILE("meta", meta, strlen(meta)),
 	};
 	assert_int_equal(repo_commit(out, f->r, gateway, files, 3, msg, created), 0);
 }
