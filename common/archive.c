@@ -165,6 +165,11 @@ static int write_archive(struct zsink *z, const struct manifest *m, struct fsys 
 	z->cctx = ZSTD_createCCtx();
 	ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_compressionLevel, ARCHIVE_ZSTD_LEVEL);
 	ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_checksumFlag, 1);
+	/* one worker thread compresses while this one reads and hashes; the
+	 * output depends on the worker count, which is fixed, never on the
+	 * machine, so the same input still gives the same bytes */
+	ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_nbWorkers, 1);
+	ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_jobSize, 1 << 20); /* bounds its buffers */
 	a = archive_write_new();
 	if (archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
 	    archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK ||

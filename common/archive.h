@@ -4,8 +4,8 @@
  *
  * Writing is deterministic: the same manifest and file contents give the same
  * bytes (entries in manifest order, only the recorded metadata, fixed zstd
- * parameters, single-threaded).  Reading hands out one entry at a time with
- * its data streamed, so memory does not grow with the archive.
+ * parameters, one compression worker thread whatever the machine).  Reading hands out one entry at
+ * a time with its data streamed, so memory does not grow with the archive.
  *
  * Function names use "archive_snapshot_" so they cannot collide with
  * libarchive's own archive_* symbols.
