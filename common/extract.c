@@ -102,21 +102,6 @@ static int write_file(struct fsys *fs, struct archive_snapshot_reader *ar,
 	return rc;
 }
 
-/* What only the archive holds (link targets, owner names, mtimes), into
- * the manifest entry, as plan_fill_from_archive does: here in the pass that
- * writes, so the archive is decompressed once less. */
-static void fill_entry(struct manifest_entry *e, const struct archive_item *it)
-{
-	if (it->type == 'l' && it->link && !e->link)
-		e->link = xstrdup(it->link);
-	if (it->uname && *it->uname && !e->uname)
-		e->uname = xstrdup(it->uname);
-	if (it->gname && *it->gname && !e->gname)
-		e->gname = xstrdup(it->gname);
-	e->mtime = it->mtime;
-	e->mtime_nsec = it->mtime_nsec;
-}
-
 static int write_entries(struct extract_result *out, struct fsys *fs, struct snapshot *s)
 {
 	struct archive_snapshot_reader *ar = NULL;
@@ -132,7 +117,7 @@ static int write_entries(struct extract_result *out, struct fsys *fs, struct sna
 			rc = err_set(MSGW_ECORRUPT, "'%s': not in the manifest", it.path);
 			break;
 		}
-		fill_entry(e, &it);
+		plan_fill_entry(e, &it);
 		if (e->type == 'd') {
 			rc = fsys_mkdir(fs, e->path, 0700);
 			out->dirs++;

@@ -158,6 +158,18 @@ int plan_check_snapshot(const struct snapshot *s)
 	return rc;
 }
 
+void plan_fill_entry(struct manifest_entry *e, const struct archive_item *it)
+{
+	if (it->type == 'l' && it->link && !e->link)
+		e->link = xstrdup(it->link);
+	if (it->uname && *it->uname && !e->uname)
+		e->uname = xstrdup(it->uname);
+	if (it->gname && *it->gname && !e->gname)
+		e->gname = xstrdup(it->gname);
+	e->mtime = it->mtime;
+	e->mtime_nsec = it->mtime_nsec;
+}
+
 /* Link targets are only in the archive; fill them into the manifest. */
 int plan_fill_from_archive(struct snapshot *s)
 {
@@ -170,16 +182,8 @@ int plan_fill_from_archive(struct snapshot *s)
 		struct manifest_entry *e =
 		    (struct manifest_entry *)manifest_find(&s->manifest, it.path);
 
-		if (!e)
-			continue;
-		if (it.type == 'l' && it.link && !e->link)
-			e->link = xstrdup(it.link);
-		if (it.uname && *it.uname && !e->uname)
-			e->uname = xstrdup(it.uname);
-		if (it.gname && *it.gname && !e->gname)
-			e->gname = xstrdup(it.gname);
-		e->mtime = it.mtime;
-		e->mtime_nsec = it.mtime_nsec;
+		if (e)
+			plan_fill_entry(e, &it);
 		rc = 0;
 	}
 	archive_snapshot_free(ar);

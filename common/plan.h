@@ -76,6 +76,10 @@ int plan_check_snapshot(const struct snapshot *s);
  * the snapshot's manifest entries. */
 int plan_fill_from_archive(struct snapshot *s);
 
+/* The same for one entry, from the archive item read for it. */
+struct archive_item;
+void plan_fill_entry(struct manifest_entry *e, const struct archive_item *it);
+
 /* Validate one archive entry's name and link target against escaping the
  * destination (absolute, "..", empty components, links leaving the root).
  * Used by plan and extract; MSGW_EHOSTILE with a message naming it. */

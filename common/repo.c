@@ -327,43 +327,6 @@ cleanup:
 	return rc;
 }
 
-int repo_read(char **out, size_t *len_out, struct repo *r, const char *id, const char *name)
-{
-	git_commit *c = NULL;
-	git_tree *tree = NULL;
-	git_blob *blob = NULL;
-	const git_tree_entry *te;
-	int rc;
-
-	*out = NULL;
-	rc = lookup_commit(&c, r, id);
-	if (rc)
-		return rc;
-	if (git_commit_tree(&tree, c) < 0) {
-		rc = git_fail(MSGW_ECORRUPT, "cannot read snapshot tree");
-		goto cleanup;
-	}
-	te = git_tree_entry_byname(tree, name);
-	if (!te) {
-		rc = err_set(MSGW_ENOTFOUND, "snapshot %.12s has no '%s'", id, name);
-		goto cleanup;
-	}
-	if (git_blob_lookup(&blob, r->g, git_tree_entry_id(te)) < 0) {
-		rc = git_fail(MSGW_ECORRUPT, "cannot read object");
-		err_wrap(rc, "snapshot %.12s: '%s'", id, name);
-		goto cleanup;
-	}
-	*len_out = (size_t)git_blob_rawsize(blob);
-	*out = xmalloc(*len_out + 1);
-	memcpy(*out, git_blob_rawcontent(blob), *len_out);
-	(*out)[*len_out] = '\0';
-cleanup:
-	git_blob_free(blob);
-	git_tree_free(tree);
-	git_commit_free(c);
-	return rc;
-}
-
 struct repo_blob {
 	git_blob *blob;
 };
@@ -418,6 +381,22 @@ void repo_blob_free(struct repo_blob *b)
 		return;
 	git_blob_free(b->blob);
 	free(b);
+}
+
+int repo_read(char **out, size_t *len_out, struct repo *r, const char *id, const char *name)
+{
+	struct repo_blob *b = NULL;
+	int rc = repo_read_blob(&b, r, id, name);
+
+	*out = NULL;
+	if (rc)
+		return rc;
+	*len_out = repo_blob_size(b);
+	*out = xmalloc(*len_out + 1);
+	memcpy(*out, repo_blob_data(b), *len_out);
+	(*out)[*len_out] = '\0';
+	repo_blob_free(b);
+	return 0;
 }
 
 int repo_tree_names(char ***names_out, size_t *n_out, struct repo *r, const char *id)
