@@ -117,7 +117,6 @@ static int write_entries(struct extract_result *out, struct fsys *fs, struct sna
 			rc = err_set(MSGW_ECORRUPT, "'%s': not in the manifest", it.path);
 			break;
 		}
-		plan_fill_entry(e, &it);
 		if (e->type == 'd') {
 			rc = fsys_mkdir(fs, e->path, 0700);
 			out->dirs++;

@@ -3,7 +3,9 @@
  * short and paths shallow, so plain backtracking is fast enough.
  */
 #include "glob.h"
+#include "util.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static bool match_class(const char **pp, char c)
@@ -117,4 +119,23 @@ bool glob_match_any(char *const *patterns, const char *path)
 		if (match(*patterns, *patterns, path))
 			return true;
 	return false;
+}
+
+bool glob_match_any_at_or_above(char *const *patterns, const char *path)
+{
+	char *tmp, *slash;
+	bool hit;
+
+	if (!patterns || !*patterns)
+		return false;
+	if (glob_match_any(patterns, path))
+		return true;
+	tmp = xstrdup(path);
+	hit = false;
+	while (!hit && (slash = strrchr(tmp, '/'))) {
+		*slash = '\0';
+		hit = glob_match_any(patterns, tmp);
+	}
+	free(tmp);
+	return hit;
 }

@@ -24,4 +24,9 @@ bool glob_matches_all_below(const char *pattern, const char *dir);
 /* True when some pattern of the NULL-terminated list matches path. */
 bool glob_match_any(char *const *patterns, const char *path);
 
+/* True when some pattern matches path or one of its parent directories
+ * (a pattern "Logs" also covers "Logs/a/b").  patterns may be
+ * NULL. */
+bool glob_match_any_at_or_above(char *const *patterns, const char *path);
+
 #endif

@@ -87,15 +87,35 @@ static const char *type_name(char t)
 	}
 }
 
+static void fill_entry(struct manifest_entry *e, const struct archive_item *it)
+{
+	if (it->type == 'l' && it->link && !e->link)
+		e->link = xstrdup(it->link);
+	if (it->uname && *it->uname && !e->uname)
+		e->uname = xstrdup(it->uname);
+	if (it->gname && *it->gname && !e->gname)
+		e->gname = xstrdup(it->gname);
+	e->mtime = it->mtime;
+	e->mtime_nsec = it->mtime_nsec;
+}
+
 /* Every entry must be a plain file, directory or symlink with a name that
- * stays inside the destination; checked on each entry during verification. */
+ * stays inside the destination; checked on each entry during verification,
+ * which is also when what only the archive holds (link targets, owner
+ * names, mtimes) is copied into the manifest entry (ctx). */
 static int hostile_check(const struct archive_item *it, void *ctx)
 {
-	(void)ctx;
+	struct manifest_entry *e;
+	int rc;
+
 	if (it->type != 'f' && it->type != 'd' && it->type != 'l')
 		return err_set(MSGW_EHOSTILE, "refusing entry '%s': it is %s", it->path,
 			       type_name(it->type));
-	return plan_check_entry_name(it->path, it->type, it->link);
+	rc = plan_check_entry_name(it->path, it->type, it->link);
+	e = rc ? NULL : (struct manifest_entry *)manifest_find(ctx, it->path);
+	if (e)
+		fill_entry(e, it);
+	return rc;
 }
 
 /* No entry may lie below a symlink of the same snapshot (a write through
@@ -137,20 +157,15 @@ static int check_through_links(const struct manifest *m)
 	return 0;
 }
 
-int plan_check_snapshot(const struct snapshot *s)
+int plan_check_snapshot(struct snapshot *s)
 {
-	size_t i;
 	int rc;
 
 	/* one pass over the archive: hostile entries first, then each entry
-	 * against the manifest; afterwards the manifest equals the archive */
+	 * against the manifest; afterwards the manifest equals the archive, so
+	 * its names were checked too */
 	rc = archive_snapshot_verify_with(s->archive, s->archive_len, &s->manifest, hostile_check,
-					  NULL);
-	for (i = 0; !rc && i < s->manifest.n; i++) {
-		const struct manifest_entry *e = &s->manifest.e[i];
-
-		rc = plan_check_entry_name(e->path, e->type, e->type == 'l' ? "." : NULL);
-	}
+					  &s->manifest);
 	if (!rc)
 		rc = check_through_links(&s->manifest);
 	if (rc)
@@ -158,60 +173,11 @@ int plan_check_snapshot(const struct snapshot *s)
 	return rc;
 }
 
-void plan_fill_entry(struct manifest_entry *e, const struct archive_item *it)
-{
-	if (it->type == 'l' && it->link && !e->link)
-		e->link = xstrdup(it->link);
-	if (it->uname && *it->uname && !e->uname)
-		e->uname = xstrdup(it->uname);
-	if (it->gname && *it->gname && !e->gname)
-		e->gname = xstrdup(it->gname);
-	e->mtime = it->mtime;
-	e->mtime_nsec = it->mtime_nsec;
-}
-
-/* Link targets are only in the archive; fill them into the manifest. */
-int plan_fill_from_archive(struct snapshot *s)
-{
-	struct archive_snapshot_reader *ar = NULL;
-	struct archive_item it;
-	int rc;
-
-	rc = archive_snapshot_open(&ar, s->archive, s->archive_len);
-	while (!rc && (rc = archive_snapshot_next(ar, &it)) == 1) {
-		struct manifest_entry *e =
-		    (struct manifest_entry *)manifest_find(&s->manifest, it.path);
-
-		if (e)
-			plan_fill_entry(e, &it);
-		rc = 0;
-	}
-	archive_snapshot_free(ar);
-	return rc;
-}
-
-static bool below_or_at(char *const *patterns, const char *path)
-{
-	char tmp[4096], *slash;
-
-	if (!patterns)
-		return false;
-	if (glob_match_any(patterns, path))
-		return true;
-	snprintf(tmp, sizeof(tmp), "%s", path);
-	while ((slash = strrchr(tmp, '/'))) {
-		*slash = '\0';
-		if (glob_match_any(patterns, tmp))
-			return true;
-	}
-	return false;
-}
-
 static bool in_scope(const struct plan *p, const char *path)
 {
 	char *const pat[] = {(char *)p->only, NULL};
 
-	return !p->only || below_or_at(pat, path);
+	return !p->only || glob_match_any_at_or_above(pat, path);
 }
 
 /* Whether some snapshot entry below dir is in scope (dir must then exist). */
@@ -295,7 +261,7 @@ static int classify_pair(struct plan *p, size_t *cap, const struct manifest_entr
 	uint32_t uid = 0, gid = 0;
 
 	snapshot_rules(&rules, t);
-	if (below_or_at(t->preserve.v, path))
+	if (glob_match_any_at_or_above(t->preserve.v, path))
 		return add_change(p, cap, PLAN_PRESERVE, s, l, fs), 0;
 	if (s && !l && walk_classify(&rules, path, s->type == 'd') != WALK_CONFIG)
 		return add_change(p, cap, PLAN_KEEP, s, NULL, fs), 0;
@@ -578,8 +544,6 @@ int plan_build(struct plan *out, struct repo *r, const char *id,
 	g = snapshot_meta_get(&out->snap.meta, "gateway");
 	out->source_gateway = xstrdup(g ? g : "?");
 	rc = plan_check_snapshot(&out->snap);
-	if (!rc)
-		rc = plan_fill_from_archive(&out->snap);
 	snapshot_rules(&rules, target);
 	if (!rc)
 		rc = walk_location(&out->live, fs, &rules, NULL);

@@ -69,16 +69,10 @@ char *plan_forced_codes(const struct plan *p);
 
 /* Check a loaded snapshot (with its archive) before anything is written
  * from it: hostile entries, names, writes through links, and every file
- * against the manifest.  MSGW_EHOSTILE / MSGW_ECORRUPT naming the entry. */
-int plan_check_snapshot(const struct snapshot *s);
-
-/* Copy what only the archive holds (link targets, owner names, mtimes) into
- * the snapshot's manifest entries. */
-int plan_fill_from_archive(struct snapshot *s);
-
-/* The same for one entry, from the archive item read for it. */
-struct archive_item;
-void plan_fill_entry(struct manifest_entry *e, const struct archive_item *it);
+ * against the manifest; in the same pass, copy what only the archive holds
+ * (link targets, owner names, mtimes) into the manifest entries.
+ * MSGW_EHOSTILE / MSGW_ECORRUPT naming the entry. */
+int plan_check_snapshot(struct snapshot *s);
 
 /* Validate one archive entry's name and link target against escaping the
  * destination (absolute, "..", empty components, links leaving the root).

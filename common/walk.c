@@ -45,37 +45,12 @@ bool walk_is_store(const struct walk_rules *rules, const char *path)
 /* Excluded when path or one of its parent directories matches. */
 static bool is_excluded(const struct walk_rules *rules, const char *path)
 {
-	char tmp[4096];
-	char *slash;
-
-	if (!rules->exclude)
-		return false;
-	if (glob_match_any(rules->exclude, path))
-		return true;
-	snprintf(tmp, sizeof(tmp), "%s", path);
-	while ((slash = strrchr(tmp, '/'))) {
-		*slash = '\0';
-		if (glob_match_any(rules->exclude, tmp))
-			return true;
-	}
-	return false;
+	return glob_match_any_at_or_above(rules->exclude, path);
 }
 
 static bool is_included(const struct walk_rules *rules, const char *path)
 {
-	char *const *inc = rules->include ? rules->include : default_include;
-	char tmp[4096];
-	char *slash;
-
-	if (glob_match_any(inc, path))
-		return true;
-	snprintf(tmp, sizeof(tmp), "%s", path);
-	while ((slash = strrchr(tmp, '/'))) {
-		*slash = '\0';
-		if (glob_match_any(inc, tmp))
-			return true;
-	}
-	return false;
+	return glob_match_any_at_or_above(rules->include ? rules->include : default_include, path);
 }
 
 enum walk_class walk_classify(const struct walk_rules *rules, const char *path, bool is_dir)
