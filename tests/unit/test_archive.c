@@ -20,6 +20,7 @@
 #include "manifest.h"
 #include "util.h"
 #include "walk.h"
+#include "test_util.h"
 
 #include <fcntl.h>
 #include <ftw.h>
@@ -165,15 +166,6 @@ static int setup(void **state)
 	return 0;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	chmod(path, 0700);
-	return remove(path);
-}
-
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
@@ -182,7 +174,7 @@ static int teardown(void **state)
 	fsys_free(f->fs);
 	free(f->ar);
 	free(f->ar2);
-	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	test_rmtree(f->dir);
 	free(f);
 	return 0;
 }

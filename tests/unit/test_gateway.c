@@ -28,6 +28,7 @@
 #include "gateway.h"
 #include "sha256.h"
 #include "util.h"
+#include "test_util.h"
 
 #include <ftw.h>
 #include <limits.h>
@@ -60,14 +61,6 @@ static int setup(void **state)
 	return 0;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
@@ -78,7 +71,7 @@ static int teardown(void **state)
 	findings_release(&f->f);
 	fsys_free(f->fs);
 	if (f->dir[0])
-		nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+		test_rmtree(f->dir);
 	free(f);
 	return 0;
 }

@@ -16,6 +16,7 @@
 #include "err.h"
 #include "lock.h"
 #include "util.h"
+#include "test_util.h"
 
 #include <fcntl.h>
 #include <ftw.h>
@@ -59,21 +60,13 @@ static int setup(void **state)
 	return 0;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
 	lock_release(f->l);
 	lock_release(f->l2);
-	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	test_rmtree(f->dir);
 	free(f);
 	return 0;
 }

@@ -19,6 +19,7 @@
 #include "err.h"
 #include "prune.h"
 #include "util.h"
+#include "test_util.h"
 
 #include <dirent.h>
 #include <ftw.h>
@@ -341,15 +342,6 @@ struct fixture {
 	int64_t base;
 };
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	chmod(path, 0700);
-	return remove(path);
-}
-
 static int commit_snap(char out[REPO_ID_LEN], struct repo *r, const char *branch, int i,
 		       const char *kind, int64_t created, int64_t when)
 {
@@ -410,7 +402,7 @@ static int teardown_repo(void **state)
 	struct fixture *f = *state;
 
 	repo_free(f->r);
-	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	test_rmtree(f->dir);
 	free(f);
 	return 0;
 }

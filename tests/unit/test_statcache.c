@@ -15,6 +15,7 @@
 #include "manifest.h"
 #include "statcache.h"
 #include "util.h"
+#include "test_util.h"
 
 #include <ftw.h>
 #include <limits.h>
@@ -46,21 +47,13 @@ static int setup(void **state)
 	return 0;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
 	statcache_free(f->c);
 	manifest_release(&f->m);
-	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	test_rmtree(f->dir);
 	free(f);
 	return 0;
 }

@@ -25,6 +25,7 @@
 #include "state.h"
 #include "status.h"
 #include "util.h"
+#include "test_util.h"
 
 #include <ctype.h>
 #include <ftw.h>
@@ -69,14 +70,6 @@ static int setup(void **state)
 	return 0;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
@@ -85,7 +78,7 @@ static int teardown(void **state)
 		status_release(&f->s);
 	config_free(f->cfg);
 	repo_free(f->r);
-	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	test_rmtree(f->dir);
 	free(f);
 	return 0;
 }

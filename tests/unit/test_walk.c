@@ -25,6 +25,7 @@
 #include "statcache.h"
 #include "util.h"
 #include "walk.h"
+#include "test_util.h"
 
 #include <fcntl.h>
 #include <ftw.h>
@@ -273,22 +274,13 @@ static int setup(void **state)
 	return 0;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	chmod(path, 0700);
-	return remove(path);
-}
-
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
 	manifest_release(&f->m);
 	fsys_free(f->fs);
-	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	test_rmtree(f->dir);
 	free(f);
 	return 0;
 }

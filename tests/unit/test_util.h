@@ -1,0 +1,28 @@
+/*
+ * test_util: helpers the unit tests share: removing a fixture's scratch
+ * directory tree.
+ */
+#ifndef MSGW_TEST_UTIL_H
+#define MSGW_TEST_UTIL_H
+
+#include <ftw.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+static int test_rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if (flag != FTW_SL)
+		chmod(path, 0700); /* a test may have left it read-only */
+	return remove(path);
+}
+
+/* Remove dir and everything below it, without following links (their
+ * targets are never touched). */
+static inline void test_rmtree(const char *dir)
+{
+	nftw(dir, test_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+#endif
