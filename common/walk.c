@@ -1,6 +1,6 @@
 /*
- * walk: recursive traversal of a location with classification, and the
- * consistent hashing of what it found.  The walk never opens a mailbox
+ * walk: recursive traversal of a location with classification (hashing
+ * what it found is in walk_hash.c).  The walk never opens a mailbox
  * store: a store is recognised by its directory name alone, so the cost of a
  * snapshot does not depend on how much mail the gateway holds.
  */
@@ -8,8 +8,6 @@
 #include "err.h"
 #include "glob.h"
 #include "log.h"
-#include "progress.h"
-#include "statcache.h"
 #include "util.h"
 
 #include <ctype.h>
@@ -254,93 +252,4 @@ int walk_location(struct manifest *out, struct fsys *fs, const struct walk_rules
 	}
 	manifest_sort(out);
 	return 0;
-}
-
-static bool stat_same(const struct fsys_stat *a, const struct fsys_stat *b)
-{
-	return a->size == b->size && a->mtime == b->mtime && a->mtime_nsec == b->mtime_nsec &&
-	       a->ctime == b->ctime && a->ctime_nsec == b->ctime_nsec && a->type == b->type;
-}
-
-static int hash_once(struct fsys *fs, const char *path, unsigned char sha[SHA256_LEN],
-		     uint64_t *size_out)
-{
-	static char chunk[1 << 16];
-	struct fsys_file *f = NULL;
-	struct sha256 s;
-	uint64_t total = 0;
-	ssize_t n;
-	int rc;
-
-	rc = fsys_open_read(fs, path, &f);
-	if (rc)
-		return rc;
-	sha256_init(&s);
-	while ((n = fsys_read(f, chunk, sizeof(chunk))) > 0) {
-		sha256_update(&s, chunk, (size_t)n);
-		total += (uint64_t)n;
-	}
-	fsys_close(f);
-	if (n < 0)
-		return (int)n;
-	sha256_final(&s, sha);
-	*size_out = total;
-	return 0;
-}
-
-int walk_hash_entry(struct manifest_entry *e, struct fsys *fs)
-{
-	struct fsys_stat before, after;
-	uint64_t size = 0;
-	int attempt, rc;
-
-	if (e->type == 'l') {
-		sha256_buf(e->sha, e->link, strlen(e->link));
-		return 0;
-	}
-	if (e->type != 'f')
-		return 0;
-	for (attempt = 0; attempt < 3; attempt++) {
-		rc = fsys_stat(fs, e->path, &before);
-		if (!rc && before.type != FSYS_FILE)
-			return err_set(MSGW_ECHANGING, "'%s' changed type while it was read",
-				       e->path);
-		if (!rc)
-			rc = hash_once(fs, e->path, e->sha, &size);
-		if (!rc)
-			rc = fsys_stat(fs, e->path, &after);
-		if (rc)
-			return rc;
-		if (stat_same(&before, &after) && size == after.size) {
-			e->size = size;
-			e->mode = after.mode;
-			e->mtime = after.mtime;
-			e->mtime_nsec = after.mtime_nsec;
-			e->ctime = after.ctime;
-			e->ctime_nsec = after.ctime_nsec;
-			e->ino = after.ino;
-			return 0;
-		}
-	}
-	return err_set(MSGW_ECHANGING, "'%s' kept changing while it was read", e->path);
-}
-
-int walk_hash(struct manifest *m, struct fsys *fs, struct statcache *cache)
-{
-	size_t i;
-	int rc = 0;
-
-	progress_begin("hashing", m->n);
-	for (i = 0; !rc && i < m->n; i++) {
-		struct manifest_entry *e = &m->e[i];
-
-		progress_update(i + 1);
-		if (e->type == 'f' && cache && statcache_lookup(cache, e))
-			continue;
-		rc = walk_hash_entry(e, fs);
-		if (!rc && e->type == 'f' && cache)
-			statcache_store(cache, e);
-	}
-	progress_end();
-	return rc;
 }
