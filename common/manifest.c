@@ -63,18 +63,29 @@ static bool needs_escape(unsigned char c)
 	return c < 0x21 || c == 0x7f || c == '%';
 }
 
+void manifest_encode_path_into(struct buf *b, const char *path)
+{
+	const unsigned char *p = (const unsigned char *)path, *run = p;
+	static const char hex[] = "0123456789ABCDEF";
+
+	for (; *p; p++) {
+		if (needs_escape(*p)) {
+			char esc[3] = {'%', hex[*p >> 4], hex[*p & 15]};
+
+			buf_add(b, run, (size_t)(p - run));
+			buf_add(b, esc, 3);
+			run = p + 1;
+		}
+	}
+	buf_add(b, run, (size_t)(p - run));
+}
+
 char *manifest_encode_path(const char *path)
 {
 	struct buf b;
-	const unsigned char *p;
 
 	buf_init(&b);
-	for (p = (const unsigned char *)path; *p; p++) {
-		if (needs_escape(*p))
-			buf_addf(&b, "%%%02X", *p);
-		else
-			buf_add(&b, p, 1);
-	}
+	manifest_encode_path_into(&b, path);
 	return buf_detach(&b, NULL);
 }
 

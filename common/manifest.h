@@ -69,6 +69,9 @@ bool manifest_entry_equal(const struct manifest_entry *a, const struct manifest_
 /* Percent-encode / decode one path; caller frees.  Decoding returns NULL on
  * a malformed escape. */
 char *manifest_encode_path(const char *path);
+/* The same, appended to b. */
+struct buf;
+void manifest_encode_path_into(struct buf *b, const char *path);
 char *manifest_decode_path(const char *enc);
 
 /* What changed from a to b (both sorted). */

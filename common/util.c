@@ -3,10 +3,13 @@
  */
 #include "util.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static void oom(void)
 {
@@ -89,6 +92,32 @@ void buf_add(struct buf *b, const void *data, size_t len)
 	memcpy(b->data + b->len, data, len);
 	b->len += len;
 	b->data[b->len] = '\0';
+}
+
+void buf_add_digits(struct buf *b, uint64_t v, unsigned base, int width)
+{
+	char tmp[32];
+	int n = 0;
+
+	if (base == 8) { /* constant divisors: shifts and multiplications */
+		do {
+			tmp[sizeof(tmp) - 1 - n++] = (char)('0' + (v & 7));
+			v >>= 3;
+		} while ((v || n < width) && n < (int)sizeof(tmp));
+	} else {
+		do {
+			tmp[sizeof(tmp) - 1 - n++] = (char)('0' + v % 10);
+			v /= 10;
+		} while ((v || n < width) && n < (int)sizeof(tmp));
+	}
+	buf_add(b, tmp + sizeof(tmp) - n, (size_t)n);
+}
+
+void buf_add_i64(struct buf *b, int64_t v)
+{
+	if (v < 0)
+		buf_add(b, "-", 1);
+	buf_add_digits(b, v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v, 10, 1);
 }
 
 void buf_adds(struct buf *b, const char *s)
@@ -221,4 +250,34 @@ void secure_wipe(void *p, size_t n)
 {
 	if (p)
 		explicit_bzero(p, n);
+}
+
+int read_whole_file(char **out, size_t *len_out, const char *path)
+{
+	struct buf b;
+	char chunk[1 << 14];
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), e = 0;
+
+	*out = NULL;
+	*len_out = 0;
+	if (fd < 0)
+		return errno;
+	buf_init(&b);
+	while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			e = errno;
+			break;
+		}
+		buf_add(&b, chunk, (size_t)n);
+	}
+	close(fd);
+	if (e) {
+		buf_release(&b);
+		return e;
+	}
+	*out = buf_detach(&b, len_out);
+	return 0;
 }

@@ -27,6 +27,11 @@ void buf_init(struct buf *b);
 void buf_add(struct buf *b, const void *data, size_t len);
 void buf_adds(struct buf *b, const char *s);
 void buf_addf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* v in base 8 (base 8) or 10 (any other base) with at least width digits (zero-padded, at most 24),
+ * or signed in decimal: printf's "%0*llo", "%llu" and "%lld" without its
+ * cost in a loop over thousands of entries. */
+void buf_add_digits(struct buf *b, uint64_t v, unsigned base, int width);
+void buf_add_i64(struct buf *b, int64_t v);
 void buf_release(struct buf *b);
 /* Hand the data to the caller (who frees it) and reset b. */
 char *buf_detach(struct buf *b, size_t *len_out);
@@ -46,6 +51,10 @@ void duration_human(char *out, size_t len, int64_t seconds);
 
 /* Monotonic clock in milliseconds. */
 int64_t time_now_ms(void);
+
+/* Read a whole (small) file into a NUL-terminated malloc'd buffer: 0, or
+ * the errno of the failure (nothing allocated). */
+int read_whole_file(char **out, size_t *len_out, const char *path);
 
 /* Wipe memory that held a secret. */
 void secure_wipe(void *p, size_t n);
