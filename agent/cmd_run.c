@@ -97,10 +97,8 @@ static int cycle(struct fe_ctx *ctx)
 	for (i = 0; i < cfg->ngateways && !stop_requested; i++) {
 		const struct config_gateway *gw = &cfg->gateways[i];
 		struct snapshot_opts so = {.kind = "scheduled"};
-		char *cache = job_statcache_path(cfg, gw->name);
 		struct job_result jr;
 
-		so.statcache = cache;
 		if (job_snapshot(&jr, fe_repo(ctx), cfg, gw, &so)) {
 			log_error("%s", err_last());
 			failed++;
@@ -109,7 +107,6 @@ static int cycle(struct fe_ctx *ctx)
 		} else {
 			log_info("%.12s %s", jr.snap.id, jr.snap.summary);
 		}
-		free(cache);
 	}
 	if (!stop_requested)
 		repo_push_auto(fe_repo(ctx), cfg, cfg->state_dir);

@@ -41,15 +41,12 @@ static int one_gateway(struct fe_ctx *ctx, const struct config_gateway *gw,
 {
 	struct snapshot_opts so = {0};
 	struct job_result jr;
-	char *cache = job_statcache_path(ctx->cfg, gw->name);
 	int rc;
 
 	so.kind = a->kind;
 	so.message = a->message;
 	so.tag = a->tag;
-	so.statcache = cache;
 	rc = job_snapshot(&jr, fe_repo(ctx), ctx->cfg, gw, &so);
-	free(cache);
 	if (rc) {
 		log_error("%s", err_last());
 		if (arr)

@@ -4,6 +4,7 @@
 #include "jobs.h"
 #include "err.h"
 #include "log.h"
+#include "quickcheck.h"
 #include "service.h"
 #include "state.h"
 #include "util.h"
@@ -54,27 +55,9 @@ int hook_run(const struct config *cfg, const struct config_gateway *gw, enum hoo
 static void record(const struct config *cfg, const struct config_gateway *gw,
 		   const struct job_result *res, int rc, const char *error)
 {
-	char name[300], when[32];
-	struct state st;
-
-	snprintf(name, sizeof(name), "status-%s", gw->name);
-	if (state_load(&st, cfg->state_dir, name)) {
+	if (state_record_snapshot(cfg->state_dir, gw->name, res->result, rc ? error : NULL,
+				  rc || res->skipped ? NULL : res->snap.id))
 		log_warn("%s", err_last());
-		return;
-	}
-	time_rfc3339(when, sizeof(when), (int64_t)time(NULL));
-	state_set(&st, "last-attempt", when);
-	state_set(&st, "last-result", res->result);
-	state_set(&st, "last-error", rc ? error : "");
-	if (rc)
-		state_set_int(&st, "failures-total", state_get_int(&st, "failures-total", 0) + 1);
-	else if (!res->skipped) {
-		state_set(&st, "last-snapshot", res->snap.id);
-		state_set(&st, "last-success", when);
-	}
-	if (state_save(&st))
-		log_warn("%s", err_last());
-	state_release(&st);
 }
 
 static int take(struct job_result *out, struct repo *r, const struct config_gateway *gw,
@@ -104,7 +87,14 @@ int job_snapshot(struct job_result *out, struct repo *r, const struct config *cf
 		out->result = "skipped";
 		err_wrap(rc, "skipping the snapshot of '%s'", gw->name);
 	} else {
-		rc = take(out, r, gw, opts);
+		struct snapshot_opts so = *opts;
+		char *cache = job_statcache_path(cfg, gw->name);
+
+		so.statcache = cache;
+		so.quickcheck = cache ? quickcheck_path(cfg->state_dir, gw->name) : NULL;
+		rc = take(out, r, gw, &so);
+		free((char *)so.quickcheck);
+		free(cache);
 		out->result = rc ? "failed" : out->snap.unchanged ? "unchanged" : "written";
 	}
 	if (rc)

@@ -6,6 +6,7 @@
 #include "archive.h"
 #include "err.h"
 #include "log.h"
+#include "quickcheck.h"
 #include "statcache.h"
 #include "util.h"
 
@@ -96,13 +97,6 @@ void snapshot_meta_release(struct snapshot_meta *m)
 	free(m->keys);
 	free(m->values);
 	memset(m, 0, sizeof(*m));
-}
-
-void snapshot_rules(struct walk_rules *out, const struct config_gateway *gw)
-{
-	out->include = gw->include.n ? gw->include.v : NULL;
-	out->exclude = gw->exclude.v;
-	out->mailbox_store = gw->mailbox_store.v;
 }
 
 void snapshot_summary(char *buf, size_t len, const char *gateway, const struct manifest *old_m,
@@ -272,6 +266,7 @@ static int take_once(struct snapshot_result *out, struct repo *r, const struct c
 	int archive_fd = -1;
 	size_t alen = 0;
 	bool has_tip;
+	int64_t walk_time = (int64_t)time(NULL);
 	int rc;
 
 	rc = tip_manifest(&old_m, tip, r, gw->name, &has_tip);
@@ -298,6 +293,8 @@ static int take_once(struct snapshot_result *out, struct repo *r, const struct c
 	if (!rc)
 		rc = write_commit(out, r, gw, opts, has_tip ? &old_m : NULL, &m, archive_fd, alen);
 cleanup:
+	if (!rc && cache && opts->quickcheck)
+		quickcheck_record(opts->quickcheck, gw->location, out->id, &m, walk_time);
 	if (archive_fd >= 0)
 		close(archive_fd);
 	manifest_release(&m);

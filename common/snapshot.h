@@ -40,6 +40,7 @@ struct snapshot_opts {
 	const char *restored_from; /* meta restored-from, or NULL */
 	const char *forced;	   /* meta forced (accepted findings), or NULL */
 	const char *statcache;	   /* stat cache file, or NULL for none */
+	const char *quickcheck;	   /* no-change record (quickcheck.h), or NULL */
 	bool always_write;	   /* write even when unchanged (pre-restore) */
 };
 
@@ -52,8 +53,14 @@ struct snapshot_result {
 	struct walk_stats stats;
 };
 
-/* The walk rules of a configured gateway (borrowed pointers into gw). */
-void snapshot_rules(struct walk_rules *out, const struct config_gateway *gw);
+/* The walk rules of a configured gateway (borrowed pointers into gw).
+ * Inline: the agent's no-change check uses it without linking this module. */
+static inline void snapshot_rules(struct walk_rules *out, const struct config_gateway *gw)
+{
+	out->include = gw->include.n ? gw->include.v : NULL;
+	out->exclude = gw->exclude.v;
+	out->mailbox_store = gw->mailbox_store.v;
+}
 
 int snapshot_take(struct snapshot_result *out, struct repo *r, const struct config_gateway *gw,
 		  struct fsys *fs, const struct snapshot_opts *opts);

@@ -7,9 +7,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 int state_load(struct state *out, const char *state_dir, const char *name)
@@ -127,4 +129,30 @@ void state_release(struct state *s)
 	free(s->values);
 	free(s->path);
 	memset(s, 0, sizeof(*s));
+}
+
+int state_record_snapshot(const char *state_dir, const char *gateway, const char *result,
+			  const char *error, const char *snapshot)
+{
+	char name[300], when[32];
+	struct state st;
+	int rc;
+
+	snprintf(name, sizeof(name), "status-%s", gateway);
+	rc = state_load(&st, state_dir, name);
+	if (rc)
+		return rc;
+	time_rfc3339(when, sizeof(when), (int64_t)time(NULL));
+	state_set(&st, "last-attempt", when);
+	state_set(&st, "last-result", result);
+	state_set(&st, "last-error", error ? error : "");
+	if (error)
+		state_set_int(&st, "failures-total", state_get_int(&st, "failures-total", 0) + 1);
+	else if (snapshot) {
+		state_set(&st, "last-snapshot", snapshot);
+		state_set(&st, "last-success", when);
+	}
+	rc = state_save(&st);
+	state_release(&st);
+	return rc;
 }

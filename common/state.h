@@ -32,4 +32,11 @@ void state_set_int(struct state *s, const char *key, int64_t value);
 int state_save(const struct state *s);
 void state_release(struct state *s);
 
+/* Record a snapshot attempt of gateway in status-<gateway>: last-attempt,
+ * last-result (result), last-error (error, or "" when NULL; failures-total
+ * counts them) and, when snapshot is not NULL, last-snapshot and
+ * last-success. */
+int state_record_snapshot(const char *state_dir, const char *gateway, const char *result,
+			  const char *error, const char *snapshot);
+
 #endif

@@ -1,12 +1,14 @@
 /*
- * test_util: helpers the unit tests share: removing a fixture's scratch
- * directory tree.
+ * test_util: helpers the unit tests share: making and removing a
+ * fixture's scratch directory tree.  Include after cmocka.h.
  */
 #ifndef MSGW_TEST_UTIL_H
 #define MSGW_TEST_UTIL_H
 
 #include <ftw.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 
 static int test_rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -23,6 +25,18 @@ static int test_rm_entry(const char *path, const struct stat *st, int flag, stru
 static inline void test_rmtree(const char *dir)
 {
 	nftw(dir, test_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* A new scratch directory $TMPDIR/name.XXXXXX (or under /tmp), its real
+ * path in out. */
+static inline void test_mkdtemp(char out[PATH_MAX], const char *name)
+{
+	const char *tmp = getenv("TMPDIR");
+	char tmpl[PATH_MAX];
+
+	snprintf(tmpl, sizeof(tmpl), "%s/%s.XXXXXX", tmp && *tmp ? tmp : "/tmp", name);
+	assert_non_null(mkdtemp(tmpl));
+	assert_non_null(realpath(tmpl, out));
 }
 
 #endif

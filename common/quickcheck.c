@@ -1,0 +1,209 @@
+/*
+ * quickcheck: record and test the stat data behind a branch tip; see
+ * quickcheck.h.  The record is text that is never parsed: the test builds
+ * the same text from a fresh walk and compares bytes, so the two cannot
+ * drift apart.
+ */
+#include "quickcheck.h"
+#include "err.h"
+#include "fsys.h"
+#include "log.h"
+#include "util.h"
+#include "walk.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define QUICKCHECK_HEADER "msgw-quickcheck 1"
+
+char *quickcheck_path(const char *state_dir, const char *gateway)
+{
+	return xasprintf("%s/quickcheck-%s", state_dir, gateway);
+}
+
+/* The record's text.  Only what decides the manifest (type, mode, owner
+ * ids, size, path; a link's target) and, for files, the stat data that
+ * vouches for their content. */
+static void format_record(struct buf *b, const char *location, const char *tip,
+			  const struct manifest *m)
+{
+	size_t i;
+
+	buf_init(b);
+	buf_adds(b, QUICKCHECK_HEADER "\nlocation ");
+	manifest_encode_path_into(b, location);
+	buf_addf(b, "\ntip %s\nentries %zu\n", tip, m->n);
+	for (i = 0; i < m->n; i++) {
+		const struct manifest_entry *e = &m->e[i];
+		char type[2] = {e->type, ' '};
+
+		/* "%c %04o %u %u %llu %s" by hand: this runs for every entry of
+		 * every scheduled snapshot */
+		buf_add(b, type, 2);
+		buf_add_digits(b, e->mode, 8, 4);
+		buf_add(b, " ", 1);
+		buf_add_digits(b, e->uid, 10, 1);
+		buf_add(b, " ", 1);
+		buf_add_digits(b, e->gid, 10, 1);
+		buf_add(b, " ", 1);
+		buf_add_digits(b, e->size, 10, 1);
+		buf_add(b, " ", 1);
+		manifest_encode_path_into(b, e->path);
+		if (e->type == 'f') { /* " mtime.ns ctime.ns inode" */
+			buf_add(b, " ", 1);
+			buf_add_i64(b, e->mtime);
+			buf_add(b, ".", 1);
+			buf_add_digits(b, (uint64_t)e->mtime_nsec, 10, 9);
+			buf_add(b, " ", 1);
+			buf_add_i64(b, e->ctime);
+			buf_add(b, ".", 1);
+			buf_add_digits(b, (uint64_t)e->ctime_nsec, 10, 9);
+			buf_add(b, " ", 1);
+			buf_add_digits(b, e->ino, 10, 1);
+		}
+		if (e->type == 'l') {
+			buf_add(b, " -> ", 4);
+			manifest_encode_path_into(b, e->link ? e->link : "");
+		}
+		buf_add(b, "\n", 1);
+	}
+	buf_adds(b, "end\n"); /* a truncated record never matches */
+}
+
+void quickcheck_record(const char *path, const char *location, const char *tip,
+		       const struct manifest *m, int64_t walk_time)
+{
+	char *tmp;
+	struct buf b;
+	size_t i;
+	int fd, rc = 0;
+
+	for (i = 0; i < m->n; i++) {
+		const struct manifest_entry *e = &m->e[i];
+
+		if (e->type == 'f' && (e->mtime > walk_time - 2 || e->ctime > walk_time - 2)) {
+			if (unlink(path) < 0 && errno != ENOENT)
+				log_warn("cannot remove '%s': %s", path, strerror(errno));
+			log_debug("no quick check record: '%s' changed less than 2 s ago", e->path);
+			return;
+		}
+	}
+	format_record(&b, location, tip, m);
+	tmp = xasprintf("%s.tmp", path);
+	/* no fsync: a record lost or emptied by a crash only costs a full run */
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0 || write(fd, b.data, b.len) != (ssize_t)b.len)
+		rc = errno ? errno : EIO;
+	if (fd >= 0 && close(fd) < 0 && !rc)
+		rc = errno;
+	if (!rc && rename(tmp, path) < 0)
+		rc = errno;
+	if (rc) {
+		log_warn("cannot write '%s': %s", path, strerror(rc));
+		unlink(tmp);
+		unlink(path);
+	}
+	free(tmp);
+	buf_release(&b);
+}
+
+static bool is_id(const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < REPO_ID_LEN - 1; i++)
+		if (!isxdigit((unsigned char)s[i]) || isupper((unsigned char)s[i]))
+			return false;
+	return true;
+}
+
+int quickcheck_read_tip(char out[REPO_ID_LEN], const char *repo_path, const char *branch)
+{
+	char *path = xasprintf("%s/refs/heads/%s", repo_path, branch);
+	char *text = NULL, *want = NULL, *p;
+	size_t len = 0;
+	int rc;
+
+	rc = read_whole_file(&text, &len, path);
+	free(path);
+	if (rc == 0) {
+		rc = len == REPO_ID_LEN && text[REPO_ID_LEN - 1] == '\n' && is_id(text)
+			 ? 0
+			 : MSGW_ENOTFOUND;
+		if (!rc)
+			memcpy(out, text, REPO_ID_LEN - 1);
+		goto done;
+	}
+	if (rc != ENOENT) {
+		rc = MSGW_ENOTFOUND;
+		goto done;
+	}
+	/* no loose ref: "<id> refs/heads/<branch>" in packed-refs */
+	path = xasprintf("%s/packed-refs", repo_path);
+	rc = read_whole_file(&text, &len, path) ? MSGW_ENOTFOUND : 0;
+	free(path);
+	if (rc)
+		goto done;
+	want = xasprintf(" refs/heads/%s\n", branch);
+	rc = MSGW_ENOTFOUND;
+	for (p = text; *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : p + strlen(p)) {
+		if (strlen(p) > REPO_ID_LEN - 1 && is_id(p) &&
+		    strncmp(p + REPO_ID_LEN - 1, want, strlen(want)) == 0) {
+			memcpy(out, p, REPO_ID_LEN - 1);
+			rc = 0;
+			break;
+		}
+	}
+done:
+	if (!rc)
+		out[REPO_ID_LEN - 1] = '\0';
+	free(want);
+	free(text);
+	return rc;
+}
+
+int quickcheck_unchanged(char tip_out[REPO_ID_LEN], const char **why, const char *path,
+			 const char *repo_path, const char *branch, const char *location,
+			 const struct walk_rules *rules)
+{
+	struct fsys *fs = NULL;
+	struct manifest m;
+	struct buf now;
+	char *rec = NULL;
+	size_t len = 0;
+	int same;
+
+	if (location[0] != '/') {
+		*why = "the location is not local";
+		return 0;
+	}
+	if (read_whole_file(&rec, &len, path)) {
+		*why = "no record of the last run";
+		return 0;
+	}
+	if (quickcheck_read_tip(tip_out, repo_path, branch)) {
+		free(rec);
+		*why = "the branch tip is not a plain ref";
+		return 0;
+	}
+	fsys_open_local(&fs, location);
+	if (walk_location(&m, fs, rules, NULL)) {
+		fsys_free(fs);
+		free(rec);
+		err_clear();
+		*why = "the walk failed";
+		return 0;
+	}
+	format_record(&now, location, tip_out, &m);
+	same = now.len == len && memcmp(now.data, rec, len) == 0;
+	*why = same ? "same tip and stat data" : "the tip or the files differ from the record";
+	buf_release(&now);
+	manifest_release(&m);
+	fsys_free(fs);
+	free(rec);
+	return same;
+}
