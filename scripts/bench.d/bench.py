@@ -849,8 +849,9 @@ def main():
             rep.add()
             n0, n10, n100 = (infos[s]["config_files"] for s in (0, 10, 100))
             rep.add(f"Scale 0 is the base set of {n0} files alone (no store): its time is the "
-                    "fixed cost of a run (process start, libgit2 initialisation, configuration, "
-                    "lock, repository). Linear growth means cost = fixed + files × cost per file: "
+                    "fixed cost of a run (process start, configuration, lock; for a first "
+                    "snapshot also libgit2's initialisation and the repository; a no-change run "
+                    "is answered by the front program alone). Linear growth means cost = fixed + files × cost per file: "
                     "the line through scales 0 and 10 predicts scale 100, and the measured "
                     "scale-100 figure must lie within 15% of that prediction. Judged on CPU time "
                     "(user + system of the process tree), the work done: on a shared 2-core "
