@@ -319,18 +319,23 @@ void archive_snapshot_free(struct archive_snapshot_reader *r)
 	free(r);
 }
 
+/* Hash the current entry's data, handing each chunk to v->data too. */
 static int hash_item(struct archive_snapshot_reader *r, const char *path,
-		     unsigned char sha[SHA256_LEN], uint64_t *size_out)
+		     unsigned char sha[SHA256_LEN], uint64_t *size_out,
+		     const struct archive_visit *v)
 {
 	static char chunk[1 << 16];
 	struct sha256 s;
 	ssize_t n;
+	int rc;
 
 	*size_out = 0;
 	sha256_init(&s);
 	while ((n = archive_snapshot_read(r, chunk, sizeof(chunk))) > 0) {
 		sha256_update(&s, chunk, (size_t)n);
 		*size_out += (uint64_t)n;
+		if (v && v->data && (rc = v->data(chunk, (size_t)n, v->ctx)) != 0)
+			return rc;
 	}
 	if (n < 0)
 		return err_wrap((int)n, "'%s'", path);
@@ -339,7 +344,7 @@ static int hash_item(struct archive_snapshot_reader *r, const char *path,
 }
 
 static int check_item(struct archive_snapshot_reader *r, const struct archive_item *it,
-		      const struct manifest_entry *e)
+		      const struct manifest_entry *e, const struct archive_visit *v)
 {
 	unsigned char sha[SHA256_LEN];
 	uint64_t size = 0;
@@ -349,30 +354,30 @@ static int check_item(struct archive_snapshot_reader *r, const struct archive_it
 		return err_set(MSGW_ECORRUPT, "'%s': type does not match the manifest", e->path);
 	if (it->mode != e->mode)
 		return err_set(MSGW_ECORRUPT, "'%s': mode does not match the manifest", e->path);
-	if (e->type == 'd')
-		return 0;
+	if (v && v->begin && (rc = v->begin(e, v->ctx)) != 0)
+		return rc;
 	if (e->type == 'l') {
 		sha256_buf(sha, it->link ? it->link : "", it->link ? strlen(it->link) : 0);
 		size = it->link ? strlen(it->link) : 0;
-	} else {
-		rc = hash_item(r, e->path, sha, &size);
+	} else if (e->type == 'f') {
+		rc = hash_item(r, e->path, sha, &size, v);
 		if (rc)
 			return rc;
 	}
-	if (size != e->size)
+	if (e->type != 'd' && size != e->size)
 		return err_set(MSGW_ECORRUPT, "'%s': size does not match the manifest", e->path);
-	if (memcmp(sha, e->sha, SHA256_LEN) != 0)
+	if (e->type != 'd' && memcmp(sha, e->sha, SHA256_LEN) != 0)
 		return err_set(MSGW_ECORRUPT, "'%s': sha256 does not match the manifest", e->path);
-	return 0;
+	return v && v->end ? v->end(e, v->ctx) : 0;
 }
 
 int archive_snapshot_verify(const void *data, size_t len, const struct manifest *m)
 {
-	return archive_snapshot_verify_with(data, len, m, NULL, NULL);
+	return archive_snapshot_verify_with(data, len, m, NULL);
 }
 
 int archive_snapshot_verify_with(const void *data, size_t len, const struct manifest *m,
-				 archive_item_check pre, void *ctx)
+				 const struct archive_visit *v)
 {
 	struct archive_snapshot_reader *r = NULL;
 	struct archive_item it;
@@ -381,14 +386,14 @@ int archive_snapshot_verify_with(const void *data, size_t len, const struct mani
 
 	rc = archive_snapshot_open(&r, data, len);
 	while (!rc && (rc = archive_snapshot_next(r, &it)) == 1) {
-		if (pre && (rc = pre(&it, ctx)) != 0)
+		if (v && v->pre && (rc = v->pre(&it, v->pre_ctx)) != 0)
 			break;
 		if (i >= m->n || strcmp(it.path, m->e[i].path) != 0) {
 			rc = err_set(MSGW_ECORRUPT, "'%s': in the archive but not in the manifest",
 				     it.path);
 			break;
 		}
-		rc = check_item(r, &it, &m->e[i++]);
+		rc = check_item(r, &it, &m->e[i++], v);
 	}
 	if (!rc && i < m->n)
 		rc = err_set(MSGW_ECORRUPT, "'%s': in the manifest but missing from the archive",

@@ -64,12 +64,30 @@ void archive_snapshot_free(struct archive_snapshot_reader *r);
  */
 int archive_snapshot_verify(const void *data, size_t len, const struct manifest *m);
 
-/* As archive_snapshot_verify, with pre called on every entry before it is
- * compared (a non-zero return stops the check with that code), so callers
- * add their own checks without another pass over the archive. */
+/*
+ * What a pass of archive_snapshot_verify_with does with each entry besides
+ * checking it; every callback may be NULL, and a non-zero return stops the
+ * pass with that code.  pre sees each entry before it is compared with the
+ * manifest (callers' own checks, without another pass over the archive);
+ * begin is called once the entry matched its manifest entry e in name,
+ * type and mode, data with each chunk of a file's content as it is read,
+ * and end once the content matched e's size and sha256.  So a caller can
+ * write entries out as they are verified, knowing that nothing after a
+ * failed check is handed to it.
+ */
 typedef int (*archive_item_check)(const struct archive_item *item, void *ctx);
+struct archive_visit {
+	archive_item_check pre;
+	void *pre_ctx;
+	int (*begin)(const struct manifest_entry *e, void *ctx);
+	int (*data)(const void *buf, size_t len, void *ctx);
+	int (*end)(const struct manifest_entry *e, void *ctx);
+	void *ctx; /* for begin, data and end */
+};
+
+/* As archive_snapshot_verify, calling v's callbacks (v may be NULL). */
 int archive_snapshot_verify_with(const void *data, size_t len, const struct manifest *m,
-				 archive_item_check pre, void *ctx);
+				 const struct archive_visit *v);
 
 /* Read one file's whole content out of a tar.zst held in memory into a
  * malloc'd NUL-terminated buffer; MSGW_ENOTFOUND when it has no such file. */
