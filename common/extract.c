@@ -239,26 +239,39 @@ static void finish_dirs(struct fsys *fs, const struct snapshot *s)
  * are the entries moved into place.  On any failure the staging directory
  * goes, and a destination this call created goes too.
  */
+static ssize_t read_blob(void *ctx, void *buf, size_t len)
+{
+	return repo_stream_read(ctx, buf, len);
+}
+
 int extract_snapshot(struct extract_result *out, struct repo *r, const char *id, const char *dir)
 {
 	struct archive_visit v = {.begin = stage_begin, .data = stage_data, .end = stage_end};
+	struct archive_snapshot_reader *ar = NULL;
+	struct repo_stream *blob = NULL;
 	struct stage st = {0};
 	struct fsys *fs = NULL;
 	struct snapshot s;
 	bool created = false;
+	size_t size;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	rc = snapshot_load(&s, r, id, true);
+	rc = snapshot_load(&s, r, id, false);
 	if (rc)
 		return rc;
 	st.out = out;
 	v.ctx = &st;
-	rc = prepare_dir(&fs, &created, dir);
+	/* the archive is streamed, never held whole */
+	rc = repo_open_stream(&blob, &size, r, s.id, "config.tar.zst");
+	if (!rc)
+		rc = prepare_dir(&fs, &created, dir);
 	if (!rc)
 		rc = stage_open(&st, dir, &s.manifest);
+	if (!rc && (rc = archive_snapshot_open_stream(&ar, read_blob, blob)) != 0)
+		err_wrap(rc, "snapshot %.12s", s.id);
 	if (!rc)
-		rc = plan_check_snapshot_with(&s, &v);
+		rc = plan_check_archive(&s, ar, &v);
 	if (!rc)
 		rc = stage_commit(&st, fs, &s.manifest);
 	if (!rc)
@@ -270,6 +283,8 @@ int extract_snapshot(struct extract_result *out, struct repo *r, const char *id,
 		err_wrap(rc, "extract into '%s' failed, nothing written there", dir);
 		memset(out, 0, sizeof(*out));
 	}
+	archive_snapshot_free(ar);
+	repo_stream_free(blob);
 	stage_release(&st);
 	fsys_free(fs);
 	snapshot_release(&s);

@@ -225,22 +225,28 @@ cleanup:
 	return rc;
 }
 
-struct reader {
+struct loose_reader {
 	int fd;
-	const char *path;
+	char *path;
+	char id[LOOSE_ID_LEN];
 	z_stream z;
-	bool ended;
+	bool z_open, ended, verified;
+	EVP_MD_CTX *md;
+	size_t size, left;   /* the content's size, and what is still to come */
+	unsigned char *head; /* content inflated with the header, not yet handed out */
+	size_t head_len;
+	unsigned char hdr[64];
 	unsigned char in[LOOSE_CHUNK];
 };
 
-static int damaged(const struct reader *rd, const char *why)
+static int damaged(const struct loose_reader *rd, const char *why)
 {
 	return err_set(MSGW_ECORRUPT, "loose object '%s' is damaged: %s", rd->path, why);
 }
 
 /* Inflate up to len bytes into out; *got_out says how many came (fewer
  * only when the zlib stream ended). */
-static int fill(struct reader *rd, unsigned char *out, size_t len, size_t *got_out)
+static int fill(struct loose_reader *rd, unsigned char *out, size_t len, size_t *got_out)
 {
 	size_t got = 0;
 
@@ -292,94 +298,160 @@ static ssize_t parse_header(const unsigned char *hdr, size_t n, size_t *size_out
 	return nul + 1 - hdr;
 }
 
-static int read_object(char **out, size_t *len_out, struct reader *rd, const char *id,
-		       uint64_t file_size)
+static int read_header(struct loose_reader *rd, uint64_t file_size)
 {
-	unsigned char hdr[64], md[SHA1_LEN], extra;
-	char got_id[LOOSE_ID_LEN];
-	size_t n = 0, size = 0, more = 0;
-	EVP_MD_CTX *ctx = NULL;
-	char *data = NULL;
+	size_t n = 0;
 	ssize_t start;
 	int rc;
 
-	rc = fill(rd, hdr, sizeof(hdr), &n);
+	rc = fill(rd, rd->hdr, sizeof(rd->hdr), &n);
 	if (rc)
 		return rc;
-	start = parse_header(hdr, n, &size);
-	/* deflate shrinks at most about 1032:1, so a larger size is a lie
-	 * (and must not make us allocate it) */
-	if (start < 0 || size / 1032 > file_size)
+	start = parse_header(rd->hdr, n, &rd->size);
+	/* deflate shrinks at most about 1032:1, so a larger size is a lie */
+	if (start < 0 || rd->size / 1032 > file_size)
 		return damaged(rd, "bad header (not a blob?)");
-	if (n - (size_t)start > size)
+	if (n - (size_t)start > rd->size)
 		return damaged(rd, "longer than its header says");
-	data = xmalloc(size + 1);
-	memcpy(data, hdr + start, n - (size_t)start);
-	rc = fill(rd, (unsigned char *)data + (n - (size_t)start), size - (n - (size_t)start),
-		  &more);
-	if (!rc && n - (size_t)start + more < size)
-		rc = damaged(rd, "shorter than its header says");
-	/* read on to the end of the zlib stream, which checks its Adler-32 */
-	if (!rc && !rd->ended && (rc = fill(rd, &extra, 1, &more)) == 0 && more)
-		rc = damaged(rd, "longer than its header says");
-	if (!rc) {
-		ctx = EVP_MD_CTX_new();
-		if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) != 1 ||
-		    EVP_DigestUpdate(ctx, hdr, (size_t)start) != 1 ||
-		    EVP_DigestUpdate(ctx, data, size) != 1 ||
-		    EVP_DigestFinal_ex(ctx, md, NULL) != 1)
-			rc = err_set(MSGW_ERR, "cannot hash '%s': SHA-1 unavailable", rd->path);
+	rd->md = EVP_MD_CTX_new();
+	if (!rd->md || EVP_DigestInit_ex(rd->md, EVP_sha1(), NULL) != 1 ||
+	    EVP_DigestUpdate(rd->md, rd->hdr, (size_t)start) != 1)
+		return err_set(MSGW_ERR, "cannot hash '%s': SHA-1 unavailable", rd->path);
+	rd->head = rd->hdr + start;
+	rd->head_len = n - (size_t)start;
+	rd->left = rd->size;
+	return 0;
+}
+
+int loose_open(struct loose_reader **out, size_t *size_out, const char *objects_dir, const char *id)
+{
+	struct loose_reader *rd;
+	struct stat st;
+	int rc;
+
+	*out = NULL;
+	*size_out = 0;
+	if (strlen(id) != LOOSE_ID_LEN - 1 || strspn(id, "0123456789abcdef") != LOOSE_ID_LEN - 1)
+		return err_set(MSGW_ERR, "bad object id '%s'", id);
+	rd = xcalloc(1, sizeof(*rd));
+	memcpy(rd->id, id, LOOSE_ID_LEN);
+	rd->path = xasprintf("%s/%.2s/%s", objects_dir, id, id + 2);
+	rd->fd = open(rd->path, O_RDONLY | O_CLOEXEC);
+	if (rd->fd < 0) {
+		rc = errno == ENOENT ? MSGW_ENOTFOUND
+				     : err_set_errno(MSGW_ERR, errno, "cannot open '%s'", rd->path);
+		goto cleanup;
 	}
-	if (!rc) {
-		to_hex(got_id, md);
-		if (strcmp(got_id, id) != 0)
-			rc = damaged(rd, "its content does not match its id");
+	if (fstat(rd->fd, &st) < 0) {
+		rc = err_set_errno(MSGW_ERR, errno, "cannot stat '%s'", rd->path);
+		goto cleanup;
 	}
-	EVP_MD_CTX_free(ctx);
+	if (inflateInit(&rd->z) != Z_OK) {
+		rc = err_set(MSGW_ERR, "cannot inflate '%s': zlib failed to start", rd->path);
+		goto cleanup;
+	}
+	rd->z_open = true;
+	rc = read_header(rd, (uint64_t)st.st_size);
+cleanup:
 	if (rc) {
-		free(data);
+		loose_close(rd);
 		return rc;
+	}
+	*out = rd;
+	*size_out = rd->size;
+	return 0;
+}
+
+/* At the end of the content: the zlib stream must end too (which checks
+ * its Adler-32), and the SHA-1 must be the object's name. */
+static int verify_end(struct loose_reader *rd)
+{
+	unsigned char md[SHA1_LEN], extra;
+	char got_id[LOOSE_ID_LEN];
+	size_t more = 0;
+	int rc;
+
+	if (!rd->ended && (rc = fill(rd, &extra, 1, &more)) != 0)
+		return rc;
+	if (more)
+		return damaged(rd, "longer than its header says");
+	if (EVP_DigestFinal_ex(rd->md, md, NULL) != 1)
+		return err_set(MSGW_ERR, "cannot hash '%s'", rd->path);
+	to_hex(got_id, md);
+	if (strcmp(got_id, rd->id) != 0)
+		return damaged(rd, "its content does not match its id");
+	rd->verified = true;
+	return 0;
+}
+
+ssize_t loose_read(struct loose_reader *rd, void *buf, size_t len)
+{
+	size_t got = 0;
+	int rc;
+
+	if (rd->verified)
+		return 0;
+	if (len > rd->left)
+		len = rd->left;
+	if (len > SSIZE_MAX)
+		len = SSIZE_MAX;
+	if (rd->head_len) {
+		got = len < rd->head_len ? len : rd->head_len;
+		memcpy(buf, rd->head, got);
+		rd->head += got;
+		rd->head_len -= got;
+	} else if (len) {
+		rc = fill(rd, buf, len, &got);
+		if (rc)
+			return rc;
+		if (got == 0)
+			return damaged(rd, "shorter than its header says");
+	}
+	if (got && EVP_DigestUpdate(rd->md, buf, got) != 1)
+		return err_set(MSGW_ERR, "cannot hash '%s'", rd->path);
+	rd->left -= got;
+	if (rd->left == 0 && got == 0 && (rc = verify_end(rd)) != 0)
+		return rc;
+	return (ssize_t)got;
+}
+
+void loose_close(struct loose_reader *rd)
+{
+	if (!rd)
+		return;
+	if (rd->fd >= 0)
+		close(rd->fd);
+	if (rd->z_open)
+		inflateEnd(&rd->z);
+	EVP_MD_CTX_free(rd->md);
+	free(rd->path);
+	free(rd);
+}
+
+int loose_read_blob(char **out, size_t *len_out, const char *objects_dir, const char *id)
+{
+	struct loose_reader *rd = NULL;
+	size_t size = 0, done = 0;
+	char *data;
+	ssize_t n;
+	int rc;
+
+	*out = NULL;
+	*len_out = 0;
+	rc = loose_open(&rd, &size, objects_dir, id);
+	if (rc)
+		return rc;
+	data = xmalloc(size + 1);
+	/* the last call reads nothing and checks the end */
+	while ((n = loose_read(rd, data + done, size - done)) > 0)
+		done += (size_t)n;
+	loose_close(rd);
+	if (n < 0) {
+		free(data);
+		return (int)n;
 	}
 	data[size] = '\0';
 	*out = data;
 	*len_out = size;
 	return 0;
-}
-
-int loose_read_blob(char **out, size_t *len_out, const char *objects_dir, const char *id)
-{
-	struct reader *rd = NULL;
-	char *path;
-	struct stat st;
-	int rc;
-
-	*out = NULL;
-	*len_out = 0;
-	if (strlen(id) != LOOSE_ID_LEN - 1 || strspn(id, "0123456789abcdef") != LOOSE_ID_LEN - 1)
-		return err_set(MSGW_ERR, "bad object id '%s'", id);
-	path = xasprintf("%s/%.2s/%s", objects_dir, id, id + 2);
-	rd = xcalloc(1, sizeof(*rd));
-	rd->path = path;
-	rd->fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (rd->fd < 0) {
-		rc = errno == ENOENT ? MSGW_ENOTFOUND
-				     : err_set_errno(MSGW_ERR, errno, "cannot open '%s'", path);
-		goto cleanup;
-	}
-	if (fstat(rd->fd, &st) < 0) {
-		rc = err_set_errno(MSGW_ERR, errno, "cannot stat '%s'", path);
-		goto cleanup;
-	}
-	if (inflateInit(&rd->z) != Z_OK) {
-		rc = err_set(MSGW_ERR, "cannot inflate '%s': zlib failed to start", path);
-		goto cleanup;
-	}
-	rc = read_object(out, len_out, rd, id, (uint64_t)st.st_size);
-	inflateEnd(&rd->z);
-cleanup:
-	if (rd->fd >= 0)
-		close(rd->fd);
-	free(rd);
-	free(path);
-	return rc;
 }

@@ -14,6 +14,7 @@
 #define MSGW_LOOSE_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #define LOOSE_ID_LEN 41 /* 40 hex digits and a NUL */
 
@@ -38,5 +39,19 @@ int loose_write_blob_fd(char id_out[LOOSE_ID_LEN], const char *objects_dir, int 
  * cannot be read.  On failure *out is NULL.
  */
 int loose_read_blob(char **out, size_t *len_out, const char *objects_dir, const char *id);
+
+/*
+ * The same, streamed: loose_open reads the header (*size_out: the
+ * content's size) with loose_read_blob's codes; loose_read hands out the
+ * content in order, returning how many bytes it put in buf (len > 0), or 0
+ * once all came and the end checked out (zlib stream, size, SHA-1), or a
+ * negative code.  Until it returned 0 nothing read is known to be sound.
+ * loose_close accepts NULL.
+ */
+struct loose_reader;
+int loose_open(struct loose_reader **out, size_t *size_out, const char *objects_dir,
+	       const char *id);
+ssize_t loose_read(struct loose_reader *r, void *buf, size_t len);
+void loose_close(struct loose_reader *r);
 
 #endif

@@ -152,7 +152,8 @@ static int check_entry(const struct archive_item *it, void *ctx)
 	return rc;
 }
 
-int plan_check_snapshot_with(struct snapshot *s, const struct archive_visit *then)
+int plan_check_archive(struct snapshot *s, struct archive_snapshot_reader *r,
+		       const struct archive_visit *then)
 {
 	struct archive_visit v = {0};
 	int rc;
@@ -164,7 +165,7 @@ int plan_check_snapshot_with(struct snapshot *s, const struct archive_visit *the
 		v = *then;
 	v.pre = check_entry;
 	v.pre_ctx = &s->manifest;
-	rc = archive_snapshot_verify_with(s->archive, s->archive_len, &s->manifest, &v);
+	rc = archive_snapshot_check(r, &s->manifest, &v);
 	if (rc)
 		err_wrap(rc, "snapshot %.12s", s->id);
 	return rc;
@@ -172,7 +173,16 @@ int plan_check_snapshot_with(struct snapshot *s, const struct archive_visit *the
 
 int plan_check_snapshot(struct snapshot *s)
 {
-	return plan_check_snapshot_with(s, NULL);
+	struct archive_snapshot_reader *r = NULL;
+	int rc;
+
+	rc = archive_snapshot_open(&r, s->archive, s->archive_len);
+	if (rc)
+		err_wrap(rc, "snapshot %.12s", s->id);
+	else
+		rc = plan_check_archive(s, r, NULL);
+	archive_snapshot_free(r);
+	return rc;
 }
 
 static bool in_scope(const struct plan *p, const char *path)

@@ -353,33 +353,103 @@ static int read_object(struct repo_blob **out, struct repo *r, const git_oid *oi
 	return 0;
 }
 
-int repo_read_blob(struct repo_blob **out, struct repo *r, const char *id, const char *name)
+/* The id of file name in commit id's tree. */
+static int tree_entry(git_oid *out, struct repo *r, const char *id, const char *name)
 {
 	git_commit *c = NULL;
 	git_tree *tree = NULL;
 	const git_tree_entry *te;
 	int rc;
 
-	*out = NULL;
 	rc = lookup_commit(&c, r, id);
 	if (rc)
 		return rc;
 	if (git_commit_tree(&tree, c) < 0) {
 		rc = git_fail(MSGW_ECORRUPT, "cannot read snapshot tree");
-		goto cleanup;
-	}
-	te = git_tree_entry_byname(tree, name);
-	if (!te) {
+	} else if (!(te = git_tree_entry_byname(tree, name))) {
 		rc = err_set(MSGW_ENOTFOUND, "snapshot %.12s has no '%s'", id, name);
-		goto cleanup;
+	} else {
+		git_oid_cpy(out, git_tree_entry_id(te));
 	}
-	rc = read_object(out, r, git_tree_entry_id(te));
-	if (rc)
-		err_wrap(rc, "snapshot %.12s: '%s'", id, name);
-cleanup:
 	git_tree_free(tree);
 	git_commit_free(c);
 	return rc;
+}
+
+int repo_read_blob(struct repo_blob **out, struct repo *r, const char *id, const char *name)
+{
+	git_oid oid;
+	int rc;
+
+	*out = NULL;
+	rc = tree_entry(&oid, r, id, name);
+	if (rc)
+		return rc;
+	rc = read_object(out, r, &oid);
+	if (rc)
+		err_wrap(rc, "snapshot %.12s: '%s'", id, name);
+	return rc;
+}
+
+struct repo_stream {
+	struct loose_reader *loose; /* a loose object, streamed */
+	struct repo_blob *blob;	    /* or a packed one, held whole by libgit2 */
+	size_t pos;
+	char *what; /* "'name'", for messages */
+};
+
+int repo_open_stream(struct repo_stream **out, size_t *size_out, struct repo *r, const char *id,
+		     const char *name)
+{
+	struct repo_stream *st;
+	char hex[REPO_ID_LEN];
+	git_oid oid;
+	int rc;
+
+	*out = NULL;
+	*size_out = 0;
+	rc = tree_entry(&oid, r, id, name);
+	if (rc)
+		return rc;
+	st = xcalloc(1, sizeof(*st));
+	st->what = xasprintf("'%s'", name);
+	oid_str(hex, &oid);
+	rc = loose_open(&st->loose, size_out, r->objects, hex);
+	if (rc == MSGW_ENOTFOUND && (rc = read_object(&st->blob, r, &oid)) == 0)
+		*size_out = repo_blob_size(st->blob);
+	if (rc) {
+		err_wrap(rc, "snapshot %.12s: '%s'", id, name);
+		repo_stream_free(st);
+		return rc;
+	}
+	*out = st;
+	return 0;
+}
+
+ssize_t repo_stream_read(struct repo_stream *st, void *buf, size_t len)
+{
+	ssize_t n;
+
+	if (st->loose) {
+		n = loose_read(st->loose, buf, len);
+		return n < 0 ? err_wrap((int)n, "%s", st->what) : n;
+	}
+	n = (ssize_t)(repo_blob_size(st->blob) - st->pos);
+	if ((size_t)n > len)
+		n = (ssize_t)len;
+	memcpy(buf, (const char *)repo_blob_data(st->blob) + st->pos, (size_t)n);
+	st->pos += (size_t)n;
+	return n;
+}
+
+void repo_stream_free(struct repo_stream *st)
+{
+	if (!st)
+		return;
+	loose_close(st->loose);
+	repo_blob_free(st->blob);
+	free(st->what);
+	free(st);
 }
 
 const void *repo_blob_data(const struct repo_blob *b)
