@@ -6,7 +6,8 @@
  * read back; an existing object is kept; the empty blob; and the failures:
  * no such object (MSGW_ENOTFOUND, for the packed fallback), a flipped byte,
  * a truncated file, content that does not match its name, and an object
- * that is not a blob (all MSGW_ECORRUPT naming the file).
+ * that is not a blob (all MSGW_ECORRUPT naming the file); and the same
+ * read as a stream in small pieces, damage showing only at its end.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -329,6 +330,56 @@ static void test_read_not_a_blob(void **state)
 	expect_damaged(f, id, path, "not a blob");
 }
 
+/* Streamed in small pieces: the content in order, then 0 once the end
+ * checked out; a stored object damaged in its data reads on, and the
+ * damage shows at the end (its SHA-1), never as a clean 0. */
+static void test_stream(void **state)
+{
+	struct fixture *f = *state;
+	char id[LOOSE_ID_LEN], path[PATH_MAX + 160], *orig, buf[1000];
+	const size_t len = 100000;
+	struct loose_reader *rd = NULL;
+	size_t size = 0, done = 0;
+	ssize_t n;
+	FILE *fp;
+	int c, fd = data_file(f, "s", len, 0);
+
+	assert_int_equal(loose_write_blob_fd(id, f->objects, fd, len), 0);
+	orig = malloc(len);
+	assert_non_null(orig);
+	assert_int_equal(pread(fd, orig, len, 0), (ssize_t)len);
+	close(fd);
+	assert_int_equal(loose_open(&rd, &size, f->objects, id), 0);
+	assert_int_equal(size, len);
+	while ((n = loose_read(rd, buf, sizeof(buf))) > 0) {
+		assert_true(done + (size_t)n <= len);
+		assert_memory_equal(buf, orig + done, (size_t)n);
+		done += (size_t)n;
+	}
+	assert_int_equal(n, 0);
+	assert_int_equal(done, len);
+	assert_int_equal(loose_read(rd, buf, sizeof(buf)), 0);
+	loose_close(rd);
+
+	object_path(path, sizeof(path), f, id);
+	assert_int_equal(chmod(path, 0600), 0);
+	fp = fopen(path, "r+b");
+	assert_non_null(fp);
+	assert_int_equal(fseek(fp, (long)len / 2, SEEK_SET), 0);
+	c = fgetc(fp);
+	assert_int_equal(fseek(fp, (long)len / 2, SEEK_SET), 0);
+	fputc(c ^ 0x55, fp);
+	assert_int_equal(fclose(fp), 0);
+	assert_int_equal(loose_open(&rd, &size, f->objects, id), 0);
+	done = 0;
+	while ((n = loose_read(rd, buf, sizeof(buf))) > 0)
+		done += (size_t)n;
+	assert_int_equal(n, MSGW_ECORRUPT);
+	assert_contains(err_last(), path);
+	loose_close(rd);
+	free(orig);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -336,7 +387,7 @@ int main(void)
 	    T(test_write_matches_git), T(test_write_is_stored), T(test_write_existing_kept),
 	    T(test_empty_blob),	       T(test_read_deflated),	T(test_read_missing),
 	    T(test_read_flipped_byte), T(test_read_truncated),	T(test_read_wrong_id),
-	    T(test_read_not_a_blob),
+	    T(test_read_not_a_blob),   T(test_stream),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
