@@ -1,7 +1,9 @@
 /*
  * archive: pax tar through libarchive, compressed by libzstd ourselves so the
- * parameters (level, checksum, no threads) are fixed and the output is
- * reproducible; reading uses libarchive's own zstd filter.
+ * parameters (level, checksum, one worker thread, job size) are fixed and
+ * the output is reproducible.  Reading from memory uses libarchive's own
+ * zstd filter; reading a stream decodes zstd ourselves on a second thread
+ * (see "Reading from a stream" below).
  */
 #include "archive.h"
 #include "err.h"
