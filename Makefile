@@ -21,7 +21,7 @@ Q := @
 endif
 VERSION := 0.1.0
 
-PKGS     := libarchive libgit2 libzstd libssh2 libconfuse jansson libcrypto
+PKGS     := libarchive libgit2 libzstd libssh2 libconfuse jansson libcrypto zlib
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # msgw-agent's front (agent/front.c) links only this: see front.c

@@ -1,7 +1,9 @@
 /*
  * archive: pax tar through libarchive, compressed by libzstd ourselves so the
- * parameters (level, checksum, no threads) are fixed and the output is
- * reproducible; reading uses libarchive's own zstd filter.
+ * parameters (level, checksum, one worker thread, job size) are fixed and
+ * the output is reproducible.  Reading from memory uses libarchive's own
+ * zstd filter; reading a stream decodes zstd ourselves on a second thread
+ * (see "Reading from a stream" below).
  */
 #include "archive.h"
 #include "err.h"
@@ -12,6 +14,8 @@
 #include <errno.h>
 #include <unistd.h>
 #include <archive_entry.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <string.h>
 #include <zstd.h>
 
@@ -216,10 +220,268 @@ int archive_snapshot_write_fd(int fd, size_t *len_out, const struct manifest *m,
 	return rc;
 }
 
+/*
+ * Reading from a stream: zstd decoding runs on a second thread, as "zstd
+ * -d | tar -x" runs as two processes, so that it overlaps with the hashing
+ * and file writing of the reading thread.  The decoder fills PIPE_SLOTS
+ * buffers of PIPE_SLOT bytes of tar in turn; libarchive (tar format only)
+ * reads them through pipe_read, holding one at a time, so memory stays
+ * bounded whatever the archive's size.
+ */
+#define PIPE_SLOTS 4
+#define PIPE_SLOT  (1 << 17)
+
+struct pipe {
+	archive_source src;
+	void *src_ctx;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	unsigned char *slot[PIPE_SLOTS];
+	size_t fill[PIPE_SLOTS];
+	size_t produced, consumed; /* slots filled and handed back, counting up */
+	bool held;		   /* libarchive holds slot consumed % PIPE_SLOTS */
+	bool done;		   /* the decoder has stopped: at the end, or on rc */
+	bool stop;		   /* the reader gives up: the decoder should stop */
+	int rc;			   /* the decoder's failure, with its message */
+	char *msg;
+};
+
 struct archive_snapshot_reader {
 	struct archive *a;
-	char *path; /* the current entry's name without trailing slashes */
+	struct pipe *pipe; /* NULL when reading from memory */
+	char *path;	   /* the current entry's name without trailing slashes */
 };
+
+/* Wait for a free slot; false when told to stop. */
+static bool pipe_wait_free(struct pipe *p)
+{
+	bool go;
+
+	pthread_mutex_lock(&p->mu);
+	while (!p->stop && p->produced - p->consumed == PIPE_SLOTS)
+		pthread_cond_wait(&p->cv, &p->mu);
+	go = !p->stop;
+	pthread_mutex_unlock(&p->mu);
+	return go;
+}
+
+static void pipe_publish(struct pipe *p, size_t n, int rc, bool done)
+{
+	pthread_mutex_lock(&p->mu);
+	if (n) {
+		p->fill[p->produced % PIPE_SLOTS] = n;
+		p->produced++;
+	}
+	if (rc) {
+		p->rc = rc;
+		p->msg = xstrdup(err_last()); /* messages are per thread */
+	}
+	p->done = done;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+}
+
+/* The zstd data did not decode: read the source to its end, and if it is
+ * damaged itself (a loose object's SHA-1), report that cause instead. */
+static int source_failure(struct pipe *p, unsigned char *buf, size_t len, int rc)
+{
+	char *msg = xstrdup(err_last());
+	ssize_t n;
+
+	while ((n = p->src(p->src_ctx, buf, len)) > 0)
+		;
+	if (n < 0)
+		rc = (int)n;
+	else
+		err_set(rc, "%s", msg);
+	free(msg);
+	return rc;
+}
+
+/* Decode into out until it is full or the input ends; *end_out once the
+ * source is exhausted and the decoder has nothing more to give. */
+static int decode_some(struct pipe *p, ZSTD_DCtx *d, ZSTD_inBuffer *in, unsigned char *inbuf,
+		       size_t insize, ZSTD_outBuffer *out, bool *src_end, size_t *left)
+{
+	while (out->pos < out->size) {
+		size_t before = out->pos, in_before, ret;
+
+		if (in->pos == in->size && !*src_end) {
+			ssize_t n = p->src(p->src_ctx, inbuf, insize);
+
+			if (n < 0)
+				return (int)n;
+			*src_end = n == 0;
+			in->src = inbuf;
+			in->size = (size_t)n;
+			in->pos = 0;
+		}
+		in_before = in->pos;
+		ret = ZSTD_decompressStream(d, out, in);
+		if (ZSTD_isError(ret))
+			return source_failure(
+			    p, inbuf, insize,
+			    err_set(MSGW_ECORRUPT, "config.tar.zst: %s", ZSTD_getErrorName(ret)));
+		if (out->pos == before && in->pos == in_before)
+			break; /* the input has ended and nothing is left to flush */
+		*left = ret;   /* 0: a frame is complete */
+	}
+	return 0;
+}
+
+static void *pipe_decode(void *arg)
+{
+	struct pipe *p = arg;
+	size_t insize = ZSTD_DStreamInSize(), left = 1;
+	unsigned char *inbuf = xmalloc(insize);
+	ZSTD_DCtx *d = ZSTD_createDCtx();
+	ZSTD_inBuffer in = {inbuf, 0, 0};
+	bool src_end = false;
+	int rc = 0;
+
+	if (!d)
+		rc = err_set(MSGW_ERR, "cannot start zstd decompression");
+	while (!rc && pipe_wait_free(p)) {
+		ZSTD_outBuffer out = {p->slot[p->produced % PIPE_SLOTS], PIPE_SLOT, 0};
+
+		rc = decode_some(p, d, &in, inbuf, insize, &out, &src_end, &left);
+		if (!rc && out.pos < out.size && left != 0)
+			rc = err_set(MSGW_ECORRUPT, "config.tar.zst: truncated zstd data");
+		if (!rc && out.pos < out.size) {
+			pipe_publish(p, out.pos, 0, true);
+			break;
+		}
+		pipe_publish(p, out.pos, rc, rc != 0);
+	}
+	pthread_mutex_lock(&p->mu);
+	p->done = true;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	ZSTD_freeDCtx(d);
+	free(inbuf);
+	return NULL;
+}
+
+static la_ssize_t pipe_read(struct archive *a, void *ctx, const void **buf)
+{
+	struct pipe *p = ctx;
+	la_ssize_t n = 0;
+
+	pthread_mutex_lock(&p->mu);
+	if (p->held) {
+		p->consumed++;
+		p->held = false;
+		pthread_cond_broadcast(&p->cv);
+	}
+	while (p->produced == p->consumed && !p->done)
+		pthread_cond_wait(&p->cv, &p->mu);
+	if (p->produced != p->consumed) {
+		*buf = p->slot[p->consumed % PIPE_SLOTS];
+		n = (la_ssize_t)p->fill[p->consumed % PIPE_SLOTS];
+		p->held = true;
+	} else if (p->rc) {
+		archive_set_error(a, EIO, "%s", p->msg);
+		n = -1;
+	}
+	pthread_mutex_unlock(&p->mu);
+	return n;
+}
+
+/* Let the decoder run to its end, unread data dropped: the source is only
+ * known to be sound once all of it was read.  Its failure, or 0. */
+static int pipe_finish(struct pipe *p)
+{
+	int rc;
+
+	pthread_mutex_lock(&p->mu);
+	for (;;) {
+		p->consumed = p->produced;
+		p->held = false;
+		pthread_cond_broadcast(&p->cv);
+		if (p->done)
+			break;
+		pthread_cond_wait(&p->cv, &p->mu);
+	}
+	rc = p->rc;
+	pthread_mutex_unlock(&p->mu);
+	if (rc)
+		err_set(rc, "%s", p->msg);
+	return rc;
+}
+
+static void pipe_free(struct pipe *p)
+{
+	size_t i;
+
+	pthread_mutex_lock(&p->mu);
+	p->stop = true;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	pthread_join(p->thread, NULL);
+	pthread_mutex_destroy(&p->mu);
+	pthread_cond_destroy(&p->cv);
+	for (i = 0; i < PIPE_SLOTS; i++)
+		free(p->slot[i]);
+	free(p->msg);
+	free(p);
+}
+
+static int read_fail(struct archive_snapshot_reader *r);
+
+int archive_snapshot_open_stream(struct archive_snapshot_reader **out, archive_source src,
+				 void *ctx)
+{
+	struct archive_snapshot_reader *r = xcalloc(1, sizeof(*r));
+	struct pipe *p = xcalloc(1, sizeof(*p));
+	size_t i;
+	int e;
+
+	*out = NULL;
+	p->src = src;
+	p->src_ctx = ctx;
+	for (i = 0; i < PIPE_SLOTS; i++)
+		p->slot[i] = xmalloc(PIPE_SLOT);
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv, NULL);
+	e = pthread_create(&p->thread, NULL, pipe_decode, p);
+	if (e) {
+		pthread_mutex_destroy(&p->mu);
+		pthread_cond_destroy(&p->cv);
+		for (i = 0; i < PIPE_SLOTS; i++)
+			free(p->slot[i]);
+		free(p);
+		free(r);
+		return err_set_errno(MSGW_ERR, e, "cannot start a thread");
+	}
+	r->pipe = p;
+	r->a = archive_read_new();
+	archive_read_support_format_tar(r->a);
+	if (archive_read_open(r->a, p, NULL, pipe_read, NULL) != ARCHIVE_OK) {
+		int rc = read_fail(r); /* it reads the first block already */
+
+		archive_snapshot_free(r);
+		return rc;
+	}
+	*out = r;
+	return 0;
+}
+
+int archive_snapshot_finish(struct archive_snapshot_reader *r)
+{
+	return r->pipe ? pipe_finish(r->pipe) : 0;
+}
+
+/* A libarchive failure; on a stream, the decoder's own failure (a damaged
+ * object, say) is the cause to report if it had one. */
+static int read_fail(struct archive_snapshot_reader *r)
+{
+	int rc = err_set(MSGW_ECORRUPT, "config.tar.zst: %s", archive_error_string(r->a));
+
+	if (r->pipe && pipe_finish(r->pipe))
+		return r->pipe->rc;
+	return rc;
+}
 
 int archive_snapshot_open(struct archive_snapshot_reader **out, const void *data, size_t len)
 {
@@ -272,7 +534,7 @@ int archive_snapshot_next(struct archive_snapshot_reader *r, struct archive_item
 	if (st == ARCHIVE_EOF)
 		return 0;
 	if (st < ARCHIVE_WARN)
-		return err_set(MSGW_ECORRUPT, "config.tar.zst: %s", archive_error_string(r->a));
+		return read_fail(r);
 	memset(item, 0, sizeof(*item));
 	hl = archive_entry_hardlink(ae);
 	item->type = item_type(archive_entry_filetype(ae), hl);
@@ -306,7 +568,7 @@ ssize_t archive_snapshot_read(struct archive_snapshot_reader *r, void *buf, size
 	la_ssize_t n = archive_read_data(r->a, buf, len);
 
 	if (n < 0)
-		return err_set(MSGW_ECORRUPT, "config.tar.zst: %s", archive_error_string(r->a));
+		return read_fail(r);
 	return (ssize_t)n;
 }
 
@@ -315,22 +577,29 @@ void archive_snapshot_free(struct archive_snapshot_reader *r)
 	if (!r)
 		return;
 	archive_read_free(r->a);
+	if (r->pipe)
+		pipe_free(r->pipe);
 	free(r->path);
 	free(r);
 }
 
+/* Hash the current entry's data, handing each chunk to v->data too. */
 static int hash_item(struct archive_snapshot_reader *r, const char *path,
-		     unsigned char sha[SHA256_LEN], uint64_t *size_out)
+		     unsigned char sha[SHA256_LEN], uint64_t *size_out,
+		     const struct archive_visit *v)
 {
 	static char chunk[1 << 16];
 	struct sha256 s;
 	ssize_t n;
+	int rc;
 
 	*size_out = 0;
 	sha256_init(&s);
 	while ((n = archive_snapshot_read(r, chunk, sizeof(chunk))) > 0) {
 		sha256_update(&s, chunk, (size_t)n);
 		*size_out += (uint64_t)n;
+		if (v && v->data && (rc = v->data(chunk, (size_t)n, v->ctx)) != 0)
+			return rc;
 	}
 	if (n < 0)
 		return err_wrap((int)n, "'%s'", path);
@@ -339,7 +608,7 @@ static int hash_item(struct archive_snapshot_reader *r, const char *path,
 }
 
 static int check_item(struct archive_snapshot_reader *r, const struct archive_item *it,
-		      const struct manifest_entry *e)
+		      const struct manifest_entry *e, const struct archive_visit *v)
 {
 	unsigned char sha[SHA256_LEN];
 	uint64_t size = 0;
@@ -349,50 +618,80 @@ static int check_item(struct archive_snapshot_reader *r, const struct archive_it
 		return err_set(MSGW_ECORRUPT, "'%s': type does not match the manifest", e->path);
 	if (it->mode != e->mode)
 		return err_set(MSGW_ECORRUPT, "'%s': mode does not match the manifest", e->path);
-	if (e->type == 'd')
-		return 0;
+	if (v && v->begin && (rc = v->begin(e, v->ctx)) != 0)
+		return rc;
 	if (e->type == 'l') {
 		sha256_buf(sha, it->link ? it->link : "", it->link ? strlen(it->link) : 0);
 		size = it->link ? strlen(it->link) : 0;
-	} else {
-		rc = hash_item(r, e->path, sha, &size);
+	} else if (e->type == 'f') {
+		rc = hash_item(r, e->path, sha, &size, v);
 		if (rc)
 			return rc;
 	}
-	if (size != e->size)
+	if (e->type != 'd' && size != e->size)
 		return err_set(MSGW_ECORRUPT, "'%s': size does not match the manifest", e->path);
-	if (memcmp(sha, e->sha, SHA256_LEN) != 0)
+	if (e->type != 'd' && memcmp(sha, e->sha, SHA256_LEN) != 0)
 		return err_set(MSGW_ECORRUPT, "'%s': sha256 does not match the manifest", e->path);
-	return 0;
+	return v && v->end ? v->end(e, v->ctx) : 0;
 }
 
 int archive_snapshot_verify(const void *data, size_t len, const struct manifest *m)
 {
-	return archive_snapshot_verify_with(data, len, m, NULL, NULL);
+	return archive_snapshot_verify_with(data, len, m, NULL);
 }
 
-int archive_snapshot_verify_with(const void *data, size_t len, const struct manifest *m,
-				 archive_item_check pre, void *ctx)
+/* A check failed while reading a stream: when the stream itself turns out
+ * to be damaged (read to its end), that is the cause to report. */
+static int prefer_source_failure(struct archive_snapshot_reader *r, int rc)
 {
-	struct archive_snapshot_reader *r = NULL;
+	char *msg = xstrdup(err_last());
+
+	if (!pipe_finish(r->pipe))
+		err_set(rc, "%s", msg);
+	else
+		rc = r->pipe->rc;
+	free(msg);
+	return rc;
+}
+
+int archive_snapshot_check(struct archive_snapshot_reader *r, const struct manifest *m,
+			   const struct archive_visit *v)
+{
 	struct archive_item it;
 	size_t i = 0;
 	int rc;
 
-	rc = archive_snapshot_open(&r, data, len);
-	while (!rc && (rc = archive_snapshot_next(r, &it)) == 1) {
-		if (pre && (rc = pre(&it, ctx)) != 0)
+	while ((rc = archive_snapshot_next(r, &it)) == 1) {
+		if (v && v->pre && (rc = v->pre(&it, v->pre_ctx)) != 0)
 			break;
 		if (i >= m->n || strcmp(it.path, m->e[i].path) != 0) {
 			rc = err_set(MSGW_ECORRUPT, "'%s': in the archive but not in the manifest",
 				     it.path);
 			break;
 		}
-		rc = check_item(r, &it, &m->e[i++]);
+		rc = check_item(r, &it, &m->e[i++], v);
+		if (rc)
+			break;
 	}
 	if (!rc && i < m->n)
 		rc = err_set(MSGW_ECORRUPT, "'%s': in the manifest but missing from the archive",
 			     m->e[i].path);
+	if (!rc)
+		rc = archive_snapshot_finish(r);
+	else if (r->pipe)
+		rc = prefer_source_failure(r, rc);
+	return rc;
+}
+
+int archive_snapshot_verify_with(const void *data, size_t len, const struct manifest *m,
+				 const struct archive_visit *v)
+{
+	struct archive_snapshot_reader *r = NULL;
+	int rc;
+
+	rc = archive_snapshot_open(&r, data, len);
+	if (!rc)
+		rc = archive_snapshot_check(r, m, v);
 	archive_snapshot_free(r);
 	return rc;
 }

@@ -49,6 +49,21 @@ struct archive_snapshot_reader;
 
 /* Open a reader over a tar.zst held in memory (data must outlive it). */
 int archive_snapshot_open(struct archive_snapshot_reader **out, const void *data, size_t len);
+/*
+ * Open a reader over a tar.zst read in order from src: src(ctx, buf, len)
+ * puts up to len bytes into buf and returns how many, 0 at the end, or a
+ * negative code with a message.  The zstd decoding, and so every call of
+ * src, runs on a second thread (one call at a time) with a few hundred KiB
+ * of buffers between the two.  Only when archive_snapshot_finish returned
+ * 0 was all of src read and found sound (src's own end check included).
+ */
+typedef ssize_t (*archive_source)(void *ctx, void *buf, size_t len);
+int archive_snapshot_open_stream(struct archive_snapshot_reader **out, archive_source src,
+				 void *ctx);
+/* Read what is left of the source, unused, and return its verdict (0 for a
+ * reader over memory). */
+int archive_snapshot_finish(struct archive_snapshot_reader *r);
+
 /* 1 and the next item, 0 at the end, or a negative code (MSGW_ECORRUPT with
  * libarchive's message for damaged or truncated archives). */
 int archive_snapshot_next(struct archive_snapshot_reader *r, struct archive_item *item);
@@ -64,12 +79,36 @@ void archive_snapshot_free(struct archive_snapshot_reader *r);
  */
 int archive_snapshot_verify(const void *data, size_t len, const struct manifest *m);
 
-/* As archive_snapshot_verify, with pre called on every entry before it is
- * compared (a non-zero return stops the check with that code), so callers
- * add their own checks without another pass over the archive. */
+/*
+ * What a pass of archive_snapshot_verify_with does with each entry besides
+ * checking it; every callback may be NULL, and a non-zero return stops the
+ * pass with that code.  pre sees each entry before it is compared with the
+ * manifest (callers' own checks, without another pass over the archive);
+ * begin is called once the entry matched its manifest entry e in name,
+ * type and mode, data with each chunk of a file's content as it is read,
+ * and end once the content matched e's size and sha256.  So a caller can
+ * write entries out as they are verified, knowing that nothing after a
+ * failed check is handed to it.
+ */
 typedef int (*archive_item_check)(const struct archive_item *item, void *ctx);
+struct archive_visit {
+	archive_item_check pre;
+	void *pre_ctx;
+	int (*begin)(const struct manifest_entry *e, void *ctx);
+	int (*data)(const void *buf, size_t len, void *ctx);
+	int (*end)(const struct manifest_entry *e, void *ctx);
+	void *ctx; /* for begin, data and end */
+};
+
+/* archive_snapshot_verify on an open reader (from its start), calling v's
+ * callbacks (v may be NULL), and on success archive_snapshot_finish.  On a
+ * stream, a failure caused by a damaged source is reported as such. */
+int archive_snapshot_check(struct archive_snapshot_reader *r, const struct manifest *m,
+			   const struct archive_visit *v);
+
+/* As archive_snapshot_verify, calling v's callbacks (v may be NULL). */
 int archive_snapshot_verify_with(const void *data, size_t len, const struct manifest *m,
-				 archive_item_check pre, void *ctx);
+				 const struct archive_visit *v);
 
 /* Read one file's whole content out of a tar.zst held in memory into a
  * malloc'd NUL-terminated buffer; MSGW_ENOTFOUND when it has no such file. */

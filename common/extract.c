@@ -1,7 +1,10 @@
 /*
  * extract: checked extraction of a whole snapshot through the local file
- * backend.  Directories get their modes and times after their contents are
- * written, deepest first, so a read-only directory does not stop the walk.
+ * backend, in one pass: entries are written into a staging directory as
+ * they pass their checks, then moved into place (top-level entries are
+ * renamed) once all did.  Directories get their modes and times after
+ * that, deepest first, so a read-only directory stops neither the writing
+ * nor the move.
  */
 #include "extract.h"
 #include "archive.h"
@@ -16,13 +19,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int prepare_dir(struct fsys **fs_out, const char *dir)
+/* Create dir when missing (*created_out says so) and check it is empty. */
+static int prepare_dir(struct fsys **fs_out, bool *created_out, const char *dir)
 {
 	struct fsys_dirent *ents = NULL;
 	size_t n = 0;
 	int rc;
 
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+	*created_out = mkdir(dir, 0700) == 0;
+	if (!*created_out && errno != EEXIST)
 		return err_set_errno(MSGW_ERR, errno, "cannot create '%s'", dir);
 	fsys_open_local(fs_out, dir);
 	rc = fsys_list(*fs_out, "", &ents, &n);
@@ -82,56 +87,134 @@ static void set_owner_time(struct fsys *fs, const struct manifest_entry *e)
 		(void)fsys_utime(fs, e->path, e->mtime, e->mtime_nsec);
 }
 
-static int write_file(struct fsys *fs, struct archive_snapshot_reader *ar,
-		      const struct manifest_entry *e)
-{
-	static char chunk[1 << 16];
-	struct fsys_file *f = NULL;
-	ssize_t n;
-	int rc;
+/* Where the entries go while they are checked: a hidden directory in the
+ * destination, so moving them into place is a rename on one file system. */
+struct stage {
+	struct fsys *fs; /* rooted at the staging directory */
+	char *name;	 /* its name in the destination */
+	struct fsys_file *f;
+	const struct manifest_entry *open; /* the file f is writing */
+	struct extract_result *out;
+};
 
-	rc = fsys_open_write(fs, e->path, 0600, &f);
-	while (!rc && (n = archive_snapshot_read(ar, chunk, sizeof(chunk))) > 0)
-		rc = fsys_write(f, chunk, (size_t)n);
-	if (!rc && n < 0)
-		rc = (int)n;
-	if (f && fsys_close(f) && !rc)
-		rc = MSGW_ERR;
-	if (!rc)
-		rc = fsys_chmod(fs, e->path, e->mode);
+static int stage_begin(const struct manifest_entry *e, void *ctx)
+{
+	struct stage *st = ctx;
+
+	if (e->type == 'd') {
+		st->out->dirs++;
+		return fsys_mkdir(st->fs, e->path, 0700);
+	}
+	if (e->type == 'l') {
+		st->out->links++;
+		return fsys_symlink(st->fs, e->link ? e->link : "", e->path);
+	}
+	st->out->files++;
+	st->out->bytes += e->size;
+	st->open = e;
+	return fsys_open_write(st->fs, e->path, 0600, &st->f);
+}
+
+static int stage_data(const void *buf, size_t len, void *ctx)
+{
+	struct stage *st = ctx;
+
+	return fsys_write(st->f, buf, len);
+}
+
+static int stage_end(const struct manifest_entry *e, void *ctx)
+{
+	struct stage *st = ctx;
+	int rc = 0;
+
+	if (e->type == 'f') {
+		rc = fsys_close(st->f);
+		st->f = NULL;
+		st->open = NULL;
+		if (!rc)
+			rc = fsys_chmod(st->fs, e->path, e->mode);
+	}
+	if (!rc && e->type != 'd')
+		set_owner_time(st->fs, e);
 	return rc;
 }
 
-static int write_entries(struct extract_result *out, struct fsys *fs, struct snapshot *s)
+/* A fresh hidden directory in the destination whose name no top-level
+ * entry of the snapshot has. */
+static int stage_open(struct stage *st, const char *dir, const struct manifest *m)
 {
-	struct archive_snapshot_reader *ar = NULL;
-	struct archive_item it;
-	int rc;
+	int i;
 
-	rc = archive_snapshot_open(&ar, s->archive, s->archive_len);
-	while (!rc && (rc = archive_snapshot_next(ar, &it)) == 1) {
-		struct manifest_entry *e =
-		    (struct manifest_entry *)manifest_find(&s->manifest, it.path);
+	for (i = 0; i < 100; i++) {
+		char *path = xasprintf("%s/.msgw-extract.XXXXXX", dir);
 
-		if (!e) {
-			rc = err_set(MSGW_ECORRUPT, "'%s': not in the manifest", it.path);
-			break;
+		if (!mkdtemp(path)) {
+			int rc = err_set_errno(MSGW_ERR, errno,
+					       "cannot create a staging "
+					       "directory in '%s'",
+					       dir);
+
+			free(path);
+			return rc;
 		}
-		if (e->type == 'd') {
-			rc = fsys_mkdir(fs, e->path, 0700);
-			out->dirs++;
-		} else if (e->type == 'l') {
-			rc = fsys_symlink(fs, e->link ? e->link : "", e->path);
-			out->links++;
-		} else {
-			rc = write_file(fs, ar, e);
-			out->files++;
-			out->bytes += e->size;
+		st->name = xstrdup(strrchr(path, '/') + 1);
+		if (!manifest_find(m, st->name)) {
+			fsys_open_local(&st->fs, path);
+			free(path);
+			return 0;
 		}
-		if (!rc && e->type != 'd')
-			set_owner_time(fs, e);
+		rmdir(path);
+		free(path);
+		free(st->name);
+		st->name = NULL;
 	}
-	archive_snapshot_free(ar);
+	return err_set(MSGW_ERR, "cannot create a staging directory in '%s'", dir);
+}
+
+/* Throw the staging directory and whatever is in it away. */
+static void stage_discard(struct stage *st, struct fsys *dest)
+{
+	if (st->f)
+		(void)fsys_close(st->f);
+	st->f = NULL;
+	if (st->name)
+		(void)fsys_remove_tree(dest, st->name);
+}
+
+static void stage_release(struct stage *st)
+{
+	fsys_free(st->fs);
+	free(st->name);
+	memset(st, 0, sizeof(*st));
+}
+
+/* Move the top-level entries from the staging directory into place; if
+ * one cannot be moved, those already moved go back. */
+static int stage_commit(struct stage *st, struct fsys *dest, const struct manifest *m)
+{
+	size_t i, j;
+	int rc = 0;
+
+	for (i = 0; !rc && i < m->n; i++) {
+		char *from;
+
+		if (strchr(m->e[i].path, '/'))
+			continue;
+		from = fsys_join(st->name, m->e[i].path);
+		rc = fsys_rename(dest, from, m->e[i].path);
+		free(from);
+	}
+	for (j = 0; rc && j + 1 < i; j++) {
+		char *back;
+
+		if (strchr(m->e[j].path, '/'))
+			continue;
+		back = fsys_join(st->name, m->e[j].path);
+		(void)fsys_rename(dest, m->e[j].path, back);
+		free(back);
+	}
+	if (!rc)
+		(void)fsys_rmdir(dest, st->name); /* empty now; only a stray name if this failed */
 	return rc;
 }
 
@@ -149,25 +232,60 @@ static void finish_dirs(struct fsys *fs, const struct snapshot *s)
 	}
 }
 
+/*
+ * One pass over the archive: each entry is checked exactly as a restore
+ * checks it (plan_check_snapshot_with) and written into a staging
+ * directory as soon as it passed; only when the whole snapshot checked out
+ * are the entries moved into place.  On any failure the staging directory
+ * goes, and a destination this call created goes too.
+ */
+static ssize_t read_blob(void *ctx, void *buf, size_t len)
+{
+	return repo_stream_read(ctx, buf, len);
+}
+
 int extract_snapshot(struct extract_result *out, struct repo *r, const char *id, const char *dir)
 {
+	struct archive_visit v = {.begin = stage_begin, .data = stage_data, .end = stage_end};
+	struct archive_snapshot_reader *ar = NULL;
+	struct repo_stream *blob = NULL;
+	struct stage st = {0};
 	struct fsys *fs = NULL;
 	struct snapshot s;
+	bool created = false;
+	size_t size;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	rc = snapshot_load(&s, r, id, true);
+	rc = snapshot_load(&s, r, id, false);
 	if (rc)
 		return rc;
-	rc = plan_check_snapshot(&s);
+	st.out = out;
+	v.ctx = &st;
+	/* the archive is streamed, never held whole */
+	rc = repo_open_stream(&blob, &size, r, s.id, "config.tar.zst");
 	if (!rc)
-		rc = prepare_dir(&fs, dir);
+		rc = prepare_dir(&fs, &created, dir);
 	if (!rc)
-		rc = write_entries(out, fs, &s);
+		rc = stage_open(&st, dir, &s.manifest);
+	if (!rc && (rc = archive_snapshot_open_stream(&ar, read_blob, blob)) != 0)
+		err_wrap(rc, "snapshot %.12s", s.id);
+	if (!rc)
+		rc = plan_check_archive(&s, ar, &v);
+	if (!rc)
+		rc = stage_commit(&st, fs, &s.manifest);
 	if (!rc)
 		finish_dirs(fs, &s);
-	if (rc && fs)
-		err_wrap(rc, "extract into '%s' failed (partial files left there)", dir);
+	if (rc && fs) {
+		stage_discard(&st, fs);
+		if (created)
+			rmdir(dir);
+		err_wrap(rc, "extract into '%s' failed, nothing written there", dir);
+		memset(out, 0, sizeof(*out));
+	}
+	archive_snapshot_free(ar);
+	repo_stream_free(blob);
+	stage_release(&st);
 	fsys_free(fs);
 	snapshot_release(&s);
 	memo_release();

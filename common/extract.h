@@ -1,8 +1,10 @@
 /*
  * extract: write a snapshot's files into a new or empty local directory
  * (no service, no journal): the restore drill and "msgw-restore extract".
- * The same checks as a restore run first, so a hostile or damaged snapshot
- * writes nothing.
+ * Every entry gets the same checks as in a restore, in one pass that
+ * writes into a hidden staging directory inside dir; only a snapshot that
+ * checked out completely is moved into place, so a hostile or damaged one
+ * leaves dir as it was (and removed again when this call created it).
  */
 #ifndef MSGW_EXTRACT_H
 #define MSGW_EXTRACT_H
@@ -17,7 +19,9 @@ struct extract_result {
 	unsigned long long bytes;
 };
 
-/* Extract snapshot id into dir (created when missing; must be empty). */
+/* Extract snapshot id into dir (created when missing; must be empty).
+ * On failure the message ends "extract into 'dir' failed, nothing written
+ * there: ..." when dir was reached at all. */
 int extract_snapshot(struct extract_result *out, struct repo *r, const char *id, const char *dir);
 
 #endif

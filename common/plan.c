@@ -99,11 +99,43 @@ static void fill_entry(struct manifest_entry *e, const struct archive_item *it)
 	e->mtime_nsec = it->mtime_nsec;
 }
 
-/* Every entry must be a plain file, directory or symlink with a name that
- * stays inside the destination; checked on each entry during verification,
- * which is also when what only the archive holds (link targets, owner
- * names, mtimes) is copied into the manifest entry (ctx). */
-static int hostile_check(const struct archive_item *it, void *ctx)
+/* No entry may lie below a symlink of the same snapshot (a write through
+ * it would land outside the destination), and every entry's directories
+ * must be in the snapshot (the agent always records them): otherwise the
+ * entry would be written through whatever the destination has there. */
+static int check_parents(const struct manifest *m, const char *entry)
+{
+	char *path = xstrdup(entry), *slash;
+	int rc = 0;
+
+	while (!rc && (slash = strrchr(path, '/'))) {
+		const struct manifest_entry *a;
+
+		*slash = '\0';
+		a = manifest_find(m, path);
+		if (a && a->type == 'l')
+			rc = err_set(MSGW_EHOSTILE,
+				     "refusing entry '%s': it would be written through link '%s'",
+				     entry, path);
+		else if (a && a->type != 'd')
+			rc = err_set(MSGW_EHOSTILE, "refusing entry '%s': '%s' is not a directory",
+				     entry, path);
+		else if (!a)
+			rc = err_set(
+			    MSGW_ECORRUPT,
+			    "refusing entry '%s': its directory '%s' is not in the snapshot", entry,
+			    path);
+	}
+	free(path);
+	return rc;
+}
+
+/* The check of one entry, made on each as the archive is read, before
+ * anything is written from it: a plain file, directory or symlink, with a
+ * name that stays inside the destination and is not written through a
+ * link.  What only the archive holds (link targets, owner names, mtimes)
+ * is copied into the manifest entry (ctx) here. */
+static int check_entry(const struct archive_item *it, void *ctx)
 {
 	struct manifest_entry *e;
 	int rc;
@@ -112,64 +144,44 @@ static int hostile_check(const struct archive_item *it, void *ctx)
 		return err_set(MSGW_EHOSTILE, "refusing entry '%s': it is %s", it->path,
 			       type_name(it->type));
 	rc = plan_check_entry_name(it->path, it->type, it->link);
+	if (!rc)
+		rc = check_parents(ctx, it->path);
 	e = rc ? NULL : (struct manifest_entry *)manifest_find(ctx, it->path);
 	if (e)
 		fill_entry(e, it);
 	return rc;
 }
 
-/* No entry may lie below a symlink of the same snapshot (a write through
- * it would land outside the destination), and every entry's directories
- * must be in the snapshot (the agent always records them): otherwise the
- * entry would be written through whatever the destination has there. */
-static int check_through_links(const struct manifest *m)
+int plan_check_archive(struct snapshot *s, struct archive_snapshot_reader *r,
+		       const struct archive_visit *then)
 {
-	size_t i;
+	struct archive_visit v = {0};
+	int rc;
 
-	for (i = 0; i < m->n; i++) {
-		char *path = xstrdup(m->e[i].path), *slash;
-		int rc = 0;
-
-		while (!rc && (slash = strrchr(path, '/'))) {
-			const struct manifest_entry *a;
-
-			*slash = '\0';
-			a = manifest_find(m, path);
-			if (a && a->type == 'l')
-				rc = err_set(
-				    MSGW_EHOSTILE,
-				    "refusing entry '%s': it would be written through link '%s'",
-				    m->e[i].path, path);
-			else if (a && a->type != 'd')
-				rc = err_set(MSGW_EHOSTILE,
-					     "refusing entry '%s': '%s' is not a directory",
-					     m->e[i].path, path);
-			else if (!a)
-				rc = err_set(MSGW_ECORRUPT,
-					     "refusing entry '%s': its directory '%s' is not in "
-					     "the snapshot",
-					     m->e[i].path, path);
-		}
-		free(path);
-		if (rc)
-			return rc;
-	}
-	return 0;
+	/* one pass over the archive: each entry's own checks first, then the
+	 * entry against the manifest; at the end the manifest equals the
+	 * archive, so all its names were checked too */
+	if (then)
+		v = *then;
+	v.pre = check_entry;
+	v.pre_ctx = &s->manifest;
+	rc = archive_snapshot_check(r, &s->manifest, &v);
+	if (rc)
+		err_wrap(rc, "snapshot %.12s", s->id);
+	return rc;
 }
 
 int plan_check_snapshot(struct snapshot *s)
 {
+	struct archive_snapshot_reader *r = NULL;
 	int rc;
 
-	/* one pass over the archive: hostile entries first, then each entry
-	 * against the manifest; afterwards the manifest equals the archive, so
-	 * its names were checked too */
-	rc = archive_snapshot_verify_with(s->archive, s->archive_len, &s->manifest, hostile_check,
-					  &s->manifest);
-	if (!rc)
-		rc = check_through_links(&s->manifest);
+	rc = archive_snapshot_open(&r, s->archive, s->archive_len);
 	if (rc)
 		err_wrap(rc, "snapshot %.12s", s->id);
+	else
+		rc = plan_check_archive(s, r, NULL);
+	archive_snapshot_free(r);
 	return rc;
 }
 

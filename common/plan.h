@@ -7,6 +7,7 @@
 #ifndef MSGW_PLAN_H
 #define MSGW_PLAN_H
 
+#include "archive.h"
 #include "config.h"
 #include "fsys.h"
 #include "gateway.h"
@@ -73,6 +74,16 @@ char *plan_forced_codes(const struct plan *p);
  * (link targets, owner names, mtimes) into the manifest entries.
  * MSGW_EHOSTILE / MSGW_ECORRUPT naming the entry. */
 int plan_check_snapshot(struct snapshot *s);
+
+/* The same check, in the same single pass, over an archive reader r
+ * opened at its start (the snapshot's archive, from memory or streamed),
+ * handing every entry to then's begin, data and end callbacks as soon as
+ * it has passed its own checks (archive.h, struct archive_visit; then's
+ * pre is not used; then may be NULL): how extract writes a snapshot while
+ * it checks it.  Whatever was handed over before a failure must be thrown
+ * away by the caller. */
+int plan_check_archive(struct snapshot *s, struct archive_snapshot_reader *r,
+		       const struct archive_visit *then);
 
 /* Validate one archive entry's name and link target against escaping the
  * destination (absolute, "..", empty components, links leaving the root).

@@ -4,6 +4,7 @@
  */
 #include "repo.h"
 #include "err.h"
+#include "loose.h"
 #include "util.h"
 
 #include <errno.h>
@@ -16,6 +17,7 @@
 struct repo {
 	git_repository *g;
 	char *path;
+	char *objects; /* the objects directory, for loose.c */
 };
 
 static int git_fail(int code, const char *what)
@@ -65,6 +67,15 @@ int repo_init(const char *path, int *created_out)
 	return 0;
 }
 
+/* git_repository_path ends in a slash: drop the doubled one before tail. */
+static void strip_slash_before(char *s, const char *tail)
+{
+	size_t n = strlen(s), t = strlen(tail);
+
+	if (n > t && s[n - t - 1] == '/')
+		memmove(s + n - t - 1, s + n - t, t + 1);
+}
+
 int repo_open(struct repo **out, const char *path)
 {
 	struct repo *r;
@@ -82,6 +93,8 @@ int repo_open(struct repo **out, const char *path)
 	r = xcalloc(1, sizeof(*r));
 	r->g = g;
 	r->path = xstrdup(path);
+	r->objects = xasprintf("%s/objects", git_repository_path(g));
+	strip_slash_before(r->objects, "/objects");
 	*out = r;
 	return 0;
 }
@@ -92,6 +105,7 @@ void repo_free(struct repo *r)
 		return;
 	git_repository_free(r->g);
 	free(r->path);
+	free(r->objects);
 	free(r);
 }
 
@@ -196,39 +210,18 @@ static int lookup_commit(git_commit **out, struct repo *r, const char *id)
 	return 0;
 }
 
-/* Stream len bytes of fd (from offset 0) into a new blob, so a large archive
- * is never held in memory whole. */
+/* Write len bytes of fd (from offset 0) as a new blob, streamed, so a
+ * large archive is never held in memory whole, and stored rather than
+ * deflated: the archive is zstd data already (loose.h). */
 static int blob_from_fd(git_oid *out, struct repo *r, int fd, size_t len)
 {
-	git_odb *odb = NULL;
-	git_odb_stream *st = NULL;
-	char chunk[1 << 16];
-	size_t done = 0;
-	int rc = 0;
+	char id[LOOSE_ID_LEN];
+	int rc = loose_write_blob_fd(id, r->objects, fd, len);
 
-	if (git_repository_odb(&odb, r->g) < 0 ||
-	    git_odb_open_wstream(&st, odb, (git_object_size_t)len, GIT_OBJECT_BLOB) < 0) {
-		rc = git_fail(MSGW_ERR, "cannot write snapshot file");
-		goto cleanup;
-	}
-	while (!rc && done < len) {
-		size_t want = len - done < sizeof(chunk) ? len - done : sizeof(chunk);
-		ssize_t n = pread(fd, chunk, want, (off_t)done);
-
-		if (n <= 0)
-			rc = err_set_errno(MSGW_ERR, n < 0 ? errno : EIO,
-					   "cannot read the archive back");
-		else if (git_odb_stream_write(st, chunk, (size_t)n) < 0)
-			rc = git_fail(MSGW_ERR, "cannot write snapshot file");
-		else
-			done += (size_t)n;
-	}
-	if (!rc && git_odb_stream_finalize_write(out, st) < 0)
-		rc = git_fail(MSGW_ERR, "cannot write snapshot file");
-cleanup:
-	git_odb_stream_free(st);
-	git_odb_free(odb);
-	return rc;
+	if (rc)
+		return err_wrap(rc, "cannot write snapshot file");
+	git_oid_fromstr(out, id);
+	return 0;
 }
 
 static int build_tree(git_oid *tree_oid, struct repo *r, const struct repo_file *files,
@@ -327,52 +320,146 @@ cleanup:
 	return rc;
 }
 
+/* Either bytes read by loose.c (data) or a libgit2 blob (packed objects). */
 struct repo_blob {
 	git_blob *blob;
+	char *data;
+	size_t len;
 };
 
-int repo_read_blob(struct repo_blob **out, struct repo *r, const char *id, const char *name)
+/* A loose object is read by loose.c (one buffer, fast SHA-1); a packed one
+ * (after a prune's repack, or in a fetched repository) through libgit2. */
+static int read_object(struct repo_blob **out, struct repo *r, const git_oid *oid)
+{
+	char hex[REPO_ID_LEN];
+	git_blob *blob = NULL;
+	char *data = NULL;
+	size_t len = 0;
+	int rc;
+
+	oid_str(hex, oid);
+	rc = loose_read_blob(&data, &len, r->objects, hex);
+	if (rc == MSGW_ENOTFOUND) {
+		if (git_blob_lookup(&blob, r->g, oid) < 0)
+			return git_fail(MSGW_ECORRUPT, "cannot read object");
+		rc = 0;
+	}
+	if (rc)
+		return rc;
+	*out = xcalloc(1, sizeof(**out));
+	(*out)->blob = blob;
+	(*out)->data = data;
+	(*out)->len = len;
+	return 0;
+}
+
+/* The id of file name in commit id's tree. */
+static int tree_entry(git_oid *out, struct repo *r, const char *id, const char *name)
 {
 	git_commit *c = NULL;
 	git_tree *tree = NULL;
-	git_blob *blob = NULL;
 	const git_tree_entry *te;
 	int rc;
 
-	*out = NULL;
 	rc = lookup_commit(&c, r, id);
 	if (rc)
 		return rc;
 	if (git_commit_tree(&tree, c) < 0) {
 		rc = git_fail(MSGW_ECORRUPT, "cannot read snapshot tree");
-		goto cleanup;
-	}
-	te = git_tree_entry_byname(tree, name);
-	if (!te) {
+	} else if (!(te = git_tree_entry_byname(tree, name))) {
 		rc = err_set(MSGW_ENOTFOUND, "snapshot %.12s has no '%s'", id, name);
-		goto cleanup;
+	} else {
+		git_oid_cpy(out, git_tree_entry_id(te));
 	}
-	if (git_blob_lookup(&blob, r->g, git_tree_entry_id(te)) < 0) {
-		rc = git_fail(MSGW_ECORRUPT, "cannot read object");
-		err_wrap(rc, "snapshot %.12s: '%s'", id, name);
-		goto cleanup;
-	}
-	*out = xmalloc(sizeof(**out));
-	(*out)->blob = blob;
-cleanup:
 	git_tree_free(tree);
 	git_commit_free(c);
 	return rc;
 }
 
+int repo_read_blob(struct repo_blob **out, struct repo *r, const char *id, const char *name)
+{
+	git_oid oid;
+	int rc;
+
+	*out = NULL;
+	rc = tree_entry(&oid, r, id, name);
+	if (rc)
+		return rc;
+	rc = read_object(out, r, &oid);
+	if (rc)
+		err_wrap(rc, "snapshot %.12s: '%s'", id, name);
+	return rc;
+}
+
+struct repo_stream {
+	struct loose_reader *loose; /* a loose object, streamed */
+	struct repo_blob *blob;	    /* or a packed one, held whole by libgit2 */
+	size_t pos;
+	char *what; /* "'name'", for messages */
+};
+
+int repo_open_stream(struct repo_stream **out, size_t *size_out, struct repo *r, const char *id,
+		     const char *name)
+{
+	struct repo_stream *st;
+	char hex[REPO_ID_LEN];
+	git_oid oid;
+	int rc;
+
+	*out = NULL;
+	*size_out = 0;
+	rc = tree_entry(&oid, r, id, name);
+	if (rc)
+		return rc;
+	st = xcalloc(1, sizeof(*st));
+	st->what = xasprintf("'%s'", name);
+	oid_str(hex, &oid);
+	rc = loose_open(&st->loose, size_out, r->objects, hex);
+	if (rc == MSGW_ENOTFOUND && (rc = read_object(&st->blob, r, &oid)) == 0)
+		*size_out = repo_blob_size(st->blob);
+	if (rc) {
+		err_wrap(rc, "snapshot %.12s: '%s'", id, name);
+		repo_stream_free(st);
+		return rc;
+	}
+	*out = st;
+	return 0;
+}
+
+ssize_t repo_stream_read(struct repo_stream *st, void *buf, size_t len)
+{
+	ssize_t n;
+
+	if (st->loose) {
+		n = loose_read(st->loose, buf, len);
+		return n < 0 ? err_wrap((int)n, "%s", st->what) : n;
+	}
+	n = (ssize_t)(repo_blob_size(st->blob) - st->pos);
+	if ((size_t)n > len)
+		n = (ssize_t)len;
+	memcpy(buf, (const char *)repo_blob_data(st->blob) + st->pos, (size_t)n);
+	st->pos += (size_t)n;
+	return n;
+}
+
+void repo_stream_free(struct repo_stream *st)
+{
+	if (!st)
+		return;
+	loose_close(st->loose);
+	repo_blob_free(st->blob);
+	free(st->what);
+	free(st);
+}
+
 const void *repo_blob_data(const struct repo_blob *b)
 {
-	return git_blob_rawcontent(b->blob);
+	return b->blob ? git_blob_rawcontent(b->blob) : b->data;
 }
 
 size_t repo_blob_size(const struct repo_blob *b)
 {
-	return (size_t)git_blob_rawsize(b->blob);
+	return b->blob ? (size_t)git_blob_rawsize(b->blob) : b->len;
 }
 
 void repo_blob_free(struct repo_blob *b)
@@ -380,6 +467,7 @@ void repo_blob_free(struct repo_blob *b)
 	if (!b)
 		return;
 	git_blob_free(b->blob);
+	free(b->data);
 	free(b);
 }
 

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define REPO_ID_LEN 41
 
@@ -73,6 +74,22 @@ int repo_read_blob(struct repo_blob **out, struct repo *r, const char *id, const
 const void *repo_blob_data(const struct repo_blob *b);
 size_t repo_blob_size(const struct repo_blob *b);
 void repo_blob_free(struct repo_blob *b);
+
+/*
+ * A file of a commit's tree read in order, for the archive: a loose
+ * object is inflated as it is read (never held whole), a packed one is
+ * read through libgit2.  *size_out is its size.  repo_stream_read returns
+ * how many bytes it put in buf (len > 0), 0 at the end once the object
+ * checked out (its SHA-1 against its id), or a negative code
+ * (MSGW_ECORRUPT naming the file; the caller adds which snapshot).
+ * Nothing read is known to be sound before the 0.  The reading may happen on another thread
+ * than the opening, one thread at a time.
+ */
+struct repo_stream;
+int repo_open_stream(struct repo_stream **out, size_t *size_out, struct repo *r, const char *id,
+		     const char *name);
+ssize_t repo_stream_read(struct repo_stream *s, void *buf, size_t len);
+void repo_stream_free(struct repo_stream *s);
 
 /* Names of a commit's tree entries (to check it holds exactly the three). */
 int repo_tree_names(char ***names_out, size_t *n_out, struct repo *r, const char *id);

@@ -117,7 +117,7 @@ test_expect_success 'a damaged loose object is found and the snapshot named' '
 	chmod u+w $obj &&
 	flip $obj $(( $(stat -c %s $obj) / 2 )) &&
 	test_expect_code 1 msgw-agent -c rot.git.conf verify &&
-	test_grep "^msgw-agent: snapshot ${tip:0:12}: .config.tar.zst.: cannot read object" err &&
+	test_grep "^msgw-agent: snapshot ${tip:0:12}: .config.tar.zst.: loose object .*/${blob:0:2}/${blob:2}. is damaged" err &&
 	! grep "snapshot.*snapshot" err &&
 	test_grep "^0 verified, 1 damaged$" out &&
 	test_expect_code 1 msgw-agent -c rot.git.conf verify --all &&

@@ -2,7 +2,8 @@
 # t3070-extract-diff: "extract" writes a snapshot into a new or empty
 # directory, file for file what stock tar makes of the snapshot's archive
 # (contents, modes, links, times), and refuses a directory that is not
-# empty; "diff" shows what changed between two snapshots or between a
+# empty; a damaged snapshot leaves the destination as it was (all or
+# nothing, no staging directory left behind); "diff" shows what changed between two snapshots or between a
 # snapshot and the live files: a unified diff naming each changed file,
 # "Binary files ... differ", --stat and --json.
 test_description='msgw-restore: extract and diff'
@@ -73,6 +74,61 @@ test_expect_success 'extract of an unknown snapshot or with bad arguments fails'
 	test ! -e new1 &&
 	test_expect_code 2 restore extract A &&
 	test_expect_code 2 restore extract A x y
+'
+
+# damaged_copy NAME: a copy of the repository, conf-NAME using it
+damaged_copy() {
+	rm -rf "$1.git" &&
+	cp -a "$REPO" "$1.git" &&
+	sed "s|^repository = .*|repository = \"$TRASH/$1.git\"|" "$CONF" >"conf-$1"
+}
+
+# empty_or_absent DIR: nothing left in DIR, not even a hidden staging directory
+empty_or_absent() {
+	test ! -e "$1" || test -z "$(ls -A "$1")"
+}
+
+test_expect_success 'a file damaged late in the snapshot leaves the destination as it was' '
+	damaged_copy late &&
+	git="git -C late.git" &&
+	$git show A:manifest >manifest &&
+	last=$(grep "^f " manifest | tail -n 1 | awk "{print \$NF}") &&
+	awk -v last="$last" "\$1 == \"f\" && \$NF == last { \$6 = \"0000000000000000000000000000000000000000000000000000000000000000\" } { print }" \
+		manifest >manifest.bad &&
+	! cmp -s manifest manifest.bad &&
+	man=$($git hash-object -w "$TRASH/manifest.bad") &&
+	tree=$($git ls-tree A | sed "s/[0-9a-f]\{40\}\(\tmanifest\)$/$man\1/" | $git mktree) &&
+	commit=$(GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@test GIT_COMMITTER_NAME=t \
+		GIT_COMMITTER_EMAIL=t@test $git commit-tree "$tree" -p A -m "A: damaged") &&
+	$git update-ref refs/heads/A "$commit" &&
+	test_expect_code 1 msgw-restore -c conf-late extract A late-new &&
+	test_grep "$last.: sha256 does not match the manifest" err &&
+	test_grep "extract into .late-new. failed, nothing written there" err &&
+	test ! -e late-new &&
+	mkdir late-empty &&
+	test_expect_code 1 msgw-restore -c conf-late extract A late-empty &&
+	test_grep "extract into .late-empty. failed, nothing written there" err &&
+	test -d late-empty && empty_or_absent late-empty
+'
+
+test_expect_success 'a damaged archive object leaves the destination as it was' '
+	damaged_copy rot &&
+	blob=$(git -C rot.git rev-parse A:config.tar.zst) &&
+	obj=rot.git/objects/${blob:0:2}/${blob:2} &&
+	chmod u+w $obj &&
+	python3 -c "
+import sys
+p = sys.argv[1]
+b = bytearray(open(p, \"rb\").read())
+b[len(b) * 3 // 4] ^= 0xff
+open(p, \"wb\").write(b)
+" $obj &&
+	mkdir rot-empty &&
+	test_expect_code 1 msgw-restore -c conf-rot extract A rot-empty &&
+	test_grep "extract into .rot-empty. failed, nothing written there: snapshot [0-9a-f]\{12\}: .config.tar.zst.: loose object .*/${blob:2}. is damaged" err &&
+	test -d rot-empty && empty_or_absent rot-empty &&
+	test_expect_code 1 msgw-restore -c conf-rot extract A rot-new &&
+	test ! -e rot-new
 '
 
 test_expect_success 'diff A: the live files against the snapshot, one unified diff per file' '

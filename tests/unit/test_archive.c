@@ -5,7 +5,10 @@
  * reading back yields the manifest's entries in order with their metadata
  * and exact contents; archive_snapshot_verify accepts the archive and names
  * the file when one byte of its content, its mode, or the entry list
- * differs, and reports damaged or truncated compressed data; a file that
+ * differs, and reports damaged or truncated compressed data; the same
+ * read as a stream (decoded on a second thread): every entry handed to the
+ * visit callbacks, contents intact, the source's own failure reported
+ * (mid-way or at its end), damage found, a reader given up early; a file that
  * changed after it was hashed is refused with MSGW_ECHANGING.
  */
 #include <stdarg.h>
@@ -485,6 +488,185 @@ static void test_verify_damaged_compression(void **state)
 			 MSGW_ECORRUPT);
 }
 
+/* ---- streamed reading (a second thread decodes) ------------------------ */
+
+/* A source serving an archive in pieces of at most step bytes; it fails
+ * once fail_at bytes were served (when non-zero), and returns end_rc
+ * instead of 0 at the end (a source whose end check fails). */
+struct source {
+	const char *data;
+	size_t len, pos, step, fail_at;
+	int end_rc;
+};
+
+static ssize_t source_read(void *ctx, void *buf, size_t len)
+{
+	struct source *s = ctx;
+	size_t n = s->len - s->pos;
+
+	if (s->fail_at && s->pos >= s->fail_at)
+		return err_set(MSGW_ECORRUPT, "source broke at %zu", s->pos);
+	if (n == 0)
+		return s->end_rc ? err_set(s->end_rc, "source failed its end check") : 0;
+	if (n > len)
+		n = len;
+	if (n > s->step)
+		n = s->step;
+	memcpy(buf, s->data + s->pos, n);
+	s->pos += n;
+	return (ssize_t)n;
+}
+
+struct tally {
+	size_t begun, ended;
+	uint64_t bytes;
+};
+
+static int tally_begin(const struct manifest_entry *e, void *ctx)
+{
+	(void)e;
+	((struct tally *)ctx)->begun++;
+	return 0;
+}
+
+static int tally_data(const void *buf, size_t len, void *ctx)
+{
+	(void)buf;
+	((struct tally *)ctx)->bytes += len;
+	return 0;
+}
+
+static int tally_end(const struct manifest_entry *e, void *ctx)
+{
+	(void)e;
+	((struct tally *)ctx)->ended++;
+	return 0;
+}
+
+static int check_stream(struct fixture *f, struct source *src, struct tally *t)
+{
+	struct archive_visit v = {NULL, NULL, tally_begin, tally_data, tally_end, t};
+	struct archive_snapshot_reader *r = NULL;
+	int rc;
+
+	memset(t, 0, sizeof(*t));
+	rc = archive_snapshot_open_stream(&r, source_read, src);
+	if (!rc)
+		rc = archive_snapshot_check(r, &f->m, &v);
+	archive_snapshot_free(r);
+	return rc;
+}
+
+static void test_stream_check(void **state)
+{
+	struct fixture *f = *state;
+	struct source src = {f->ar, f->len, 0, 777, 0, 0};
+	struct tally t;
+	uint64_t files = 0;
+	size_t i;
+
+	/* the archive is several of the decoder's buffers long */
+	assert_true(f->len > 2 * 131072);
+	for (i = 0; i < f->m.n; i++)
+		if (f->m.e[i].type == 'f')
+			files += f->m.e[i].size;
+	if (check_stream(f, &src, &t))
+		fail_msg("check: %s", err_last());
+	assert_int_equal(t.begun, f->m.n);
+	assert_int_equal(t.ended, f->m.n);
+	assert_int_equal(t.bytes, files);
+	assert_int_equal(src.pos, f->len);
+}
+
+static void test_stream_read_back(void **state)
+{
+	struct fixture *f = *state;
+	struct source src = {f->ar, f->len, 0, 1 << 20, 0, 0};
+	struct archive_snapshot_reader *r = NULL;
+	struct archive_item it;
+	unsigned char *big = big_data(), chunk[4096];
+	struct buf b;
+	ssize_t n;
+	int rc;
+
+	assert_int_equal(archive_snapshot_open_stream(&r, source_read, &src), 0);
+	buf_init(&b);
+	while ((rc = archive_snapshot_next(r, &it)) == 1) {
+		if (strcmp(it.path, "big.bin") != 0)
+			continue;
+		while ((n = archive_snapshot_read(r, chunk, sizeof(chunk))) > 0)
+			buf_add(&b, chunk, (size_t)n);
+		assert_int_equal(n, 0);
+	}
+	assert_int_equal(rc, 0);
+	assert_int_equal(archive_snapshot_finish(r), 0);
+	assert_int_equal(b.len, BIG_SIZE);
+	assert_memory_equal(b.data, big, BIG_SIZE);
+	buf_release(&b);
+	free(big);
+	archive_snapshot_free(r);
+}
+
+/* The source's own failure is what is reported, mid-way or at its end
+ * (after every entry checked out). */
+static void test_stream_source_fails(void **state)
+{
+	struct fixture *f = *state;
+	struct source mid = {f->ar, f->len, 0, 1000, f->len / 2, 0};
+	struct source end = {f->ar, f->len, 0, 1000, 0, MSGW_ECORRUPT};
+	struct tally t;
+
+	assert_int_equal(check_stream(f, &mid, &t), MSGW_ECORRUPT);
+	assert_contains(err_last(), "source broke at");
+	assert_true(t.ended < f->m.n);
+	assert_int_equal(check_stream(f, &end, &t), MSGW_ECORRUPT);
+	assert_string_equal(err_last(), "source failed its end check");
+	assert_int_equal(t.ended, f->m.n);
+}
+
+static void test_stream_damaged(void **state)
+{
+	struct fixture *f = *state;
+	struct source trunc = {f->ar, f->len - 1, 0, 4096, 0, 0};
+	struct source third = {f->ar, f->len / 3, 0, 4096, 0, 0};
+	struct source flipped = {NULL, f->len, 0, 4096, 0, 0};
+	struct source garbage = {"not an archive at all", 21, 0, 4096, 0, 0};
+	struct tally t;
+
+	assert_int_equal(check_stream(f, &trunc, &t), MSGW_ECORRUPT);
+	assert_contains(err_last(), "config.tar.zst");
+	assert_int_equal(check_stream(f, &third, &t), MSGW_ECORRUPT);
+	f->ar2 = xmalloc(f->len);
+	memcpy(f->ar2, f->ar, f->len);
+	f->ar2[f->len / 2] ^= 0xff;
+	flipped.data = f->ar2;
+	assert_int_equal(check_stream(f, &flipped, &t), MSGW_ECORRUPT);
+	assert_contains(err_last(), "config.tar.zst");
+	assert_int_equal(check_stream(f, &garbage, &t), MSGW_ECORRUPT);
+}
+
+/* A reader given up after its first entry stops its decoder thread, even
+ * while that waits for buffer space: the source here (four archives one
+ * after the other, as zstd frames may be) decodes to far more than the
+ * decoder's buffers hold, so it cannot have been read to its end. */
+static void test_stream_abandoned(void **state)
+{
+	struct fixture *f = *state;
+	struct source src = {NULL, 4 * f->len, 0, 512, 0, 0};
+	struct archive_snapshot_reader *r = NULL;
+	struct archive_item it;
+	size_t i;
+
+	f->ar2 = xmalloc(4 * f->len);
+	for (i = 0; i < 4; i++)
+		memcpy(f->ar2 + i * f->len, f->ar, f->len);
+	src.data = f->ar2;
+	assert_int_equal(archive_snapshot_open_stream(&r, source_read, &src), 0);
+	assert_int_equal(archive_snapshot_next(r, &it), 1);
+	archive_snapshot_free(r);
+	assert_true(src.pos < src.len);
+}
+
 /* ---- a file changed after it was hashed ------------------------------------- */
 
 static void test_write_refuses_changed_file(void **state)
@@ -570,6 +752,11 @@ int main(void)
 	    T(test_verify_manifest_differs),
 	    T(test_verify_entry_lists),
 	    T(test_verify_damaged_compression),
+	    T(test_stream_check),
+	    T(test_stream_read_back),
+	    T(test_stream_source_fails),
+	    T(test_stream_damaged),
+	    T(test_stream_abandoned),
 	    T(test_write_refuses_changed_file),
 	    T(test_write_missing_file),
 	    cmocka_unit_test(test_empty_manifest),

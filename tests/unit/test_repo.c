@@ -2,7 +2,9 @@
  * test_repo: the snapshot repository on real temporary bare repositories:
  * repo_init (mode, idempotence, refusal of a foreign directory), repo_open,
  * repo_commit and reading back (files, tree names, commit facts, log,
- * branches, HEAD), tags, damaged objects, and repo_resolve for every form
+ * branches, HEAD), tags, damaged objects, an archive streamed from a file
+ * (stored undeflated, read back by stock git), packed objects read through
+ * libgit2 after a repack, and repo_resolve for every form
  * of snapshot name: branch, @latest, ~N within and beyond history, tag,
  * id prefixes of 7+ hex digits, an ambiguous prefix (two commits crafted
  * to share seven hex digits) and unknown names.
@@ -541,9 +543,80 @@ static void test_damaged_blob(void **state)
 	assert_int_equal(rc, MSGW_ECORRUPT);
 	assert_null(data);
 	assert_contains(err_last(), "'manifest'");
-	assert_contains(err_last(), "cannot read object");
+	assert_contains(err_last(), "is damaged");
 	/* the other snapshots are untouched */
 	assert_int_equal(repo_read(&data, &len, f->r, f->ids[2], "manifest"), 0);
+	free(data);
+}
+
+static void run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void run(const char *fmt, ...)
+{
+	char cmd[4 * PATH_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* The archive is streamed from a file into a stored (not deflated) loose
+ * object that stock git reads. */
+static void test_commit_from_fd(void **state)
+{
+	struct fixture *f = *state;
+	char id[REPO_ID_LEN], path[PATH_MAX + 64], *data = NULL;
+	const size_t n = 200000;
+	struct repo_file files[3] = {
+	    {"config.tar.zst", NULL, n, -1},
+	    REPO_FILE("manifest", "msgw-manifest 1\n", 16),
+	    REPO_FILE("meta", "format: 1\n", 10),
+	};
+	size_t len = 0, i;
+	FILE *fp;
+
+	assert_int_equal(repo_init(f->path, NULL), 0);
+	assert_int_equal(repo_open(&f->r, f->path), 0);
+	snprintf(path, sizeof(path), "%s/archive", f->dir);
+	fp = fopen(path, "w+b");
+	assert_non_null(fp);
+	for (i = 0; i < n; i++)
+		fputc((int)(i % 7), fp);
+	fflush(fp);
+	files[0].fd = fileno(fp);
+	assert_int_equal(repo_commit(id, f->r, "msgw3", files, 3, "msgw3: first\n", 1700000000), 0);
+	fclose(fp);
+	run("git --git-dir='%s' fsck --full --strict 2>/dev/null", f->path);
+	run("git --git-dir='%s' cat-file blob msgw3:config.tar.zst | cmp - '%s'", f->path, path);
+	/* stored: the object file is not smaller than its (compressible) content */
+	run("f=$(git --git-dir='%s' rev-parse msgw3:config.tar.zst) && "
+	    "test $(stat -c %%s '%s'/objects/$(echo $f | cut -c1-2)/$(echo $f | cut -c3-)) -gt %zu",
+	    f->path, f->path, n);
+	assert_int_equal(repo_read(&data, &len, f->r, id, "config.tar.zst"), 0);
+	assert_int_equal(len, n);
+	assert_int_equal(data[n - 1], (n - 1) % 7);
+	free(data);
+}
+
+/* After a repack the objects are no longer loose: read through libgit2. */
+static void test_packed_fallback(void **state)
+{
+	struct fixture *f = *state;
+	char *data = NULL;
+	size_t len = 0;
+
+	run("git --git-dir='%s' repack -a -d -q && git --git-dir='%s' prune-packed && "
+	    "test -z \"$(find '%s/objects' -type f -path '*/objects/[0-9a-f][0-9a-f]/*')\"",
+	    f->path, f->path, f->path);
+	repo_free(f->r);
+	assert_int_equal(repo_open(&f->r, f->path), 0);
+	assert_int_equal(repo_read(&data, &len, f->r, f->ids[0], "config.tar.zst"), 0);
+	assert_int_equal(len, 16);
+	assert_memory_equal(data, "\x28\xb5\x2f\xfd\0binary\0data", 16);
+	free(data);
+	assert_int_equal(repo_read(&data, &len, f->r, f->ids[1], "manifest"), 0);
+	assert_string_equal(data, "msgw-manifest 1\n# 1\n");
 	free(data);
 }
 
@@ -571,6 +644,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_resolve_blob_id, setup_history, teardown),
 	    cmocka_unit_test_setup_teardown(test_resolve_ambiguous, setup_history, teardown),
 	    cmocka_unit_test_setup_teardown(test_damaged_blob, setup_history, teardown),
+	    cmocka_unit_test_setup_teardown(test_commit_from_fd, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_packed_fallback, setup_history, teardown),
 	    cmocka_unit_test(test_version),
 	};
 
