@@ -16,6 +16,7 @@
 #include "fsys.h"
 #include "manifest.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -30,8 +31,13 @@
 int archive_snapshot_write(char **out, size_t *len_out, const struct manifest *m, struct fsys *fs);
 
 /* As archive_snapshot_write, streaming the compressed bytes to fd (from its
- * current offset) instead of memory; *len_out is how many were written. */
-int archive_snapshot_write_fd(int fd, size_t *len_out, const struct manifest *m, struct fsys *fs);
+ * current offset) instead of memory; *len_out is how many were written.
+ * With fill_sha the files' hashes are not known yet: each is computed from
+ * the bytes archived and stored in its entry, and a file whose stat after
+ * reading differs from the walk's (size, mtime, ctime, inode) fails with
+ * MSGW_ECHANGING.  A first snapshot so reads every file once, not twice. */
+int archive_snapshot_write_fd(int fd, size_t *len_out, struct manifest *m, struct fsys *fs,
+			      bool fill_sha);
 
 /* One entry as read back.  Types: 'f' file, 'd' directory, 'l' symlink,
  * 'h' hard link, 'c'/'b' devices, 'p' FIFO, 's' socket, '?' other. */

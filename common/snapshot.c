@@ -167,7 +167,7 @@ static char *make_meta(const struct config_gateway *gw, const struct snapshot_op
 /* Walk and hash until a stable manifest and archive come out (a file that
  * changes between hashing and archiving sends us round again). */
 static int capture(struct manifest *m, struct snapshot_result *res, struct fsys *fs,
-		   const struct config_gateway *gw, struct statcache *cache)
+		   const struct config_gateway *gw, struct statcache *cache, bool defer)
 {
 	struct walk_rules rules;
 	size_t i;
@@ -175,8 +175,11 @@ static int capture(struct manifest *m, struct snapshot_result *res, struct fsys 
 
 	snapshot_rules(&rules, gw);
 	rc = walk_location(m, fs, &rules, &res->stats);
-	if (!rc)
+	if (!rc && !defer)
 		rc = walk_hash(m, fs, cache);
+	for (i = 0; !rc && defer && i < m->n; i++)
+		if (m->e[i].type == 'l') /* files: hashed while archived */
+			rc = walk_hash_entry(&m->e[i], fs);
 	if (rc) {
 		manifest_release(m);
 		return rc;
@@ -265,14 +268,18 @@ static int take_once(struct snapshot_result *out, struct repo *r, const struct c
 	char tip[REPO_ID_LEN];
 	int archive_fd = -1;
 	size_t alen = 0;
-	bool has_tip;
+	bool has_tip, defer;
+	size_t i;
 	int64_t walk_time = (int64_t)time(NULL);
 	int rc;
 
 	rc = tip_manifest(&old_m, tip, r, gw->name, &has_tip);
 	if (rc)
 		return rc;
-	rc = capture(&m, out, fs, gw, cache);
+	/* nothing to compare with (a first snapshot) or written anyway: the
+	 * files are hashed while they are archived, so each is read once */
+	defer = !has_tip || opts->always_write;
+	rc = capture(&m, out, fs, gw, cache, defer);
 	if (rc)
 		goto cleanup_old;
 	if (has_tip && !opts->always_write && old_m.n == m.n) {
@@ -289,7 +296,10 @@ static int take_once(struct snapshot_result *out, struct repo *r, const struct c
 	}
 	rc = archive_temp_file(&archive_fd, r);
 	if (!rc)
-		rc = archive_snapshot_write_fd(archive_fd, &alen, &m, fs);
+		rc = archive_snapshot_write_fd(archive_fd, &alen, &m, fs, defer);
+	for (i = 0; !rc && defer && cache && i < m.n; i++)
+		if (m.e[i].type == 'f')
+			statcache_store(cache, &m.e[i]);
 	if (!rc)
 		rc = write_commit(out, r, gw, opts, has_tip ? &old_m : NULL, &m, archive_fd, alen);
 cleanup:

@@ -693,6 +693,63 @@ static void test_write_refuses_changed_file(void **state)
 	assert_null(out);
 }
 
+/* ---- hashing while archiving (a first snapshot) ------------------------------ */
+
+/* Write f->m's archive to a scratch file with fill_sha; the bytes in *out. */
+static int write_filling(struct fixture *f, char **out, size_t *len)
+{
+	FILE *tmp = tmpfile();
+	int rc;
+
+	assert_non_null(tmp);
+	*out = NULL;
+	rc = archive_snapshot_write_fd(fileno(tmp), len, &f->m, f->fs, true);
+	if (!rc) {
+		*out = xmalloc(*len ? *len : 1);
+		assert_int_equal(pread(fileno(tmp), *out, *len, 0), (ssize_t)*len);
+	}
+	fclose(tmp);
+	return rc;
+}
+
+static void test_write_fills_hashes(void **state)
+{
+	struct fixture *f = *state;
+	unsigned char(*want)[SHA256_LEN] = xcalloc(f->m.n, SHA256_LEN);
+	char *out = NULL;
+	size_t i, len = 0, files = 0;
+
+	for (i = 0; i < f->m.n; i++) {
+		memcpy(want[i], f->m.e[i].sha, SHA256_LEN);
+		if (f->m.e[i].type == 'f') {
+			memset(f->m.e[i].sha, 0, SHA256_LEN);
+			files++;
+		}
+	}
+	assert_true(files > 2);
+	assert_int_equal(write_filling(f, &out, &len), 0);
+	for (i = 0; i < f->m.n; i++)
+		assert_memory_equal(f->m.e[i].sha, want[i], SHA256_LEN);
+	/* the same bytes as when the hashes were known beforehand */
+	assert_int_equal(len, f->len);
+	assert_memory_equal(out, f->ar, len);
+	free(out);
+	free(want);
+}
+
+static void test_write_filling_sees_a_rewrite(void **state)
+{
+	struct fixture *f = *state;
+	char *out = NULL;
+	size_t len = 0;
+
+	/* rewritten after the walk: its stat is no longer the walk's */
+	write_file(f->root, "Templates/bounce.txt", "changed!\n", 9, 0644);
+	assert_int_equal(write_filling(f, &out, &len), MSGW_ECHANGING);
+	assert_null(out);
+	assert_contains(err_last(), "'Templates/bounce.txt' changed while it was archived");
+}
+
 static void test_write_missing_file(void **state)
 {
 	struct fixture *f = *state;
@@ -757,6 +814,8 @@ int main(void)
 	    T(test_stream_source_fails),
 	    T(test_stream_damaged),
 	    T(test_stream_abandoned),
+	    T(test_write_fills_hashes),
+	    T(test_write_filling_sees_a_rewrite),
 	    T(test_write_refuses_changed_file),
 	    T(test_write_missing_file),
 	    cmocka_unit_test(test_empty_manifest),
