@@ -20,7 +20,10 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#define ARCHIVE_ZSTD_LEVEL 3
+/* zstd level 2: on configuration text about 3% larger than level 3 (tar's
+ * default) for a quarter less compression time, which is most of a first
+ * snapshot's CPU. */
+#define ARCHIVE_ZSTD_LEVEL 2
 
 /*
  * Build the tar.zst of m's entries, reading file contents from fs.  Each

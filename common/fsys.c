@@ -164,7 +164,7 @@ char *fsys_join(const char *a, const char *b)
 		return xstrdup(b);
 	if (!b || !*b || strcmp(b, ".") == 0)
 		return xstrdup(a);
-	return xasprintf("%s/%s", a, b);
+	return xconcat3(a, "/", b);
 }
 
 static char *parent_of(const char *path)

@@ -27,7 +27,7 @@ static char *full(struct local *l, const char *path)
 {
 	if (!path || !*path || strcmp(path, ".") == 0)
 		return xstrdup(l->root);
-	return xasprintf("%s/%s", l->root, path);
+	return xconcat3(l->root, "/", path);
 }
 
 static int fail(int errnum, const char *what, const char *p)

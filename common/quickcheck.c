@@ -29,11 +29,12 @@ char *quickcheck_path(const char *state_dir, const char *gateway)
  * ids, size, path; a link's target) and, for files, the stat data that
  * vouches for their content. */
 static void format_record(struct buf *b, const char *location, const char *tip,
-			  const struct manifest *m)
+			  const struct manifest *m, size_t size_hint)
 {
 	size_t i;
 
 	buf_init(b);
+	buf_reserve(b, size_hint);
 	buf_adds(b, QUICKCHECK_HEADER "\nlocation ");
 	manifest_encode_path_into(b, location);
 	buf_addf(b, "\ntip %s\nentries %zu\n", tip, m->n);
@@ -92,7 +93,7 @@ void quickcheck_record(const char *path, const char *location, const char *tip,
 			return;
 		}
 	}
-	format_record(&b, location, tip, m);
+	format_record(&b, location, tip, m, m->n * 128);
 	tmp = xasprintf("%s.tmp", path);
 	/* no fsync: a record lost or emptied by a crash only costs a full run */
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -198,7 +199,7 @@ int quickcheck_unchanged(char tip_out[REPO_ID_LEN], const char **why, const char
 		*why = "the walk failed";
 		return 0;
 	}
-	format_record(&now, location, tip_out, &m);
+	format_record(&now, location, tip_out, &m, len);
 	same = now.len == len && memcmp(now.data, rec, len) == 0;
 	*why = same ? "same tip and stat data" : "the tip or the files differ from the record";
 	buf_release(&now);

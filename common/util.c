@@ -57,6 +57,17 @@ char *xstrndup(const char *s, size_t n)
 	return p;
 }
 
+char *xconcat3(const char *a, const char *b, const char *c)
+{
+	size_t la = strlen(a), lb = strlen(b), lc = strlen(c);
+	char *out = xmalloc(la + lb + lc + 1);
+
+	memcpy(out, a, la);
+	memcpy(out + la, b, lb);
+	memcpy(out + la + lb, c, lc + 1);
+	return out;
+}
+
 char *xasprintf(const char *fmt, ...)
 {
 	va_list ap;
@@ -77,7 +88,7 @@ void buf_init(struct buf *b)
 	b->data[0] = '\0';
 }
 
-static void buf_grow(struct buf *b, size_t extra)
+void buf_reserve(struct buf *b, size_t extra)
 {
 	if (b->len + extra + 1 <= b->cap)
 		return;
@@ -88,7 +99,7 @@ static void buf_grow(struct buf *b, size_t extra)
 
 void buf_add(struct buf *b, const void *data, size_t len)
 {
-	buf_grow(b, len);
+	buf_reserve(b, len);
 	memcpy(b->data + b->len, data, len);
 	b->len += len;
 	b->data[b->len] = '\0';
@@ -135,7 +146,7 @@ void buf_addf(struct buf *b, const char *fmt, ...)
 	va_end(ap);
 	if (n < 0)
 		return;
-	buf_grow(b, (size_t)n);
+	buf_reserve(b, (size_t)n);
 	va_start(ap, fmt);
 	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
 	va_end(ap);

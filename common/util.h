@@ -16,6 +16,9 @@ void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* a, b and c joined (malloc'd): xasprintf("%s%s%s") for path joins in loops
+ * over every entry of a walk, without printf's cost. */
+char *xconcat3(const char *a, const char *b, const char *c);
 
 /* A growing byte buffer; always NUL-terminated after buf_init. */
 struct buf {
@@ -24,6 +27,8 @@ struct buf {
 };
 
 void buf_init(struct buf *b);
+/* Room for extra more bytes, so a buffer of known size grows once. */
+void buf_reserve(struct buf *b, size_t extra);
 void buf_add(struct buf *b, const void *data, size_t len);
 void buf_adds(struct buf *b, const char *s);
 void buf_addf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -342,4 +342,19 @@ test_expect_success 'a file that keeps changing fails the snapshot; no commit' '
 	test_grep "msgw1: 0 modified, 1 added, 0 removed$" out
 '
 
+test_expect_success 'a snapshot that cannot be written (file-size limit, as a full disk) changes nothing' '
+	before=$(git -C repo.git rev-parse msgw1) &&
+	test $(git -C repo.git cat-file -s msgw1:config.tar.zst) -gt 1024 &&
+	echo "one more line" >>gw1/Templates/bounce.txt &&
+	(trap "" XFSZ && ulimit -f 1 &&
+	 test_expect_code 1 msgw-agent -c msgw.conf snapshot msgw1) &&
+	test_grep "File too large" err &&
+	test "$(git -C repo.git rev-parse msgw1)" = "$before" &&
+	! ls repo.git/msgw-archive.* repo.git/objects/tmp_* 2>/dev/null &&
+	git -C repo.git fsck --strict >fsck 2>&1 &&
+	test ! -s fsck &&
+	msgw-agent -c msgw.conf snapshot msgw1 >out &&
+	test_grep "msgw1: 1 modified, 0 added, 0 removed$" out
+'
+
 test_done

@@ -131,6 +131,21 @@ open(p, \"wb\").write(b)
 	test ! -e rot-new
 '
 
+test_expect_success 'a write failing midway (file-size limit, as a full disk) leaves nothing' '
+	big=$(git -C "$REPO" show A:manifest | awk "\$1 == \"f\" { print \$5 }" | sort -n | tail -n 1) &&
+	test "$big" -gt 1024 &&
+	mkdir full-empty &&
+	(trap "" XFSZ && ulimit -f 1 &&
+	 test_expect_code 1 restore extract A full-empty) &&
+	test_grep "extract into .full-empty. failed, nothing written there: .*File too large" err &&
+	test -d full-empty && empty_or_absent full-empty &&
+	(trap "" XFSZ && ulimit -f 1 &&
+	 test_expect_code 1 restore extract A full-new) &&
+	test ! -e full-new &&
+	restore extract A full-empty >out &&
+	test_grep "^extracted " out
+'
+
 test_expect_success 'diff A: the live files against the snapshot, one unified diff per file' '
 	restore diff A >out &&
 	test ! -s out &&
