@@ -171,6 +171,7 @@ int quickcheck_unchanged(char tip_out[REPO_ID_LEN], const char **why, const char
 			 const char *repo_path, const char *branch, const char *location,
 			 const struct walk_rules *rules)
 {
+	struct walk_rules ids;
 	struct fsys *fs = NULL;
 	struct manifest m;
 	struct buf now;
@@ -192,7 +193,9 @@ int quickcheck_unchanged(char tip_out[REPO_ID_LEN], const char **why, const char
 		return 0;
 	}
 	fsys_open_local(&fs, location);
-	if (walk_location(&m, fs, rules, NULL)) {
+	ids = *rules;
+	ids.ids_only = true; /* the record holds owner ids, not names */
+	if (walk_location(&m, fs, &ids, NULL)) {
 		fsys_free(fs);
 		free(rec);
 		err_clear();

@@ -60,6 +60,7 @@ static inline void snapshot_rules(struct walk_rules *out, const struct config_ga
 	out->include = gw->include.n ? gw->include.v : NULL;
 	out->exclude = gw->exclude.v;
 	out->mailbox_store = gw->mailbox_store.v;
+	out->ids_only = false;
 }
 
 int snapshot_take(struct snapshot_result *out, struct repo *r, const struct config_gateway *gw,

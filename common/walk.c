@@ -118,6 +118,8 @@ static void owner_cache_release(struct owner_cache *c)
 
 static void fill_owner(struct walker *w, struct manifest_entry *e)
 {
+	if (w->rules->ids_only)
+		return;
 	e->uname = owner_name(w, &w->users, e->uid, false);
 	e->gname = owner_name(w, &w->groups, e->gid, true);
 }

@@ -30,6 +30,7 @@ struct walk_rules {
 	char *const *include;	    /* NULL-terminated; NULL means {"**"} */
 	char *const *exclude;	    /* NULL-terminated or NULL */
 	char *const *mailbox_store; /* extra store patterns, or NULL */
+	bool ids_only;		    /* owner ids without names (no lookups) */
 };
 
 /* True for "mbx-" followed by exactly 32 hex digits. */

@@ -138,7 +138,7 @@ static void fix_times(const char *root)
 
 static void scan_tree(struct manifest *m, struct fsys *fs)
 {
-	struct walk_rules rules = {NULL, NULL, NULL};
+	struct walk_rules rules = {0};
 	int rc = walk_location(m, fs, &rules, NULL);
 
 	if (!rc)

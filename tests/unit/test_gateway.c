@@ -639,7 +639,7 @@ static void test_inventory(void **state)
 {
 	struct fixture *f = *state;
 	char *const stores[] = {"Stores/*", NULL};
-	struct walk_rules rules = {NULL, NULL, stores};
+	struct walk_rules rules = {.mailbox_store = stores};
 	char target[2 * PATH_MAX], link[2 * PATH_MAX];
 	const struct gateway_store *s;
 

@@ -360,7 +360,7 @@ static void test_default_walk(void **state)
 {
 	struct fixture *f = *state;
 
-	walk(f, &(struct walk_rules){NULL, NULL, NULL});
+	walk(f, &(struct walk_rules){0});
 	assert_paths(&f->m, "d Certificates\n"
 			    "f Certificates/gateway.pem\n"
 			    "d Empty\n"
@@ -403,7 +403,7 @@ static void test_stores_never_touched(void **state)
 	struct fixture *f = *state;
 	size_t i;
 
-	walk(f, &(struct walk_rules){NULL, NULL, NULL});
+	walk(f, &(struct walk_rules){0});
 	assert_int_equal(walk_hash(&f->m, f->fs, NULL), 0);
 	for (i = 0; i < f->m.n; i++)
 		assert_no_store(&f->m.e[i]);
@@ -428,7 +428,7 @@ static void test_include_cannot_reach_stores(void **state)
 	char *got;
 	size_t i;
 
-	walk(f, &(struct walk_rules){include, NULL, NULL});
+	walk(f, &(struct walk_rules){.include = include});
 	for (i = 0; i < f->m.n; i++)
 		assert_no_store(&f->m.e[i]);
 	got = paths(&f->m);
@@ -445,7 +445,7 @@ static void test_mailbox_store_patterns(void **state)
 
 	put(f, "Archive/2025/x.msg", "x\n");
 	put(f, "Archive/index.txt", "index\n");
-	walk(f, &(struct walk_rules){NULL, NULL, stores});
+	walk(f, &(struct walk_rules){.mailbox_store = stores});
 	got = paths(&f->m);
 	assert_null(strstr(got, "Stores"));
 	assert_null(strstr(got, "Archive/2025"));
@@ -463,7 +463,7 @@ static void test_exclude(void **state)
 	struct fixture *f = *state;
 	char *got;
 
-	walk(f, &(struct walk_rules){NULL, exclude, NULL});
+	walk(f, &(struct walk_rules){.exclude = exclude});
 	got = paths(&f->m);
 	assert_contains(got, "d Logs\n"); /* the directory itself stays */
 	assert_null(strstr(got, "Logs/"));
@@ -484,7 +484,7 @@ static void test_include(void **state)
 	char *const include[] = {"Gateway.json", "Templates/**", "Empty", NULL};
 	struct fixture *f = *state;
 
-	walk(f, &(struct walk_rules){include, NULL, NULL});
+	walk(f, &(struct walk_rules){.include = include});
 	assert_paths(&f->m, "d Empty\n"
 			    "f Gateway.json\n"
 			    "d Templates\n"
@@ -498,7 +498,7 @@ static void test_symlinks(void **state)
 	const struct manifest_entry *e;
 	unsigned char sha[SHA256_LEN];
 
-	walk(f, &(struct walk_rules){NULL, NULL, NULL});
+	walk(f, &(struct walk_rules){0});
 	assert_int_equal(walk_hash(&f->m, f->fs, NULL), 0);
 
 	e = manifest_find(&f->m, "current");
@@ -532,7 +532,7 @@ static void test_empty_dirs(void **state)
 	struct fixture *f = *state;
 	const struct manifest_entry *e;
 
-	walk(f, &(struct walk_rules){NULL, NULL, NULL});
+	walk(f, &(struct walk_rules){0});
 	e = manifest_find(&f->m, "Empty");
 	assert_non_null(e);
 	assert_int_equal(e->type, 'd');
@@ -541,7 +541,7 @@ static void test_empty_dirs(void **state)
 	assert_non_null(manifest_find(&f->m, "Nested/Empty"));
 
 	/* nobody asked for Empty: dropped; Nested/Empty is below an include */
-	walk(f, &(struct walk_rules){include, NULL, NULL});
+	walk(f, &(struct walk_rules){.include = include});
 	assert_null(manifest_find(&f->m, "Empty"));
 	assert_non_null(manifest_find(&f->m, "Nested/Empty"));
 	assert_non_null(manifest_find(&f->m, "Nested"));
@@ -557,7 +557,7 @@ static void test_entry_metadata(void **state)
 	assert_int_equal(chmod(p, 0600), 0);
 	assert_int_equal(lstat(p, &st), 0);
 	free(p);
-	walk(f, &(struct walk_rules){NULL, NULL, NULL});
+	walk(f, &(struct walk_rules){0});
 	e = manifest_find(&f->m, "Certificates/gateway.pem");
 	assert_int_equal(e->type, 'f');
 	assert_int_equal(e->mode, 0600);
@@ -585,7 +585,7 @@ static void test_fifo_skipped(void **state)
 
 	assert_int_equal(mkfifo(p, 0600), 0);
 	free(p);
-	walk(f, &(struct walk_rules){NULL, NULL, NULL});
+	walk(f, &(struct walk_rules){0});
 	assert_null(manifest_find(&f->m, "Templates/pipe"));
 	assert_int_equal(f->st.skipped, 1);
 	assert_int_equal(walk_hash(&f->m, f->fs, NULL), 0); /* and never opened */
@@ -598,7 +598,7 @@ static void test_internal_names_skipped(void **state)
 	put(f, "Gateway.json" WALK_NEW_SUFFIX, "staged\n");
 	put(f, "Templates/bounce.txt" WALK_OLD_SUFFIX, "old\n");
 	put(f, WALK_JOURNAL_NAME, "journal\n");
-	walk(f, &(struct walk_rules){NULL, NULL, NULL});
+	walk(f, &(struct walk_rules){0});
 	assert_null(manifest_find(&f->m, "Gateway.json" WALK_NEW_SUFFIX));
 	assert_null(manifest_find(&f->m, "Templates/bounce.txt" WALK_OLD_SUFFIX));
 	assert_null(manifest_find(&f->m, WALK_JOURNAL_NAME));
@@ -610,7 +610,7 @@ static void test_classify(void **state)
 	char *const include[] = {"Gateway.json", "Templates/**", NULL};
 	char *const exclude[] = {"Logs/**", "**/*.bak", NULL};
 	char *const stores[] = {"Stores/*", NULL};
-	struct walk_rules r = {include, exclude, stores};
+	struct walk_rules r = {.include = include, .exclude = exclude, .mailbox_store = stores};
 	static const struct {
 		const char *path;
 		bool dir;
@@ -651,7 +651,7 @@ static void test_bad_location(void **state)
 	char *p = xasprintf("%s/nothing", f->dir);
 
 	assert_int_equal(fsys_open_local(&fs, p), 0);
-	assert_true(walk_location(&f->m, fs, &(struct walk_rules){NULL, NULL, NULL}, NULL) < 0);
+	assert_true(walk_location(&f->m, fs, &(struct walk_rules){0}, NULL) < 0);
 	assert_contains(err_last(), p);
 	assert_int_equal(f->m.n, 0);
 	fsys_free(fs);
@@ -659,8 +659,7 @@ static void test_bad_location(void **state)
 
 	p = xasprintf("%s/Gateway.json", f->dir);
 	assert_int_equal(fsys_open_local(&fs, p), 0);
-	assert_int_equal(walk_location(&f->m, fs, &(struct walk_rules){NULL, NULL, NULL}, NULL),
-			 MSGW_ERR);
+	assert_int_equal(walk_location(&f->m, fs, &(struct walk_rules){0}, NULL), MSGW_ERR);
 	assert_contains(err_last(), "is not a directory");
 	fsys_free(fs);
 	free(p);
@@ -674,7 +673,7 @@ static void test_hash(void **state)
 	const struct manifest_entry *e;
 	unsigned char sha[SHA256_LEN];
 
-	walk(f, &(struct walk_rules){NULL, NULL, NULL});
+	walk(f, &(struct walk_rules){0});
 	assert_int_equal(walk_hash(&f->m, f->fs, NULL), 0);
 	e = manifest_find(&f->m, "Templates/bounce.txt");
 	sha256_buf(sha, "bounce\n", 7);
@@ -690,7 +689,7 @@ static void test_hash_file_keeps_changing(void **state)
 	struct fixture *f = *state;
 	struct manifest_entry *e;
 
-	walk(f, &(struct walk_rules){NULL, NULL, NULL});
+	walk(f, &(struct walk_rules){0});
 	f->spy->grow = "Gateway.json";
 	f->spy->grow_reads = -1;
 	e = (struct manifest_entry *)manifest_find(&f->m, "Gateway.json");
@@ -706,7 +705,7 @@ static void test_hash_file_changes_once(void **state)
 	struct manifest_entry *e;
 	unsigned char sha[SHA256_LEN];
 
-	walk(f, &(struct walk_rules){NULL, NULL, NULL});
+	walk(f, &(struct walk_rules){0});
 	f->spy->grow = "Gateway.json";
 	f->spy->grow_reads = 1;
 	e = (struct manifest_entry *)manifest_find(&f->m, "Gateway.json");
@@ -722,7 +721,7 @@ static void test_hash_file_vanished(void **state)
 	struct fixture *f = *state;
 	char *p = xasprintf("%s/Gateway.json", f->dir);
 
-	walk(f, &(struct walk_rules){NULL, NULL, NULL});
+	walk(f, &(struct walk_rules){0});
 	assert_int_equal(unlink(p), 0);
 	free(p);
 	assert_int_equal(walk_hash(&f->m, f->fs, NULL), MSGW_ENOTFOUND);
@@ -735,7 +734,7 @@ static void test_hash_file_became_dir(void **state)
 	char *p = xasprintf("%s/Gateway.json", f->dir);
 	struct manifest_entry *e;
 
-	walk(f, &(struct walk_rules){NULL, NULL, NULL});
+	walk(f, &(struct walk_rules){0});
 	assert_int_equal(unlink(p), 0);
 	assert_int_equal(mkdir(p, 0755), 0);
 	free(p);
@@ -762,7 +761,7 @@ static void test_hash_uses_statcache(void **state)
 	assert_int_equal(stat(p, &st), 0);
 	while (time(NULL) < st.st_ctime + 3)
 		usleep(50000);
-	walk(f, &(struct walk_rules){NULL, NULL, NULL});
+	walk(f, &(struct walk_rules){0});
 	assert_int_equal(statcache_open(&c, cache), 0);
 	assert_int_equal(walk_hash(&f->m, f->fs, c), 0);
 	assert_int_equal(statcache_save(c), 0);
@@ -770,7 +769,7 @@ static void test_hash_uses_statcache(void **state)
 
 	buf_release(&f->spy->opened);
 	buf_init(&f->spy->opened);
-	walk(f, &(struct walk_rules){NULL, NULL, NULL});
+	walk(f, &(struct walk_rules){0});
 	assert_int_equal(statcache_open(&c, cache), 0);
 	assert_int_equal(walk_hash(&f->m, f->fs, c), 0);
 	statcache_free(c);
