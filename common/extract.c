@@ -14,9 +14,6 @@
 #include "util.h"
 
 #include <errno.h>
-#include <pthread.h>
-#include <stdbool.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -236,162 +233,6 @@ static void finish_dirs(struct fsys *fs, const struct snapshot *s)
 }
 
 /*
- * The writer: a second thread does the staging's file-system calls (open,
- * write, close, mode, owner, times), so they overlap with the checking and
- * hashing on this thread, as "tar -x" runs beside "zstd -d".  The checker
- * hands it each entry's begin, data and end through WQ_SLOTS slots, in
- * order; data is copied into the slot.  The first failure of either side
- * stops both: the checker's failure sets stop, the writer's is kept in rc
- * and msg and returned to the checker at its next hand-over.
- */
-#define WQ_SLOTS 16
-
-struct wq_item {
-	char kind; /* 'b' begin, 'd' data, 'e' end */
-	const struct manifest_entry *e;
-	char *buf;
-	size_t len, cap;
-};
-
-struct writer {
-	struct stage *st;
-	pthread_t thread;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	struct wq_item item[WQ_SLOTS];
-	size_t produced, consumed; /* counting up; slot = n % WQ_SLOTS */
-	bool done;		   /* the checker has handed over everything */
-	bool stop;		   /* the checker failed: drop the rest */
-	int rc;			   /* the writer's failure */
-	char msg[1024];
-};
-
-static int wq_run(struct stage *st, const struct wq_item *it)
-{
-	if (it->kind == 'b')
-		return stage_begin(it->e, st);
-	if (it->kind == 'd')
-		return stage_data(it->buf, it->len, st);
-	return stage_end(it->e, st);
-}
-
-static void *writer_main(void *arg)
-{
-	struct writer *w = arg;
-
-	pthread_mutex_lock(&w->mu);
-	for (;;) {
-		struct wq_item *it;
-		int rc;
-
-		while (w->consumed == w->produced && !w->done && !w->stop)
-			pthread_cond_wait(&w->cv, &w->mu);
-		if (w->stop || w->consumed == w->produced)
-			break;
-		it = &w->item[w->consumed % WQ_SLOTS];
-		pthread_mutex_unlock(&w->mu);
-		rc = wq_run(w->st, it); /* the slot is ours until consumed moves */
-		pthread_mutex_lock(&w->mu);
-		w->consumed++;
-		if (rc) {
-			w->rc = rc;
-			snprintf(w->msg, sizeof(w->msg), "%s", err_last());
-		}
-		pthread_cond_broadcast(&w->cv);
-		if (rc)
-			break;
-	}
-	pthread_mutex_unlock(&w->mu);
-	return NULL;
-}
-
-/* Hand one step to the writer (the checker's side). */
-static int wq_put(struct writer *w, char kind, const struct manifest_entry *e, const void *buf,
-		  size_t len)
-{
-	struct wq_item *it;
-
-	pthread_mutex_lock(&w->mu);
-	while (w->produced - w->consumed == WQ_SLOTS && !w->rc)
-		pthread_cond_wait(&w->cv, &w->mu);
-	if (w->rc) {
-		pthread_mutex_unlock(&w->mu);
-		return err_set(w->rc, "%s", w->msg);
-	}
-	it = &w->item[w->produced % WQ_SLOTS];
-	pthread_mutex_unlock(&w->mu);
-	/* the writer does not touch this slot until produced moves */
-	it->kind = kind;
-	it->e = e;
-	it->len = len;
-	if (len > it->cap) {
-		it->cap = len;
-		it->buf = xrealloc(it->buf, len);
-	}
-	if (len)
-		memcpy(it->buf, buf, len);
-	pthread_mutex_lock(&w->mu);
-	w->produced++;
-	pthread_cond_broadcast(&w->cv);
-	pthread_mutex_unlock(&w->mu);
-	return 0;
-}
-
-static int wq_begin(const struct manifest_entry *e, void *ctx)
-{
-	return wq_put(ctx, 'b', e, NULL, 0);
-}
-
-static int wq_data(const void *buf, size_t len, void *ctx)
-{
-	return wq_put(ctx, 'd', NULL, buf, len);
-}
-
-static int wq_end(const struct manifest_entry *e, void *ctx)
-{
-	return wq_put(ctx, 'e', e, NULL, 0);
-}
-
-static int writer_start(struct writer *w, struct stage *st)
-{
-	int e;
-
-	memset(w, 0, sizeof(*w));
-	w->st = st;
-	pthread_mutex_init(&w->mu, NULL);
-	pthread_cond_init(&w->cv, NULL);
-	e = pthread_create(&w->thread, NULL, writer_main, w);
-	if (e) {
-		pthread_cond_destroy(&w->cv);
-		pthread_mutex_destroy(&w->mu);
-		return err_set_errno(MSGW_ERR, e, "cannot start a thread");
-	}
-	return 0;
-}
-
-/* Wait for the writer: with checked == 0 it finishes what it was handed
- * and its failure, if any, is returned with its message; otherwise it
- * drops the rest and the checker's message stands. */
-static int writer_finish(struct writer *w, int checked)
-{
-	size_t i;
-	int rc;
-
-	pthread_mutex_lock(&w->mu);
-	w->done = true;
-	w->stop = checked != 0;
-	pthread_cond_broadcast(&w->cv);
-	pthread_mutex_unlock(&w->mu);
-	pthread_join(w->thread, NULL);
-	rc = w->rc && !checked ? err_set(w->rc, "%s", w->msg) : 0;
-	for (i = 0; i < WQ_SLOTS; i++)
-		free(w->item[i].buf);
-	pthread_cond_destroy(&w->cv);
-	pthread_mutex_destroy(&w->mu);
-	return rc;
-}
-
-/*
  * One pass over the archive: each entry is checked exactly as a restore
  * checks it (plan_check_snapshot_with) and written into a staging
  * directory as soon as it passed; only when the whole snapshot checked out
@@ -405,8 +246,7 @@ static ssize_t read_blob(void *ctx, void *buf, size_t len)
 
 int extract_snapshot(struct extract_result *out, struct repo *r, const char *id, const char *dir)
 {
-	struct archive_visit v = {.begin = wq_begin, .data = wq_data, .end = wq_end};
-	struct writer w;
+	struct archive_visit v = {.begin = stage_begin, .data = stage_data, .end = stage_end};
 	struct archive_snapshot_reader *ar = NULL;
 	struct repo_stream *blob = NULL;
 	struct stage st = {0};
@@ -421,7 +261,7 @@ int extract_snapshot(struct extract_result *out, struct repo *r, const char *id,
 	if (rc)
 		return rc;
 	st.out = out;
-	v.ctx = &w;
+	v.ctx = &st;
 	/* the archive is streamed, never held whole */
 	rc = repo_open_stream(&blob, &size, r, s.id, "config.tar.zst");
 	if (!rc)
@@ -430,15 +270,8 @@ int extract_snapshot(struct extract_result *out, struct repo *r, const char *id,
 		rc = stage_open(&st, dir, &s.manifest);
 	if (!rc && (rc = archive_snapshot_open_stream(&ar, read_blob, blob)) != 0)
 		err_wrap(rc, "snapshot %.12s", s.id);
-	if (!rc && (rc = writer_start(&w, &st)) == 0) {
-		int wrc;
-
+	if (!rc)
 		rc = plan_check_archive(&s, ar, &v);
-		/* the checker's message stands when it failed first */
-		wrc = writer_finish(&w, rc);
-		if (!rc)
-			rc = wrc;
-	}
 	if (!rc)
 		rc = stage_commit(&st, fs, &s.manifest);
 	if (!rc)
