@@ -14,6 +14,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -73,16 +74,29 @@ static void memo_release(void)
 	memset(&gid_memo, 0, sizeof(gid_memo));
 }
 
+/* The owner to give e (ids mapped by name where the names are known here);
+ * false when this process cannot give files away (not root). */
+static bool owner_of(struct fsys *fs, const struct manifest_entry *e, uint32_t owner[2])
+{
+	static int root = -1;
+
+	if (root < 0)
+		root = geteuid() == 0;
+	owner[0] = e->uid;
+	owner[1] = e->gid;
+	if (e->uname)
+		id_of(fs, &uid_memo, false, e->uname, &owner[0]);
+	if (e->gname)
+		id_of(fs, &gid_memo, true, e->gname, &owner[1]);
+	return root;
+}
+
 static void set_owner_time(struct fsys *fs, const struct manifest_entry *e)
 {
-	uint32_t uid = e->uid, gid = e->gid;
+	uint32_t owner[2];
 
-	if (e->uname)
-		id_of(fs, &uid_memo, false, e->uname, &uid);
-	if (e->gname)
-		id_of(fs, &gid_memo, true, e->gname, &gid);
-	if (geteuid() == 0)
-		(void)fsys_chown(fs, e->path, uid, gid);
+	if (owner_of(fs, e, owner))
+		(void)fsys_chown(fs, e->path, owner[0], owner[1]);
 	if (e->type != 'l')
 		(void)fsys_utime(fs, e->path, e->mtime, e->mtime_nsec);
 }
@@ -128,14 +142,21 @@ static int stage_end(const struct manifest_entry *e, void *ctx)
 	int rc = 0;
 
 	if (e->type == 'f') {
-		rc = fsys_close(st->f);
+		uint32_t owner[2];
+		bool own = owner_of(st->fs, e, owner);
+		int crc;
+
+		/* through the open file: no path lookups, as tar does it */
+		rc = fsys_file_setattr(st->f, e->path, e->mode, own ? owner : NULL, e->mtime,
+				       e->mtime_nsec);
+		crc = fsys_close(st->f);
+		if (!rc)
+			rc = crc;
 		st->f = NULL;
 		st->open = NULL;
-		if (!rc)
-			rc = fsys_chmod(st->fs, e->path, e->mode);
-	}
-	if (!rc && e->type != 'd')
+	} else if (e->type == 'l') {
 		set_owner_time(st->fs, e);
+	}
 	return rc;
 }
 

@@ -304,6 +304,22 @@ int fsys_utime(struct fsys *fs, const char *path, int64_t mtime, int64_t mtime_n
 	return fs->ops->utime(fs->ctx, path, mtime, mtime_nsec);
 }
 
+int fsys_file_setattr(struct fsys_file *f, const char *path, uint32_t mode, const uint32_t *owner,
+		      int64_t mtime, int64_t mtime_nsec)
+{
+	struct fsys *fs = f->fs;
+	int rc;
+
+	if (fs->ops->fsetattr)
+		return fs->ops->fsetattr(fs->ctx, f->fh, mode, owner, mtime, mtime_nsec);
+	if (owner)
+		(void)fsys_chown(fs, path, owner[0], owner[1]);
+	rc = fsys_chmod(fs, path, mode);
+	if (!rc)
+		(void)fsys_utime(fs, path, mtime, mtime_nsec);
+	return rc;
+}
+
 int fsys_sync_dir(struct fsys *fs, const char *path)
 {
 	return fs->ops->sync_dir(fs->ctx, path);

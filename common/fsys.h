@@ -55,6 +55,12 @@ struct fsys_ops {
 	int (*chmod)(void *ctx, const char *path, uint32_t mode);
 	int (*chown)(void *ctx, const char *path, uint32_t uid, uint32_t gid);
 	int (*utime)(void *ctx, const char *path, int64_t mtime, int64_t mtime_nsec);
+	/* mode, owner (when owner is not NULL: uid, gid) and mtime of a file
+	 * open for writing, through its handle; only the mode's failure is
+	 * returned (owner and times are best effort, as restores treat them).
+	 * May be NULL: fsys_file_setattr then uses the path operations. */
+	int (*fsetattr)(void *ctx, void *fh, uint32_t mode, const uint32_t *owner, int64_t mtime,
+			int64_t mtime_nsec);
 	int (*sync_dir)(void *ctx, const char *path);
 	/* name lookups for owners; may be NULL (owners then stay numeric) */
 	int (*uname)(void *ctx, uint32_t uid, char *buf, size_t len);
@@ -131,6 +137,11 @@ int fsys_symlink(struct fsys *fs, const char *target, const char *path);
 int fsys_chmod(struct fsys *fs, const char *path, uint32_t mode);
 int fsys_chown(struct fsys *fs, const char *path, uint32_t uid, uint32_t gid);
 int fsys_utime(struct fsys *fs, const char *path, int64_t mtime, int64_t mtime_nsec);
+/* Set an open file's mode, owner (owner: uid, gid, or NULL to leave it) and
+ * mtime before it is closed (path names it for backends without handle
+ * operations); see fsetattr. */
+int fsys_file_setattr(struct fsys_file *f, const char *path, uint32_t mode, const uint32_t *owner,
+		      int64_t mtime, int64_t mtime_nsec);
 int fsys_sync_dir(struct fsys *fs, const char *path);
 /* Owner names; 0 and buf filled, or MSGW_ENOTFOUND (caller uses numbers). */
 int fsys_uname(struct fsys *fs, uint32_t uid, char *buf, size_t len);

@@ -6,6 +6,7 @@
  */
 #include "fsys.h"
 #include "err.h"
+#include "log.h"
 #include "util.h"
 
 #include <dirent.h>
@@ -305,6 +306,25 @@ static int l_utime(void *ctx, const char *path, int64_t mtime, int64_t mtime_nse
 	PATH_OP(utimensat(AT_FDCWD, p, ts, AT_SYMLINK_NOFOLLOW), "set times of", p);
 }
 
+static int l_fsetattr(void *ctx, void *fh, uint32_t mode, const uint32_t *owner, int64_t mtime,
+		      int64_t mtime_nsec)
+{
+	struct lfile *f = fh;
+	struct timespec ts[2];
+
+	(void)ctx;
+	/* owner first: a change of owner clears set-id bits the mode sets */
+	if (owner && fchown(f->fd, owner[0], owner[1]) < 0)
+		log_debug("cannot change owner of '%s': %s", f->path, strerror(errno));
+	if (fchmod(f->fd, (mode_t)mode) < 0)
+		return fail(errno, "change mode of", f->path);
+	ts[0].tv_sec = mtime;
+	ts[0].tv_nsec = mtime_nsec;
+	ts[1] = ts[0];
+	(void)futimens(f->fd, ts);
+	return 0;
+}
+
 static int l_sync_dir(void *ctx, const char *path)
 {
 	char *p = full(ctx, path);
@@ -396,6 +416,7 @@ static const struct fsys_ops local_ops = {
     .chmod = l_chmod,
     .chown = l_chown,
     .utime = l_utime,
+    .fsetattr = l_fsetattr,
     .sync_dir = l_sync_dir,
     .uname = l_uname,
     .gname = l_gname,
