@@ -39,18 +39,6 @@ static void assert_contains(const char *hay, const char *needle)
 		fail_msg("'%s' does not contain '%s'", hay, needle);
 }
 
-static void run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void run(const char *fmt, ...)
-{
-	char cmd[4 * PATH_MAX];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	assert_int_equal(system(cmd), 0);
-}
-
 /* The first line of a shell command's output, without its newline. */
 static void capture(char *out, size_t len, const char *cmd)
 {
@@ -65,16 +53,12 @@ static void capture(char *out, size_t len, const char *cmd)
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	const char *tmp = getenv("TMPDIR");
-	char tmpl[PATH_MAX];
 
 	assert_non_null(f);
-	snprintf(tmpl, sizeof(tmpl), "%s/test_loose.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	assert_non_null(mkdtemp(tmpl));
-	assert_non_null(realpath(tmpl, f->dir));
+	test_mkdtemp(f->dir, "test_loose");
 	snprintf(f->git, sizeof(f->git), "%s/repo.git", f->dir);
 	snprintf(f->objects, sizeof(f->objects), "%s/objects", f->git);
-	run("git init -q --bare '%s'", f->git);
+	test_run("git init -q --bare '%s'", f->git);
 	*state = f;
 	return 0;
 }
@@ -132,8 +116,8 @@ static void test_write_matches_git(void **state)
 	assert_string_equal(id, want);
 
 	/* stock git reads it, and it checks out whole */
-	run("git --git-dir='%s' fsck --full --strict 2>/dev/null", f->git);
-	run("git --git-dir='%s' cat-file blob %s | cmp - '%s/data'", f->git, id, f->dir);
+	test_run("git --git-dir='%s' fsck --full --strict 2>/dev/null", f->git);
+	test_run("git --git-dir='%s' cat-file blob %s | cmp - '%s/data'", f->git, id, f->dir);
 
 	/* git's modes under the umask, and only one file left behind */
 	object_path(path, sizeof(path), f, id);
@@ -142,7 +126,7 @@ static void test_write_matches_git(void **state)
 	snprintf(path, sizeof(path), "%s/%.2s", f->objects, id);
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_mode & 07777, 0700);
-	run("test $(find '%s' -type f | wc -l) -eq 1", f->objects);
+	test_run("test $(find '%s' -type f | wc -l) -eq 1", f->objects);
 
 	assert_int_equal(loose_read_blob(&back, &back_len, f->objects, id), 0);
 	assert_int_equal(back_len, len);
@@ -175,7 +159,7 @@ static void test_write_is_stored(void **state)
 	assert_int_equal(stat(path, &st), 0);
 	assert_true((size_t)st.st_size > len);
 	assert_true((size_t)st.st_size < len + 200);
-	run("git --git-dir='%s' cat-file blob %s | cmp - '%s/aaa'", f->git, id, f->dir);
+	test_run("git --git-dir='%s' cat-file blob %s | cmp - '%s/aaa'", f->git, id, f->dir);
 }
 
 static void test_write_existing_kept(void **state)
@@ -193,7 +177,7 @@ static void test_write_existing_kept(void **state)
 	assert_string_equal(id, id2);
 	assert_int_equal(stat(path, &b), 0);
 	assert_int_equal(a.st_ino, b.st_ino);
-	run("test $(find '%s' -type f | wc -l) -eq 1", f->objects);
+	test_run("test $(find '%s' -type f | wc -l) -eq 1", f->objects);
 }
 
 static void test_empty_blob(void **state)
@@ -210,7 +194,7 @@ static void test_empty_blob(void **state)
 	assert_int_equal(len, 0);
 	assert_int_equal(back[0], '\0');
 	free(back);
-	run("git --git-dir='%s' cat-file -e %s", f->git, id);
+	test_run("git --git-dir='%s' cat-file -e %s", f->git, id);
 }
 
 /* Objects stock git wrote (deflated at its default level) read back. */

@@ -549,18 +549,6 @@ static void test_damaged_blob(void **state)
 	free(data);
 }
 
-static void run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void run(const char *fmt, ...)
-{
-	char cmd[4 * PATH_MAX];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	assert_int_equal(system(cmd), 0);
-}
-
 /* The archive is streamed from a file into a stored (not deflated) loose
  * object that stock git reads. */
 static void test_commit_from_fd(void **state)
@@ -587,10 +575,12 @@ static void test_commit_from_fd(void **state)
 	files[0].fd = fileno(fp);
 	assert_int_equal(repo_commit(id, f->r, "msgw3", files, 3, "msgw3: first\n", 1700000000), 0);
 	fclose(fp);
-	run("git --git-dir='%s' fsck --full --strict 2>/dev/null", f->path);
-	run("git --git-dir='%s' cat-file blob msgw3:config.tar.zst | cmp - '%s'", f->path, path);
+	test_run("git --git-dir='%s' fsck --full --strict 2>/dev/null", f->path);
+	test_run("git --git-dir='%s' cat-file blob msgw3:config.tar.zst | cmp - '%s'", f->path,
+		 path);
 	/* stored: the object file is not smaller than its (compressible) content */
-	run("f=$(git --git-dir='%s' rev-parse msgw3:config.tar.zst) && "
+	test_run(
+	    "f=$(git --git-dir='%s' rev-parse msgw3:config.tar.zst) && "
 	    "test $(stat -c %%s '%s'/objects/$(echo $f | cut -c1-2)/$(echo $f | cut -c3-)) -gt %zu",
 	    f->path, f->path, n);
 	assert_int_equal(repo_read(&data, &len, f->r, id, "config.tar.zst"), 0);
@@ -606,9 +596,9 @@ static void test_packed_fallback(void **state)
 	char *data = NULL;
 	size_t len = 0;
 
-	run("git --git-dir='%s' repack -a -d -q && git --git-dir='%s' prune-packed && "
-	    "test -z \"$(find '%s/objects' -type f -path '*/objects/[0-9a-f][0-9a-f]/*')\"",
-	    f->path, f->path, f->path);
+	test_run("git --git-dir='%s' repack -a -d -q && git --git-dir='%s' prune-packed && "
+		 "test -z \"$(find '%s/objects' -type f -path '*/objects/[0-9a-f][0-9a-f]/*')\"",
+		 f->path, f->path, f->path);
 	repo_free(f->r);
 	assert_int_equal(repo_open(&f->r, f->path), 0);
 	assert_int_equal(repo_read(&data, &len, f->r, f->ids[0], "config.tar.zst"), 0);

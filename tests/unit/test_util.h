@@ -1,12 +1,14 @@
 /*
  * test_util: helpers the unit tests share: making and removing a
- * fixture's scratch directory tree.  Include after cmocka.h.
+ * fixture's scratch directory tree, running a shell command that must
+ * succeed.  Include after cmocka.h.
  */
 #ifndef MSGW_TEST_UTIL_H
 #define MSGW_TEST_UTIL_H
 
 #include <ftw.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -37,6 +39,19 @@ static inline void test_mkdtemp(char out[PATH_MAX], const char *name)
 	snprintf(tmpl, sizeof(tmpl), "%s/%s.XXXXXX", tmp && *tmp ? tmp : "/tmp", name);
 	assert_non_null(mkdtemp(tmpl));
 	assert_non_null(realpath(tmpl, out));
+}
+
+/* Run a shell command (printf-style) that must exit 0. */
+static inline void test_run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static inline void test_run(const char *fmt, ...)
+{
+	char cmd[4 * PATH_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	assert_int_equal(system(cmd), 0);
 }
 
 #endif
