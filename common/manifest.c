@@ -46,6 +46,18 @@ struct manifest_entry *manifest_add(struct manifest *m, char type, const char *p
 	return e;
 }
 
+void manifest_take_all(struct manifest *dst, struct manifest *src)
+{
+	if (dst->n + src->n > dst->cap) {
+		dst->cap = dst->n + src->n;
+		dst->e = xrealloc(dst->e, dst->cap * sizeof(*dst->e));
+	}
+	if (src->n)
+		memcpy(dst->e + dst->n, src->e, src->n * sizeof(*src->e));
+	dst->n += src->n;
+	src->n = 0;
+}
+
 static int entry_cmp(const void *a, const void *b)
 {
 	return strcmp(((const struct manifest_entry *)a)->path,

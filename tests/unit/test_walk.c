@@ -457,6 +457,53 @@ static void test_mailbox_store_patterns(void **state)
 	assert_int_equal(f->st.stores, 5);
 }
 
+/* A directory with many subdirectories is walked on two threads (local file
+ * systems only): the manifest and the counts are those of a walk on one
+ * thread (the spy backend never splits), complete and sorted, the stores
+ * and excluded directories among them still untouched. */
+static void test_many_subdirectories(void **state)
+{
+	char *const exclude[] = {"Domains/d07", NULL};
+	struct fixture *f = *state;
+	struct walk_rules rules = {.exclude = exclude};
+	struct walk_stats st;
+	struct fsys *fs = NULL;
+	struct manifest m;
+	char rel[128], *one, *two;
+	size_t k;
+	int i;
+
+	for (i = 0; i < 40; i++) {
+		snprintf(rel, sizeof(rel), "Domains/d%02d/cert.pem", i);
+		put(f, rel, "cert\n");
+		snprintf(rel, sizeof(rel), "Domains/d%02d/Templates/t-%d.txt", i, i);
+		put(f, rel, "template\n");
+	}
+	put(f, "Domains/mbx-0123456789abcdef0123456789abcdef/1.msg", "mail\n");
+	put(f, "Domains/mbx-fedcba9876543210fedcba9876543210/2.msg", "mail\n");
+	walk(f, &rules); /* one thread */
+	assert_int_equal(fsys_open_local(&fs, f->dir), 0);
+	assert_int_equal(walk_location(&m, fs, &rules, &st), 0); /* two */
+	one = paths(&f->m);
+	two = paths(&m);
+	assert_string_equal(two, one);
+	assert_non_null(strstr(two, "f Domains/d39/cert.pem\n"));
+	assert_null(strstr(two, "Domains/d07"));
+	assert_null(strstr(two, "Domains/mbx-"));
+	for (k = 1; k < m.n; k++)
+		assert_true(strcmp(m.e[k - 1].path, m.e[k].path) < 0);
+	assert_int_equal(st.files, f->st.files);
+	assert_int_equal(st.dirs, f->st.dirs);
+	assert_int_equal(st.stores, f->st.stores);
+	assert_int_equal(st.excluded, f->st.excluded);
+	assert_int_equal(st.bytes, f->st.bytes);
+	assert_true(st.files >= 78);
+	free(one);
+	free(two);
+	manifest_release(&m);
+	fsys_free(fs);
+}
+
 static void test_exclude(void **state)
 {
 	char *const exclude[] = {"Logs/**", "**/*.bak", "Nested", "a/*/keep.txt", NULL};
@@ -790,6 +837,7 @@ int main(void)
 	    T(test_stores_never_touched),
 	    T(test_include_cannot_reach_stores),
 	    T(test_mailbox_store_patterns),
+	    T(test_many_subdirectories),
 	    T(test_exclude),
 	    T(test_include),
 	    T(test_symlinks),
