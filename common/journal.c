@@ -182,7 +182,7 @@ int journal_save(const struct journal *j, const char *path)
 {
 	char *text = journal_format(j), *tmp = xasprintf("%s.tmp", path), *dir = xstrdup(path);
 	size_t len = strlen(text);
-	int fd, dfd, rc = 0;
+	int fd, rc = 0;
 
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0 || write(fd, text, len) != (ssize_t)len || fsync(fd) < 0)
@@ -191,13 +191,8 @@ int journal_save(const struct journal *j, const char *path)
 		close(fd);
 	if (!rc && rename(tmp, path) < 0)
 		rc = err_set_errno(MSGW_ERR, errno, "cannot write journal '%s'", path);
-	if (!rc) {
-		dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (dfd >= 0) {
-			fsync(dfd);
-			close(dfd);
-		}
-	}
+	if (!rc)
+		(void)fsync_dir(dirname(dir)); /* best effort: the file itself is synced */
 	if (rc)
 		unlink(tmp);
 	free(text);

@@ -29,18 +29,6 @@
 #define LOOSE_CHUNK (1 << 16)
 #define SHA1_LEN    20
 
-static void to_hex(char out[LOOSE_ID_LEN], const unsigned char md[SHA1_LEN])
-{
-	static const char digits[] = "0123456789abcdef";
-	int i;
-
-	for (i = 0; i < SHA1_LEN; i++) {
-		out[2 * i] = digits[md[i] >> 4];
-		out[2 * i + 1] = digits[md[i] & 15];
-	}
-	out[2 * SHA1_LEN] = '\0';
-}
-
 static int write_all(int fd, const void *data, size_t len)
 {
 	const char *p = data;
@@ -56,17 +44,6 @@ static int write_all(int fd, const void *data, size_t len)
 		len -= (size_t)n;
 	}
 	return 0;
-}
-
-static int sync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
-
-	if (fd < 0 || fsync(fd) < 0)
-		rc = err_set_errno(MSGW_ERR, errno, "cannot sync directory '%s'", dir);
-	if (fd >= 0)
-		close(fd);
-	return rc;
 }
 
 struct writer {
@@ -168,9 +145,9 @@ static int install(const char *objects_dir, const char *tmp, const char id[LOOSE
 	else if (rename(tmp, path) < 0)
 		rc = err_set_errno(MSGW_ERR, errno, "cannot rename '%s' to '%s'", tmp, path);
 	else
-		rc = sync_dir(dir);
+		rc = fsync_dir(dir);
 	if (!rc && made_dir)
-		rc = sync_dir(objects_dir);
+		rc = fsync_dir(objects_dir);
 	free(path);
 	free(dir);
 	return rc;
@@ -207,7 +184,7 @@ int loose_write_blob_fd(char id_out[LOOSE_ID_LEN], const char *objects_dir, int 
 		rc = err_set_errno(MSGW_ERR, errno, "cannot close '%s'", tmp);
 	w->fd = -1;
 	if (!rc) {
-		to_hex(id_out, md);
+		hex_encode(id_out, md, SHA1_LEN);
 		rc = install(objects_dir, tmp, id_out);
 	}
 cleanup:
@@ -377,7 +354,7 @@ static int verify_end(struct loose_reader *rd)
 		return damaged(rd, "longer than its header says");
 	if (EVP_DigestFinal_ex(rd->md, md, NULL) != 1)
 		return err_set(MSGW_ERR, "cannot hash '%s'", rd->path);
-	to_hex(got_id, md);
+	hex_encode(got_id, md, SHA1_LEN);
 	if (strcmp(got_id, rd->id) != 0)
 		return damaged(rd, "its content does not match its id");
 	rd->verified = true;

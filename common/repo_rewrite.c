@@ -539,18 +539,6 @@ cleanup:
 	return rc;
 }
 
-static int fsync_dir(const char *path)
-{
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
-
-	if (fd < 0)
-		return err_set_errno(MSGW_ERR, errno, "cannot open '%s'", path);
-	if (fsync(fd) < 0)
-		rc = err_set_errno(MSGW_ERR, errno, "cannot sync '%s'", path);
-	close(fd);
-	return rc;
-}
-
 static bool is_hex(const char *s, size_t n)
 {
 	size_t i;

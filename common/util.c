@@ -2,6 +2,7 @@
  * util: allocation that cannot fail, growing buffers, hex and time helpers.
  */
 #include "util.h"
+#include "err.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -291,4 +292,16 @@ int read_whole_file(char **out, size_t *len_out, const char *path)
 	}
 	*out = buf_detach(&b, len_out);
 	return 0;
+}
+
+int fsync_dir(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
+
+	if (fd < 0)
+		return err_set_errno(MSGW_ERR, errno, "cannot open '%s'", path);
+	if (fsync(fd) < 0)
+		rc = err_set_errno(MSGW_ERR, errno, "cannot sync '%s'", path);
+	close(fd);
+	return rc;
 }

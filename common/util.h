@@ -61,6 +61,10 @@ int64_t time_now_ms(void);
  * the errno of the failure (nothing allocated). */
 int read_whole_file(char **out, size_t *len_out, const char *path);
 
+/* fsync a directory (so a rename or new name in it is durable): 0, or
+ * MSGW_ERR with a message naming it. */
+int fsync_dir(const char *path);
+
 /* Wipe memory that held a secret. */
 void secure_wipe(void *p, size_t n);
 
