@@ -67,20 +67,19 @@ static bool parse(struct quick_args *a, int argc, char **argv)
 	}
 	if (optind >= argc || strcmp(argv[optind], "snapshot") != 0)
 		return false;
-	for (i = optind + 1; i < argc; i++) {
-		if (strcmp(argv[i], "--kind") == 0 && i + 1 < argc)
-			i++; /* the kind of a snapshot never written */
-		else if (strncmp(argv[i], "--kind=", 7) == 0)
-			continue;
-		else if (argv[i][0] == '-')
-			return false;
-	}
 	a->gateways = xcalloc((size_t)argc, sizeof(char *));
 	for (i = optind + 1; i < argc; i++) {
-		if (strcmp(argv[i], "--kind") == 0)
-			i++;
-		else if (strncmp(argv[i], "--kind=", 7) != 0)
+		if (strcmp(argv[i], "--kind") == 0 && i + 1 < argc) {
+			i++; /* the kind of a snapshot never written */
+		} else if (strncmp(argv[i], "--kind=", 7) == 0) {
+			continue;
+		} else if (argv[i][0] == '-') {
+			free(a->gateways);
+			a->gateways = NULL;
+			return false;
+		} else {
 			a->gateways[a->ngateways++] = argv[i];
+		}
 	}
 	return true;
 }
