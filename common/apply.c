@@ -125,14 +125,14 @@ static void remove_journal(const struct apply_env *env)
 static int copy_data(struct archive_snapshot_reader *ar, struct fsys_file *f,
 		     const struct manifest_entry *e)
 {
-	static char chunk[1 << 16];
 	unsigned char sha[SHA256_LEN];
+	const void *chunk;
 	struct sha256 s;
 	ssize_t n;
 	int rc = 0;
 
 	sha256_init(&s);
-	while (!rc && (n = archive_snapshot_read(ar, chunk, sizeof(chunk))) > 0) {
+	while (!rc && (n = archive_snapshot_read(ar, &chunk)) > 0) {
 		sha256_update(&s, chunk, (size_t)n);
 		rc = fsys_write(f, chunk, (size_t)n);
 	}

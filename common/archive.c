@@ -273,6 +273,13 @@ struct archive_snapshot_reader {
 	struct archive *a;
 	struct pipe *pipe; /* NULL when reading from memory */
 	char *path;	   /* the current entry's name without trailing slashes */
+	/* the current entry's data block libarchive handed out, kept while a
+	 * hole before it is given as zeros */
+	const void *blk;
+	size_t blk_len;
+	int64_t blk_off;
+	bool have_blk, data_end;
+	int64_t pos; /* bytes of the entry's data given out */
 };
 
 /* Wait for a free slot; false when told to stop. */
@@ -571,6 +578,8 @@ int archive_snapshot_next(struct archive_snapshot_reader *r, struct archive_item
 			r->path[--n] = '\0';
 	}
 	item->path = r->path;
+	r->have_blk = r->data_end = false;
+	r->pos = 0;
 	item->link = hl ? hl : archive_entry_symlink(ae);
 	item->uname = archive_entry_uname(ae);
 	item->gname = archive_entry_gname(ae);
@@ -585,13 +594,50 @@ int archive_snapshot_next(struct archive_snapshot_reader *r, struct archive_item
 	return 1;
 }
 
-ssize_t archive_snapshot_read(struct archive_snapshot_reader *r, void *buf, size_t len)
+ssize_t archive_snapshot_read(struct archive_snapshot_reader *r, const void **buf)
 {
-	la_ssize_t n = archive_read_data(r->a, buf, len);
+	static const char zeros[1 << 16];
 
-	if (n < 0)
-		return read_fail(r);
-	return (ssize_t)n;
+	for (;;) {
+		if (!r->have_blk) {
+			la_int64_t off;
+			int st;
+
+			if (r->data_end)
+				return 0;
+			st = archive_read_data_block(r->a, &r->blk, &r->blk_len, &off);
+			if (st == ARCHIVE_EOF) {
+				/* its offset is the entry's size: beyond pos, a
+				 * trailing hole */
+				r->data_end = true;
+				r->blk_len = 0;
+				if (off < r->pos)
+					off = r->pos;
+			} else if (st != ARCHIVE_OK) {
+				return read_fail(r);
+			}
+			if (off < r->pos)
+				return err_set(MSGW_ECORRUPT,
+					       "config.tar.zst: '%s': data blocks overlap", r->path);
+			r->blk_off = off;
+			r->have_blk = true;
+		}
+		if (r->blk_off > r->pos) { /* a hole of a sparse entry: zeros, as tar -x */
+			uint64_t n = (uint64_t)(r->blk_off - r->pos);
+
+			if (n > sizeof(zeros))
+				n = sizeof(zeros);
+			r->pos += (int64_t)n;
+			*buf = zeros;
+			return (ssize_t)n;
+		}
+		r->have_blk = false;
+		if (r->blk_len) {
+			r->pos += (int64_t)r->blk_len;
+			*buf = r->blk;
+			return (ssize_t)r->blk_len;
+		}
+	}
 }
 
 void archive_snapshot_free(struct archive_snapshot_reader *r)
@@ -607,19 +653,22 @@ void archive_snapshot_free(struct archive_snapshot_reader *r)
 
 /* Hash the current entry's data, handing each chunk to v->data too. */
 static int hash_item(struct archive_snapshot_reader *r, const char *path,
-		     unsigned char sha[SHA256_LEN], uint64_t *size_out,
+		     uint64_t limit, unsigned char sha[SHA256_LEN], uint64_t *size_out,
 		     const struct archive_visit *v)
 {
-	static char chunk[1 << 16];
+	const void *chunk;
 	struct sha256 s;
 	ssize_t n;
 	int rc;
 
 	*size_out = 0;
 	sha256_init(&s);
-	while ((n = archive_snapshot_read(r, chunk, sizeof(chunk))) > 0) {
+	while ((n = archive_snapshot_read(r, &chunk)) > 0) {
 		sha256_update(&s, chunk, (size_t)n);
 		*size_out += (uint64_t)n;
+		if (*size_out > limit) /* no need to read on (a huge sparse entry, say) */
+			return err_set(MSGW_ECORRUPT, "'%s': size does not match the manifest",
+				       path);
 		if (v && v->data && (rc = v->data(chunk, (size_t)n, v->ctx)) != 0)
 			return rc;
 	}
@@ -646,7 +695,7 @@ static int check_item(struct archive_snapshot_reader *r, const struct archive_it
 		sha256_buf(sha, it->link ? it->link : "", it->link ? strlen(it->link) : 0);
 		size = it->link ? strlen(it->link) : 0;
 	} else if (e->type == 'f') {
-		rc = hash_item(r, e->path, sha, &size, v);
+		rc = hash_item(r, e->path, e->size, sha, &size, v);
 		if (rc)
 			return rc;
 	}
@@ -728,7 +777,7 @@ int archive_snapshot_read_file(char **out, size_t *len_out, const void *data, si
 {
 	struct archive_snapshot_reader *r = NULL;
 	struct archive_item it;
-	char chunk[65536];
+	const void *chunk;
 	struct buf b;
 	ssize_t n;
 	int rc;
@@ -740,7 +789,7 @@ int archive_snapshot_read_file(char **out, size_t *len_out, const void *data, si
 		if (it.type != 'f' || strcmp(it.path, path) != 0)
 			continue;
 		buf_init(&b);
-		while ((n = archive_snapshot_read(r, chunk, sizeof(chunk))) > 0)
+		while ((n = archive_snapshot_read(r, &chunk)) > 0)
 			buf_add(&b, chunk, (size_t)n);
 		if (n < 0) {
 			buf_release(&b);

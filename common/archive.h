@@ -76,8 +76,11 @@ int archive_snapshot_finish(struct archive_snapshot_reader *r);
 /* 1 and the next item, 0 at the end, or a negative code (MSGW_ECORRUPT with
  * libarchive's message for damaged or truncated archives). */
 int archive_snapshot_next(struct archive_snapshot_reader *r, struct archive_item *item);
-/* Read the current entry's data: bytes read, 0 at its end, or negative. */
-ssize_t archive_snapshot_read(struct archive_snapshot_reader *r, void *buf, size_t len);
+/* The next piece of the current entry's data, without copying: *buf points
+ * into the reader's buffers until the next call on r.  Returns its length,
+ * 0 at the entry's end, or a negative code.  Holes of a sparse entry come
+ * as zeros, as tar -x writes them. */
+ssize_t archive_snapshot_read(struct archive_snapshot_reader *r, const void **buf);
 void archive_snapshot_free(struct archive_snapshot_reader *r);
 
 /*

@@ -9,7 +9,8 @@
  * read as a stream (decoded on a second thread): every entry handed to the
  * visit callbacks, contents intact, the source's own failure reported
  * (mid-way or at its end), damage found, a reader given up early; a file that
- * changed after it was hashed is refused with MSGW_ECHANGING.
+ * changed after it was hashed is refused with MSGW_ECHANGING; a sparse
+ * entry (GNU tar --sparse) reads back with its holes as zeros.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -313,6 +314,7 @@ static void test_read_back(void **state)
 			assert_int_equal(it.size, 0);
 		} else if (e->type == 'f') {
 			char *p = path_in(f->root, e->path), *want = NULL, got[4096];
+			const void *piece;
 			struct buf b;
 			ssize_t n;
 			size_t wlen;
@@ -326,8 +328,8 @@ static void test_read_back(void **state)
 			want = buf_detach(&b, &wlen);
 			assert_int_equal(it.size, wlen);
 			buf_init(&b);
-			while ((n = archive_snapshot_read(r, got, sizeof(got))) > 0)
-				buf_add(&b, got, (size_t)n);
+			while ((n = archive_snapshot_read(r, &piece)) > 0)
+				buf_add(&b, piece, (size_t)n);
 			assert_int_equal(n, 0);
 			assert_int_equal(b.len, wlen);
 			assert_memory_equal(b.data, want, wlen);
@@ -584,7 +586,8 @@ static void test_stream_read_back(void **state)
 	struct source src = {f->ar, f->len, 0, 1 << 20, 0, 0};
 	struct archive_snapshot_reader *r = NULL;
 	struct archive_item it;
-	unsigned char *big = big_data(), chunk[4096];
+	unsigned char *big = big_data();
+	const void *piece;
 	struct buf b;
 	ssize_t n;
 	int rc;
@@ -594,8 +597,8 @@ static void test_stream_read_back(void **state)
 	while ((rc = archive_snapshot_next(r, &it)) == 1) {
 		if (strcmp(it.path, "big.bin") != 0)
 			continue;
-		while ((n = archive_snapshot_read(r, chunk, sizeof(chunk))) > 0)
-			buf_add(&b, chunk, (size_t)n);
+		while ((n = archive_snapshot_read(r, &piece)) > 0)
+			buf_add(&b, piece, (size_t)n);
 		assert_int_equal(n, 0);
 	}
 	assert_int_equal(rc, 0);
@@ -793,6 +796,49 @@ static void test_versions(void **state)
 	assert_contains(archive_versions(), "zstd");
 }
 
+/* A sparse entry, as GNU tar --sparse writes it: the data comes back whole,
+ * holes (leading, inner and trailing) as zeros, in pieces. */
+static void test_read_sparse(void **state)
+{
+	struct fixture *f = *state;
+	struct archive_snapshot_reader *r = NULL;
+	struct archive_item it;
+	const void *piece;
+	char *arch = NULL;
+	size_t alen, i;
+	struct buf b;
+	ssize_t n;
+	int rc;
+
+	test_run("cd '%s' && truncate -s 3M sparse && printf data | dd of=sparse bs=1 "
+		 "seek=1048576 conv=notrunc status=none && tar --sparse --format=pax -cf - sparse "
+		 "| zstd -q >sparse.tar.zst",
+		 f->root);
+	{
+		char *p = path_in(f->root, "sparse.tar.zst");
+
+		assert_int_equal(read_whole_file(&arch, &alen, p), 0);
+		free(p);
+	}
+	assert_int_equal(archive_snapshot_open(&r, arch, alen), 0);
+	assert_int_equal(archive_snapshot_next(r, &it), 1);
+	assert_string_equal(it.path, "sparse");
+	buf_init(&b);
+	while ((n = archive_snapshot_read(r, &piece)) > 0)
+		buf_add(&b, piece, (size_t)n);
+	assert_int_equal(n, 0);
+	assert_int_equal(b.len, 3u << 20);
+	assert_memory_equal(b.data + (1u << 20), "data", 4);
+	for (i = 0; i < b.len; i++)
+		if (i < (1u << 20) || i >= (1u << 20) + 4)
+			assert_int_equal(b.data[i], 0);
+	buf_release(&b);
+	rc = archive_snapshot_next(r, &it);
+	assert_int_equal(rc, 0);
+	archive_snapshot_free(r);
+	free(arch);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -803,6 +849,7 @@ int main(void)
 	    T(test_deterministic_elsewhere),
 	    T(test_content_change_changes_archive),
 	    T(test_read_back),
+	    T(test_read_sparse),
 	    T(test_verify_ok),
 	    T(test_verify_changed_byte),
 	    T(test_verify_changed_byte_in_big_file),
