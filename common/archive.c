@@ -618,7 +618,8 @@ ssize_t archive_snapshot_read(struct archive_snapshot_reader *r, const void **bu
 			}
 			if (off < r->pos)
 				return err_set(MSGW_ECORRUPT,
-					       "config.tar.zst: '%s': data blocks overlap", r->path);
+					       "config.tar.zst: '%s': data blocks overlap",
+					       r->path);
 			r->blk_off = off;
 			r->have_blk = true;
 		}
@@ -652,8 +653,8 @@ void archive_snapshot_free(struct archive_snapshot_reader *r)
 }
 
 /* Hash the current entry's data, handing each chunk to v->data too. */
-static int hash_item(struct archive_snapshot_reader *r, const char *path,
-		     uint64_t limit, unsigned char sha[SHA256_LEN], uint64_t *size_out,
+static int hash_item(struct archive_snapshot_reader *r, const char *path, uint64_t limit,
+		     unsigned char sha[SHA256_LEN], uint64_t *size_out,
 		     const struct archive_visit *v)
 {
 	const void *chunk;
