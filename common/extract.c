@@ -53,6 +53,12 @@ struct id_memo {
 
 static struct id_memo uid_memo, gid_memo;
 
+/* Who owns what this process creates in the staging directory: its own
+ * owner, since the files and directories below it get the same user (the
+ * process's) and group (the process's, or the directory's when it is
+ * set-group-ID or the file system says so). */
+static uint32_t made_uid = UINT32_MAX, made_gid = UINT32_MAX;
+
 static void id_of(struct fsys *fs, struct id_memo *m, bool group, const char *name, uint32_t *id)
 {
 	if (!m->name || strcmp(m->name, name) != 0) {
@@ -68,6 +74,7 @@ static void id_of(struct fsys *fs, struct id_memo *m, bool group, const char *na
 
 static void memo_release(void)
 {
+	made_uid = made_gid = UINT32_MAX;
 	free(uid_memo.name);
 	free(gid_memo.name);
 	memset(&uid_memo, 0, sizeof(uid_memo));
@@ -91,11 +98,17 @@ static bool owner_of(struct fsys *fs, const struct manifest_entry *e, uint32_t o
 	return root;
 }
 
+/* owner_of, and whether a chown would change anything */
+static bool owner_to_set(struct fsys *fs, const struct manifest_entry *e, uint32_t owner[2])
+{
+	return owner_of(fs, e, owner) && (owner[0] != made_uid || owner[1] != made_gid);
+}
+
 static void set_owner_time(struct fsys *fs, const struct manifest_entry *e)
 {
 	uint32_t owner[2];
 
-	if (owner_of(fs, e, owner))
+	if (owner_to_set(fs, e, owner))
 		(void)fsys_chown(fs, e->path, owner[0], owner[1]);
 	if (e->type != 'l')
 		(void)fsys_utime(fs, e->path, e->mtime, e->mtime_nsec);
@@ -106,6 +119,7 @@ static void set_owner_time(struct fsys *fs, const struct manifest_entry *e)
 struct stage {
 	struct fsys *fs; /* rooted at the staging directory */
 	char *name;	 /* its name in the destination */
+	uint32_t umask;	 /* the process's, read before any thread starts */
 	struct fsys_file *f;
 	const struct manifest_entry *open; /* the file f is writing */
 	struct extract_result *out;
@@ -126,7 +140,9 @@ static int stage_begin(const struct manifest_entry *e, void *ctx)
 	st->out->files++;
 	st->out->bytes += e->size;
 	st->open = e;
-	return fsys_open_write(st->fs, e->path, 0600, &st->f);
+	/* created with its permissions (the staging directory is 0700), so
+	 * that mostly no chmod is needed after */
+	return fsys_open_write(st->fs, e->path, e->mode & 0777, &st->f);
 }
 
 static int stage_data(const void *buf, size_t len, void *ctx)
@@ -142,12 +158,16 @@ static int stage_end(const struct manifest_entry *e, void *ctx)
 	int rc = 0;
 
 	if (e->type == 'f') {
-		uint32_t owner[2];
-		bool own = owner_of(st->fs, e, owner);
+		uint32_t owner[2], mode = e->mode;
+		bool own = owner_to_set(st->fs, e, owner);
 		int crc;
 
+		/* the umask left the permissions as they should be, and there
+		 * are no set-ID or sticky bits (which a chown would clear) */
+		if (!(mode & ~0777u) && !(mode & st->umask))
+			mode = FSYS_MODE_KEEP;
 		/* through the open file: no path lookups, as tar does it */
-		rc = fsys_file_setattr(st->f, e->path, e->mode, own ? owner : NULL, e->mtime,
+		rc = fsys_file_setattr(st->f, e->path, mode, own ? owner : NULL, e->mtime,
 				       e->mtime_nsec);
 		crc = fsys_close(st->f);
 		if (!rc)
@@ -180,6 +200,15 @@ static int stage_open(struct stage *st, const char *dir, const struct manifest *
 		}
 		st->name = xstrdup(strrchr(path, '/') + 1);
 		if (!manifest_find(m, st->name)) {
+			struct stat sb;
+			mode_t um = umask(077);
+
+			umask(um);
+			st->umask = (uint32_t)um;
+			if (stat(path, &sb) == 0) {
+				made_uid = (uint32_t)sb.st_uid;
+				made_gid = (uint32_t)sb.st_gid;
+			}
 			fsys_open_local(&st->fs, path);
 			free(path);
 			return 0;

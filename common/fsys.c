@@ -314,7 +314,7 @@ int fsys_file_setattr(struct fsys_file *f, const char *path, uint32_t mode, cons
 		return fs->ops->fsetattr(fs->ctx, f->fh, mode, owner, mtime, mtime_nsec);
 	if (owner)
 		(void)fsys_chown(fs, path, owner[0], owner[1]);
-	rc = fsys_chmod(fs, path, mode);
+	rc = mode == FSYS_MODE_KEEP ? 0 : fsys_chmod(fs, path, mode);
 	if (!rc)
 		(void)fsys_utime(fs, path, mtime, mtime_nsec);
 	return rc;

@@ -55,7 +55,8 @@ struct fsys_ops {
 	int (*chmod)(void *ctx, const char *path, uint32_t mode);
 	int (*chown)(void *ctx, const char *path, uint32_t uid, uint32_t gid);
 	int (*utime)(void *ctx, const char *path, int64_t mtime, int64_t mtime_nsec);
-	/* mode, owner (when owner is not NULL: uid, gid) and mtime of a file
+	/* mode (unless FSYS_MODE_KEEP), owner (when owner is not NULL: uid,
+	 * gid) and mtime of a file
 	 * open for writing, through its handle; only the mode's failure is
 	 * returned (owner and times are best effort, as restores treat them).
 	 * May be NULL: fsys_file_setattr then uses the path operations. */
@@ -137,9 +138,10 @@ int fsys_symlink(struct fsys *fs, const char *target, const char *path);
 int fsys_chmod(struct fsys *fs, const char *path, uint32_t mode);
 int fsys_chown(struct fsys *fs, const char *path, uint32_t uid, uint32_t gid);
 int fsys_utime(struct fsys *fs, const char *path, int64_t mtime, int64_t mtime_nsec);
-/* Set an open file's mode, owner (owner: uid, gid, or NULL to leave it) and
- * mtime before it is closed (path names it for backends without handle
- * operations); see fsetattr. */
+/* Set an open file's mode (FSYS_MODE_KEEP: leave it), owner (owner: uid,
+ * gid, or NULL to leave it) and mtime before it is closed (path names it for
+ * backends without handle operations); see fsetattr. */
+#define FSYS_MODE_KEEP UINT32_MAX
 int fsys_file_setattr(struct fsys_file *f, const char *path, uint32_t mode, const uint32_t *owner,
 		      int64_t mtime, int64_t mtime_nsec);
 int fsys_sync_dir(struct fsys *fs, const char *path);

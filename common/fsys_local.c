@@ -316,7 +316,7 @@ static int l_fsetattr(void *ctx, void *fh, uint32_t mode, const uint32_t *owner,
 	/* owner first: a change of owner clears set-id bits the mode sets */
 	if (owner && fchown(f->fd, owner[0], owner[1]) < 0)
 		log_debug("cannot change owner of '%s': %s", f->path, strerror(errno));
-	if (fchmod(f->fd, (mode_t)mode) < 0)
+	if (mode != FSYS_MODE_KEEP && fchmod(f->fd, (mode_t)mode) < 0)
 		return fail(errno, "change mode of", f->path);
 	ts[0].tv_sec = mtime;
 	ts[0].tv_nsec = mtime_nsec;

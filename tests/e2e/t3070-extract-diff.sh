@@ -5,7 +5,8 @@
 # empty; a damaged snapshot leaves the destination as it was (all or
 # nothing, no staging directory left behind); "diff" shows what changed between two snapshots or between a
 # snapshot and the live files: a unified diff naming each changed file,
-# "Binary files ... differ", --stat and --json.
+# "Binary files ... differ", --stat and --json; extract gives every file
+# its mode and owner whatever the umask or a set-group-ID destination.
 test_description='msgw-restore: extract and diff'
 . "$(dirname "$0")/test-lib.sh"
 . "$TEST_DIR/gw-lib.sh"
@@ -211,6 +212,37 @@ test_expect_success 'diff with bad arguments' '
 	test_expect_code 2 restore diff A A~1 A~2 &&
 	test_expect_code 2 restore diff A A~1 --to B &&
 	test_expect_code 1 restore diff nosuch
+'
+
+# perm_listing DIR: name, mode, owner and group of the files in DIR/Perm
+perm_listing() {
+	(cd "$1/Perm" && stat -c "%n %a %u %g" * | LC_ALL=C sort)
+}
+
+test_expect_success 'extract sets every mode and owner whatever the umask or the directory' '
+	mkdir -p A/Perm &&
+	echo run >A/Perm/setuid && chmod 4755 A/Perm/setuid &&
+	echo grp >A/Perm/shared && chmod 2775 A/Perm/shared &&
+	echo rw >A/Perm/group && chmod 664 A/Perm/group &&
+	echo ro >A/Perm/readonly && chmod 444 A/Perm/readonly &&
+	echo none >A/Perm/none && chmod 000 A/Perm/none &&
+	if [ "$(id -u)" = 0 ]; then
+		echo them >A/Perm/theirs && chown 4321:4322 A/Perm/theirs &&
+		echo grp >A/Perm/group-only && chgrp 4323 A/Perm/group-only
+	fi &&
+	agent snapshot A >out &&
+	perm_listing A >expect &&
+	(umask 077 && restore extract A ex-umask >out) &&
+	perm_listing ex-umask >actual &&
+	test_cmp expect actual &&
+	(umask 000 && restore extract A ex-umask0 >out) &&
+	perm_listing ex-umask0 >actual &&
+	test_cmp expect actual &&
+	mkdir ex-sgid && chmod 2775 ex-sgid &&
+	if [ "$(id -u)" = 0 ]; then chgrp 4400 ex-sgid; fi &&
+	restore extract A ex-sgid >out &&
+	perm_listing ex-sgid >actual &&
+	test_cmp expect actual
 '
 
 test_done
