@@ -7,6 +7,7 @@
  */
 #include "archive.h"
 #include "err.h"
+#include "hashq.h"
 #include "progress.h"
 #include "util.h"
 
@@ -679,9 +680,37 @@ static int hash_item(struct archive_snapshot_reader *r, const char *path, uint64
 	return 0;
 }
 
-static int check_item(struct archive_snapshot_reader *r, const struct archive_item *it,
+/* The current entry's data handed to v->data and to the hashing thread
+ * (entry i of its manifest); its size checked here. */
+static int queue_item(struct archive_snapshot_reader *r, struct hashq *q, size_t i,
 		      const struct manifest_entry *e, const struct archive_visit *v)
 {
+	const void *chunk;
+	uint64_t size = 0;
+	ssize_t n;
+	int rc;
+
+	while ((n = archive_snapshot_read(r, &chunk)) > 0) {
+		size += (uint64_t)n;
+		if (size > e->size)
+			break;
+		if (v->data && (rc = v->data(chunk, (size_t)n, v->ctx)) != 0)
+			return rc;
+		if ((rc = hashq_add(q, i, chunk, (size_t)n)) != 0)
+			return rc;
+	}
+	if (n < 0)
+		return err_wrap((int)n, "'%s'", e->path);
+	if (size != e->size)
+		return err_set(MSGW_ECORRUPT, "'%s': size does not match the manifest", e->path);
+	return hashq_end(q, i);
+}
+
+static int check_item(struct archive_snapshot_reader *r, const struct archive_item *it,
+		      const struct manifest *m, size_t i, const struct archive_visit *v,
+		      struct hashq *q)
+{
+	const struct manifest_entry *e = &m->e[i];
 	unsigned char sha[SHA256_LEN];
 	uint64_t size = 0;
 	int rc;
@@ -695,6 +724,11 @@ static int check_item(struct archive_snapshot_reader *r, const struct archive_it
 	if (e->type == 'l') {
 		sha256_buf(sha, it->link ? it->link : "", it->link ? strlen(it->link) : 0);
 		size = it->link ? strlen(it->link) : 0;
+	} else if (e->type == 'f' && q) {
+		rc = queue_item(r, q, i, e, v);
+		if (rc)
+			return rc;
+		return v->end ? v->end(e, v->ctx) : 0;
 	} else if (e->type == 'f') {
 		rc = hash_item(r, e->path, e->size, sha, &size, v);
 		if (rc)
@@ -730,9 +764,12 @@ int archive_snapshot_check(struct archive_snapshot_reader *r, const struct manif
 			   const struct archive_visit *v)
 {
 	struct archive_item it;
+	struct hashq *q = NULL;
 	size_t i = 0;
 	int rc;
 
+	if (v && v->defer_sha && (rc = hashq_start(&q, m)) != 0)
+		return rc;
 	while ((rc = archive_snapshot_next(r, &it)) == 1) {
 		if (v && v->pre && (rc = v->pre(&it, v->pre_ctx)) != 0)
 			break;
@@ -741,13 +778,18 @@ int archive_snapshot_check(struct archive_snapshot_reader *r, const struct manif
 				     it.path);
 			break;
 		}
-		rc = check_item(r, &it, &m->e[i++], v);
+		rc = check_item(r, &it, m, i++, v, q);
 		if (rc)
 			break;
 	}
 	if (!rc && i < m->n)
 		rc = err_set(MSGW_ECORRUPT, "'%s': in the manifest but missing from the archive",
 			     m->e[i].path);
+	/* a file found damaged by the hashing thread comes before what was
+	 * found after it */
+	if (q && hashq_finish(q) != 0)
+		rc = MSGW_ECORRUPT;
+	hashq_free(q);
 	if (!rc)
 		rc = archive_snapshot_finish(r);
 	else if (r->pipe)

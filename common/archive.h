@@ -110,6 +110,12 @@ struct archive_visit {
 	int (*data)(const void *buf, size_t len, void *ctx);
 	int (*end)(const struct manifest_entry *e, void *ctx);
 	void *ctx; /* for begin, data and end */
+	/* Hash files on another thread (hashq.h): end is then called once a
+	 * file's size matched, before its sha256 is known, and the pass
+	 * fails at its end (naming the first damaged file) if a sha256 did
+	 * not match.  For a caller that keeps what it wrote apart until the
+	 * whole pass succeeded, as extract does. */
+	bool defer_sha;
 };
 
 /* archive_snapshot_verify on an open reader (from its start), calling v's
