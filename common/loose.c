@@ -3,8 +3,9 @@
  * loose.h.  Writing streams a file descriptor through zlib at level 0
  * (stored blocks: a copy and an Adler-32) while libcrypto's SHA-1 (which
  * uses the CPU's SHA instructions) names the object.  Reading inflates the
- * file chunk by chunk straight into one buffer of the size its header
- * gives, so the object is never in memory twice.
+ * file chunk by chunk into the caller's buffer, so the object is never in
+ * memory twice; a file of stored blocks (as written here) is read into it
+ * directly, without zlib.
  *
  * Left out: other object types than blobs, packs, and SHA-256
  * repositories (the snapshot repository is SHA-1, as stock git makes it).
@@ -202,12 +203,23 @@ cleanup:
 	return rc;
 }
 
+/* Where the data of a stored (uncompressed) deflate block lies. */
+struct stored_block {
+	off_t off;
+	size_t len;
+};
+
 struct loose_reader {
 	int fd;
 	char *path;
 	char id[LOOSE_ID_LEN];
 	z_stream z;
 	bool z_open, ended, verified;
+	/* a file of stored blocks only (as loose_write makes them) is read
+	 * straight into the caller's buffer, block by block, without zlib */
+	struct stored_block *blk;
+	size_t nblk, cur; /* blocks, and the one being read */
+	size_t blk_pos;	  /* bytes of blk[cur] read */
 	EVP_MD_CTX *md;
 	size_t size, left;   /* the content's size, and what is still to come */
 	unsigned char *head; /* content inflated with the header, not yet handed out */
@@ -221,11 +233,87 @@ static int damaged(const struct loose_reader *rd, const char *why)
 	return err_set(MSGW_ECORRUPT, "loose object '%s' is damaged: %s", rd->path, why);
 }
 
+/*
+ * Whether the file is a zlib stream of stored blocks only, with nothing
+ * after its Adler-32: then blk lists them.  Only the blocks' headers are
+ * read.  Anything else (compressed blocks, as git writes them; a damaged
+ * file) goes through zlib, which finds what is wrong.  On this path the
+ * Adler-32 goes unchecked: the SHA-1 over the content checks more.
+ */
+static void find_stored(struct loose_reader *rd, off_t file_size)
+{
+	unsigned char h[5];
+	size_t cap = 0;
+	off_t pos = 2;
+
+	if (pread(rd->fd, h, 2, 0) != 2 || (h[0] & 0x0f) != 8 || (h[0] >> 4) > 7 || (h[1] & 0x20) ||
+	    (h[0] * 256 + h[1]) % 31 != 0)
+		return;
+	for (;;) {
+		size_t len;
+
+		if (pread(rd->fd, h, 5, pos) != 5 || (h[0] & 0x06) != 0)
+			break; /* not a stored block */
+		len = (size_t)h[1] | (size_t)h[2] << 8;
+		if ((h[3] ^ h[1]) != 0xff || (h[4] ^ h[2]) != 0xff ||
+		    pos + 5 + (off_t)len > file_size)
+			break;
+		if (rd->nblk == cap) {
+			cap = cap ? 2 * cap : 16;
+			rd->blk = xrealloc(rd->blk, cap * sizeof(*rd->blk));
+		}
+		rd->blk[rd->nblk++] = (struct stored_block){pos + 5, len};
+		pos += 5 + (off_t)len;
+		if (h[0] & 1) {
+			if (pos + 4 == file_size)
+				return; /* the final block, then the Adler-32 */
+			break;
+		}
+	}
+	free(rd->blk);
+	rd->blk = NULL;
+	rd->nblk = 0;
+}
+
+/* fill() from stored blocks: pread straight into out. */
+static int fill_stored(struct loose_reader *rd, unsigned char *out, size_t len, size_t *got_out)
+{
+	size_t got = 0;
+
+	while (got < len && !rd->ended) {
+		const struct stored_block *b = &rd->blk[rd->cur];
+		size_t n = b->len - rd->blk_pos;
+		ssize_t r;
+
+		if (n == 0) {
+			rd->blk_pos = 0;
+			rd->ended = ++rd->cur == rd->nblk;
+			continue;
+		}
+		if (n > len - got)
+			n = len - got;
+		r = pread(rd->fd, out + got, n, b->off + (off_t)rd->blk_pos);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return err_set_errno(MSGW_ERR, errno, "cannot read '%s'", rd->path);
+		if (r == 0)
+			return damaged(rd, "truncated");
+		got += (size_t)r;
+		rd->blk_pos += (size_t)r;
+	}
+	*got_out = got;
+	return 0;
+}
+
 /* Inflate up to len bytes into out; *got_out says how many came (fewer
  * only when the zlib stream ended). */
 static int fill(struct loose_reader *rd, unsigned char *out, size_t len, size_t *got_out)
 {
 	size_t got = 0;
+
+	if (rd->blk)
+		return fill_stored(rd, out, len, got_out);
 
 	while (got < len && !rd->ended) {
 		size_t room = len - got > UINT_MAX ? UINT_MAX : len - got;
@@ -323,11 +411,12 @@ int loose_open(struct loose_reader **out, size_t *size_out, const char *objects_
 		rc = err_set_errno(MSGW_ERR, errno, "cannot stat '%s'", rd->path);
 		goto cleanup;
 	}
-	if (inflateInit(&rd->z) != Z_OK) {
+	find_stored(rd, st.st_size);
+	if (!rd->blk && inflateInit(&rd->z) != Z_OK) {
 		rc = err_set(MSGW_ERR, "cannot inflate '%s': zlib failed to start", rd->path);
 		goto cleanup;
 	}
-	rd->z_open = true;
+	rd->z_open = !rd->blk;
 	rc = read_header(rd, (uint64_t)st.st_size);
 cleanup:
 	if (rc) {
@@ -339,8 +428,8 @@ cleanup:
 	return 0;
 }
 
-/* At the end of the content: the zlib stream must end too (which checks
- * its Adler-32), and the SHA-1 must be the object's name. */
+/* At the end of the content: the zlib stream must end too (zlib then
+ * checks its Adler-32), and the SHA-1 must be the object's name. */
 static int verify_end(struct loose_reader *rd)
 {
 	unsigned char md[SHA1_LEN], extra;
@@ -401,6 +490,7 @@ void loose_close(struct loose_reader *rd)
 	if (rd->z_open)
 		inflateEnd(&rd->z);
 	EVP_MD_CTX_free(rd->md);
+	free(rd->blk);
 	free(rd->path);
 	free(rd);
 }

@@ -6,7 +6,8 @@
  * read back; an existing object is kept; the empty blob; and the failures:
  * no such object (MSGW_ENOTFOUND, for the packed fallback), a flipped byte,
  * a truncated file, content that does not match its name, and an object
- * that is not a blob (all MSGW_ECORRUPT naming the file); and the same
+ * that is not a blob (all MSGW_ECORRUPT naming the file), our own stored
+ * objects damaged in their data, block lengths or end; and the same
  * read as a stream in small pieces, damage showing only at its end.
  */
 #include <stdarg.h>
@@ -289,6 +290,70 @@ static void test_read_truncated(void **state)
 	expect_damaged(f, id, path, "truncated");
 }
 
+/* Write a blob of len bytes with loose_write_blob_fd (stored blocks), make
+ * it writable and return its path. */
+static void our_blob(struct fixture *f, char id[LOOSE_ID_LEN], char *path, size_t plen, size_t len)
+{
+	int fd = data_file(f, "ours", len, 0);
+
+	assert_int_equal(loose_write_blob_fd(id, f->objects, fd, len), 0);
+	close(fd);
+	object_path(path, plen, f, id);
+	assert_int_equal(chmod(path, 0600), 0);
+}
+
+/* Flip one byte of the file at off. */
+static void flip_at(const char *path, long off)
+{
+	FILE *fp = fopen(path, "r+b");
+	int c;
+
+	assert_non_null(fp);
+	assert_int_equal(fseek(fp, off, SEEK_SET), 0);
+	c = fgetc(fp);
+	assert_int_equal(fseek(fp, off, SEEK_SET), 0);
+	fputc(c ^ 0x55, fp);
+	assert_int_equal(fclose(fp), 0);
+}
+
+/* Our own objects (stored blocks, read without zlib) damaged: a byte of
+ * the data, a block's length fields, the end cut off. */
+static void test_read_stored_damaged(void **state)
+{
+	struct fixture *f = *state;
+	char id[LOOSE_ID_LEN], path[PATH_MAX + 160];
+	char *back = NULL;
+	size_t len = 0;
+	struct stat st;
+
+	our_blob(f, id, path, sizeof(path), 200000);
+	assert_int_equal(loose_read_blob(&back, &len, f->objects, id), 0);
+	assert_int_equal(len, 200000);
+	free(back);
+	assert_int_equal(stat(path, &st), 0);
+	flip_at(path, (long)st.st_size / 2);
+	expect_damaged(f, id, path, "does not match its id");
+
+	assert_int_equal(unlink(path), 0);
+	our_blob(f, id, path, sizeof(path), 200000);
+	{ /* the second block's NLEN, after the zlib header and the first block */
+		unsigned char h[5];
+		int fd = open(path, O_RDONLY);
+
+		assert_true(fd >= 0);
+		assert_int_equal(pread(fd, h, 5, 2), 5);
+		close(fd);
+		assert_int_equal(h[0] & 7, 0); /* a stored block, not the last */
+		flip_at(path, 2 + 5 + (h[1] | h[2] << 8) + 3);
+	}
+	expect_damaged(f, id, path, "invalid stored block lengths"); /* zlib's word */
+
+	assert_int_equal(unlink(path), 0);
+	our_blob(f, id, path, sizeof(path), 200000);
+	assert_int_equal(truncate(path, st.st_size - 40), 0);
+	expect_damaged(f, id, path, "truncated");
+}
+
 /* A sound object file under another object's name. */
 static void test_read_wrong_id(void **state)
 {
@@ -368,10 +433,10 @@ int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 	const struct CMUnitTest tests[] = {
-	    T(test_write_matches_git), T(test_write_is_stored), T(test_write_existing_kept),
-	    T(test_empty_blob),	       T(test_read_deflated),	T(test_read_missing),
-	    T(test_read_flipped_byte), T(test_read_truncated),	T(test_read_wrong_id),
-	    T(test_read_not_a_blob),   T(test_stream),
+	    T(test_write_matches_git), T(test_write_is_stored),	    T(test_write_existing_kept),
+	    T(test_empty_blob),	       T(test_read_deflated),	    T(test_read_missing),
+	    T(test_read_flipped_byte), T(test_read_stored_damaged), T(test_read_truncated),
+	    T(test_read_wrong_id),     T(test_read_not_a_blob),	    T(test_stream),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
