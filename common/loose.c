@@ -344,15 +344,17 @@ static int fill(struct loose_reader *rd, unsigned char *out, size_t len, size_t 
 	return 0;
 }
 
-/* "blob <decimal>\0" at the start of hdr[0..n): the size and where the
+/* "<type> <decimal>\0" at the start of hdr[0..n): the size and where the
  * data begins, or -1. */
-static ssize_t parse_header(const unsigned char *hdr, size_t n, size_t *size_out)
+static ssize_t parse_header(const unsigned char *hdr, size_t n, const char *type, size_t *size_out)
 {
-	const unsigned char *nul = memchr(hdr, '\0', n), *p = hdr + 5;
-	size_t size = 0;
+	const unsigned char *nul = memchr(hdr, '\0', n), *p;
+	size_t size = 0, tlen = strlen(type);
 
-	if (!nul || n < 7 || memcmp(hdr, "blob ", 5) != 0 || p == nul ||
-	    (*p == '0' && p + 1 != nul))
+	if (!nul || n < tlen + 3 || memcmp(hdr, type, tlen) != 0 || hdr[tlen] != ' ')
+		return -1;
+	p = hdr + tlen + 1;
+	if (p == nul || (*p == '0' && p + 1 != nul))
 		return -1;
 	for (; p < nul; p++) {
 		if (*p < '0' || *p > '9' || size > (SIZE_MAX - 9) / 10)
@@ -363,7 +365,7 @@ static ssize_t parse_header(const unsigned char *hdr, size_t n, size_t *size_out
 	return nul + 1 - hdr;
 }
 
-static int read_header(struct loose_reader *rd, uint64_t file_size)
+static int read_header(struct loose_reader *rd, uint64_t file_size, const char *type)
 {
 	size_t n = 0;
 	ssize_t start;
@@ -372,10 +374,14 @@ static int read_header(struct loose_reader *rd, uint64_t file_size)
 	rc = fill(rd, rd->hdr, sizeof(rd->hdr), &n);
 	if (rc)
 		return rc;
-	start = parse_header(rd->hdr, n, &rd->size);
+	start = parse_header(rd->hdr, n, type, &rd->size);
 	/* deflate shrinks at most about 1032:1, so a larger size is a lie */
-	if (start < 0 || rd->size / 1032 > file_size)
-		return damaged(rd, "bad header (not a blob?)");
+	if (start < 0 || rd->size / 1032 > file_size) {
+		char why[64];
+
+		snprintf(why, sizeof(why), "bad header (not a %s?)", type);
+		return damaged(rd, why);
+	}
 	if (n - (size_t)start > rd->size)
 		return damaged(rd, "longer than its header says");
 	rd->md = EVP_MD_CTX_new();
@@ -388,7 +394,8 @@ static int read_header(struct loose_reader *rd, uint64_t file_size)
 	return 0;
 }
 
-int loose_open(struct loose_reader **out, size_t *size_out, const char *objects_dir, const char *id)
+int loose_open_type(struct loose_reader **out, size_t *size_out, const char *objects_dir,
+		    const char *id, const char *type)
 {
 	struct loose_reader *rd;
 	struct stat st;
@@ -417,7 +424,7 @@ int loose_open(struct loose_reader **out, size_t *size_out, const char *objects_
 		goto cleanup;
 	}
 	rd->z_open = !rd->blk;
-	rc = read_header(rd, (uint64_t)st.st_size);
+	rc = read_header(rd, (uint64_t)st.st_size, type);
 cleanup:
 	if (rc) {
 		loose_close(rd);
@@ -426,6 +433,11 @@ cleanup:
 	*out = rd;
 	*size_out = rd->size;
 	return 0;
+}
+
+int loose_open(struct loose_reader **out, size_t *size_out, const char *objects_dir, const char *id)
+{
+	return loose_open_type(out, size_out, objects_dir, id, "blob");
 }
 
 /* At the end of the content: the zlib stream must end too (zlib then
@@ -495,7 +507,8 @@ void loose_close(struct loose_reader *rd)
 	free(rd);
 }
 
-int loose_read_blob(char **out, size_t *len_out, const char *objects_dir, const char *id)
+int loose_read_object(char **out, size_t *len_out, const char *objects_dir, const char *id,
+		      const char *type)
 {
 	struct loose_reader *rd = NULL;
 	size_t size = 0, done = 0;
@@ -505,7 +518,7 @@ int loose_read_blob(char **out, size_t *len_out, const char *objects_dir, const 
 
 	*out = NULL;
 	*len_out = 0;
-	rc = loose_open(&rd, &size, objects_dir, id);
+	rc = loose_open_type(&rd, &size, objects_dir, id, type);
 	if (rc)
 		return rc;
 	data = xmalloc(size + 1);
@@ -521,4 +534,9 @@ int loose_read_blob(char **out, size_t *len_out, const char *objects_dir, const 
 	*out = data;
 	*len_out = size;
 	return 0;
+}
+
+int loose_read_blob(char **out, size_t *len_out, const char *objects_dir, const char *id)
+{
+	return loose_read_object(out, len_out, objects_dir, id, "blob");
 }

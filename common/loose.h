@@ -39,6 +39,10 @@ int loose_write_blob_fd(char id_out[LOOSE_ID_LEN], const char *objects_dir, int 
  * cannot be read.  On failure *out is NULL.
  */
 int loose_read_blob(char **out, size_t *len_out, const char *objects_dir, const char *id);
+/* The same for an object of another type ("commit", "tree"): one of
+ * another type is MSGW_ECORRUPT, "bad header (not a <type>?)". */
+int loose_read_object(char **out, size_t *len_out, const char *objects_dir, const char *id,
+		      const char *type);
 
 /*
  * The same, streamed: loose_open reads the header (*size_out: the
@@ -51,6 +55,9 @@ int loose_read_blob(char **out, size_t *len_out, const char *objects_dir, const 
 struct loose_reader;
 int loose_open(struct loose_reader **out, size_t *size_out, const char *objects_dir,
 	       const char *id);
+/* loose_open for an object of the given type, as loose_read_object. */
+int loose_open_type(struct loose_reader **out, size_t *size_out, const char *objects_dir,
+		    const char *id, const char *type);
 ssize_t loose_read(struct loose_reader *r, void *buf, size_t len);
 void loose_close(struct loose_reader *r);
 

@@ -8,6 +8,7 @@
 #include "err.h"
 #include "fsys.h"
 #include "log.h"
+#include "refs.h"
 #include "util.h"
 #include "walk.h"
 
@@ -112,59 +113,13 @@ void quickcheck_record(const char *path, const char *location, const char *tip,
 	buf_release(&b);
 }
 
-static bool is_id(const char *s)
-{
-	size_t i;
-
-	for (i = 0; i < REPO_ID_LEN - 1; i++)
-		if (!isxdigit((unsigned char)s[i]) || isupper((unsigned char)s[i]))
-			return false;
-	return true;
-}
-
 int quickcheck_read_tip(char out[REPO_ID_LEN], const char *repo_path, const char *branch)
 {
-	char *path = xasprintf("%s/refs/heads/%s", repo_path, branch);
-	char *text = NULL, *want = NULL, *p;
-	size_t len = 0;
-	int rc;
+	char *ref = xasprintf("refs/heads/%s", branch);
+	int rc = refs_read(out, repo_path, ref);
 
-	rc = read_whole_file(&text, &len, path);
-	free(path);
-	if (rc == 0) {
-		rc = len == REPO_ID_LEN && text[REPO_ID_LEN - 1] == '\n' && is_id(text)
-			 ? 0
-			 : MSGW_ENOTFOUND;
-		if (!rc)
-			memcpy(out, text, REPO_ID_LEN - 1);
-		goto done;
-	}
-	if (rc != ENOENT) {
-		rc = MSGW_ENOTFOUND;
-		goto done;
-	}
-	/* no loose ref: "<id> refs/heads/<branch>" in packed-refs */
-	path = xasprintf("%s/packed-refs", repo_path);
-	rc = read_whole_file(&text, &len, path) ? MSGW_ENOTFOUND : 0;
-	free(path);
-	if (rc)
-		goto done;
-	want = xasprintf(" refs/heads/%s\n", branch);
-	rc = MSGW_ENOTFOUND;
-	for (p = text; *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : p + strlen(p)) {
-		if (strlen(p) > REPO_ID_LEN - 1 && is_id(p) &&
-		    strncmp(p + REPO_ID_LEN - 1, want, strlen(want)) == 0) {
-			memcpy(out, p, REPO_ID_LEN - 1);
-			rc = 0;
-			break;
-		}
-	}
-done:
-	if (!rc)
-		out[REPO_ID_LEN - 1] = '\0';
-	free(want);
-	free(text);
-	return rc;
+	free(ref);
+	return rc ? MSGW_ENOTFOUND : 0;
 }
 
 int quickcheck_unchanged(char tip_out[REPO_ID_LEN], const char **why, const char *path,

@@ -1,12 +1,22 @@
 /*
  * repo: snapshot commits in a bare git repository through libgit2.  This is
  * the only place libgit2 error codes are read and translated.
+ *
+ * libgit2 is started only when it is needed: reading a snapshot whose
+ * commit, tree and files are loose objects named by plain refs (every
+ * snapshot until a prune packs the repository) is done with loose.c and
+ * refs.c alone, which spares a restore libgit2's start (its TLS library
+ * parses the system's CA store, about 10 ms).  Whatever that reading
+ * cannot do, or finds amiss, goes to libgit2, whose answers and messages
+ * stay the reference.
  */
 #include "repo.h"
 #include "err.h"
 #include "loose.h"
+#include "refs.h"
 #include "util.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <git2.h>
 #include <stdlib.h>
@@ -15,7 +25,7 @@
 #include <unistd.h>
 
 struct repo {
-	git_repository *g;
+	git_repository *g; /* NULL until libgit2 is needed (git_of) */
 	char *path;
 	char *objects; /* the objects directory, for loose.c */
 };
@@ -76,13 +86,45 @@ static void strip_slash_before(char *s, const char *tail)
 		memmove(s + n - t - 1, s + n - t, t + 1);
 }
 
+/* Start libgit2 and open the repository, once. */
+static int git_of(struct repo *r)
+{
+	if (r->g)
+		return 0;
+	repo_global_init();
+	if (git_repository_open_bare(&r->g, r->path) < 0)
+		return git_fail(MSGW_ERR, "cannot open repository");
+	return 0;
+}
+
+static bool is_kind(const char *dir, const char *name, mode_t kind)
+{
+	char *p = xasprintf("%s/%s", dir, name);
+	struct stat st;
+	bool yes = stat(p, &st) == 0 && (st.st_mode & S_IFMT) == kind;
+
+	free(p);
+	return yes;
+}
+
 int repo_open(struct repo **out, const char *path)
 {
 	struct repo *r;
 	git_repository *g = NULL;
 
-	repo_global_init();
 	*out = NULL;
+	r = xcalloc(1, sizeof(*r));
+	r->path = xstrdup(path);
+	r->objects = xasprintf("%s/objects", path);
+	/* what looks like a bare repository is opened by libgit2 when first
+	 * needed; anything else now, for its verdict */
+	if (is_kind(path, "HEAD", S_IFREG) && is_kind(path, "objects", S_IFDIR) &&
+	    is_kind(path, "refs", S_IFDIR)) {
+		*out = r;
+		return 0;
+	}
+	repo_free(r);
+	repo_global_init();
 	if (git_repository_open_bare(&g, path) < 0) {
 		if (access(path, F_OK) < 0)
 			return err_set(MSGW_ENOTFOUND,
@@ -121,12 +163,16 @@ static void oid_str(char out[REPO_ID_LEN], const git_oid *oid)
 
 int repo_branch_tip(char out[REPO_ID_LEN], struct repo *r, const char *branch)
 {
-	char *ref = xasprintf("refs/heads/%s", branch);
+	char *ref;
 	git_oid oid;
-	int e = git_reference_name_to_id(&oid, r->g, ref), rc = 0;
+	int e, rc = git_of(r);
 
-	free(ref);
 	out[0] = '\0';
+	if (rc)
+		return rc;
+	ref = xasprintf("refs/heads/%s", branch);
+	e = git_reference_name_to_id(&oid, r->g, ref);
+	free(ref);
 	if (e == GIT_ENOTFOUND)
 		return err_set(MSGW_ENOTFOUND, "no snapshots of '%s' yet", branch);
 	if (e < 0)
@@ -146,6 +192,8 @@ static int list_refs(char ***names_out, size_t *n_out, struct repo *r, const cha
 
 	*names_out = NULL;
 	*n_out = 0;
+	if (git_of(r))
+		return MSGW_ERR;
 	if (id && git_oid_fromstr(&want, id) < 0)
 		return err_set(MSGW_ERR, "bad commit id '%s'", id);
 	if (git_reference_iterator_new(&it, r->g) < 0)
@@ -199,10 +247,206 @@ void repo_names_free(char **names, size_t n)
 	free(names);
 }
 
+/* --- reading without libgit2 ---------------------------------------------- */
+
+/* 40 lower-case hex digits at p. */
+static bool hex_id_at(const char *p)
+{
+	size_t i;
+
+	for (i = 0; i < REPO_ID_LEN - 1; i++)
+		if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')))
+			return false;
+	return true;
+}
+
+struct fast_commit {
+	char tree[REPO_ID_LEN], parent[REPO_ID_LEN];
+	int64_t time;
+	char *summary;
+};
+
+/* "<key> <40 hex>\n" at *p: the id into out, *p moved past it. */
+static bool id_line(const char **p, const char *key, char out[REPO_ID_LEN])
+{
+	size_t k = strlen(key);
+
+	if (strncmp(*p, key, k) != 0 || (*p)[k] != ' ' || !hex_id_at(*p + k + 1) ||
+	    (*p)[k + REPO_ID_LEN] != '\n')
+		return false;
+	memcpy(out, *p + k + 1, REPO_ID_LEN - 1);
+	out[REPO_ID_LEN - 1] = '\0';
+	*p += k + REPO_ID_LEN + 1;
+	return true;
+}
+
+/* The committer's time from "committer Name <mail> <secs> <zone>" (line
+ * ends at nl). */
+static bool committer_time(const char *line, const char *nl, int64_t *out)
+{
+	const char *gt = NULL, *q;
+	int64_t t = 0;
+
+	for (q = line; q < nl; q++)
+		if (*q == '>')
+			gt = q;
+	if (!gt || gt[1] != ' ' || gt[2] < '0' || gt[2] > '9')
+		return false;
+	for (q = gt + 2; q < nl && *q >= '0' && *q <= '9'; q++) {
+		if (t > (INT64_MAX - 9) / 10)
+			return false;
+		t = t * 10 + (*q - '0');
+	}
+	if (q == nl || *q != ' ')
+		return false;
+	*out = t;
+	return true;
+}
+
+/*
+ * A loose commit read and parsed here: 0, or non-zero (no message) when
+ * it is not loose, or is anything but plain (then libgit2 reads it).  The
+ * summary is libgit2's for a message whose first paragraph is one line:
+ * that line without trailing white space; longer paragraphs are left to
+ * libgit2, which joins their lines.
+ */
+static int fast_commit(struct fast_commit *out, struct repo *r, const char *id)
+{
+	const char *p, *nl, *msg, *end;
+	char *text = NULL;
+	bool have_time = false;
+	size_t len = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (!hex_id_at(id) || id[REPO_ID_LEN - 1] ||
+	    loose_read_object(&text, &len, r->objects, id, "commit")) {
+		err_clear();
+		return MSGW_ERR;
+	}
+	p = text;
+	if (strlen(text) != len || !id_line(&p, "tree", out->tree))
+		goto odd;
+	if (id_line(&p, "parent", out->parent)) {
+		char more[REPO_ID_LEN];
+
+		while (id_line(&p, "parent", more))
+			;
+	}
+	for (; *p && *p != '\n'; p = nl + 1) { /* the other header lines */
+		if (!(nl = strchr(p, '\n')))
+			goto odd;
+		if (strncmp(p, "committer ", 10) == 0) {
+			if (have_time || !committer_time(p, nl, &out->time))
+				goto odd;
+			have_time = true;
+		}
+	}
+	if (*p != '\n' || !have_time)
+		goto odd;
+	for (msg = p + 1; *msg == '\n'; msg++)
+		;
+	nl = strchr(msg, '\n');
+	end = nl ? nl : msg + strlen(msg);
+	if (nl && nl[1] && nl[1] != '\n')
+		goto odd; /* a paragraph of several lines */
+	while (end > msg && isspace((unsigned char)end[-1]))
+		end--;
+	out->summary = xstrndup(msg, (size_t)(end - msg));
+	free(text);
+	return 0;
+odd:
+	free(text);
+	return MSGW_ERR;
+}
+
+/* Entry name of loose tree tree_id: its blob's id into out; non-zero (no
+ * message) when the tree is not loose, is damaged, or has no such blob. */
+static int fast_tree_lookup(char out[REPO_ID_LEN], char ***names_out, size_t *n_out, struct repo *r,
+			    const char *tree_id, const char *name)
+{
+	char *text = NULL, **names = NULL;
+	const char *p, *end;
+	size_t len = 0, n = 0;
+	int rc = MSGW_ENOTFOUND;
+
+	if (loose_read_object(&text, &len, r->objects, tree_id, "tree")) {
+		err_clear();
+		return MSGW_ERR;
+	}
+	for (p = text, end = text + len; p < end;) {
+		const char *sp = memchr(p, ' ', (size_t)(end - p)), *nul;
+
+		if (!sp || !(nul = memchr(sp, '\0', (size_t)(end - sp))) || end - nul < 21 ||
+		    nul == sp + 1) {
+			rc = MSGW_ERR;
+			break;
+		}
+		if (names_out) {
+			names = xrealloc(names, (n + 1) * sizeof(*names));
+			names[n++] = xstrndup(sp + 1, (size_t)(nul - sp - 1));
+		} else if (strcmp(sp + 1, name) == 0) {
+			/* a plain file; anything else is left to libgit2 */
+			rc = (sp - p == 6 && memcmp(p, "100644", 6) == 0) ? 0 : MSGW_ERR;
+			if (!rc)
+				hex_encode(out, (const unsigned char *)nul + 1, 20);
+			break;
+		}
+		p = nul + 21;
+	}
+	if (names_out && p == end) {
+		names = xrealloc(names, (n + 1) * sizeof(*names));
+		names[n] = NULL;
+		*names_out = names;
+		*n_out = n;
+		names = NULL;
+		rc = 0;
+	}
+	if (names)
+		repo_names_free(names, n);
+	free(text);
+	return rc;
+}
+
+/* The id of file name in commit id's tree, both loose. */
+static int fast_tree_entry(char out[REPO_ID_LEN], struct repo *r, const char *id, const char *name)
+{
+	struct fast_commit c;
+	int rc = fast_commit(&c, r, id);
+
+	if (rc)
+		return rc;
+	free(c.summary);
+	return fast_tree_lookup(out, NULL, NULL, r, c.tree, name);
+}
+
+/* The commit a plain ref names, read from the files when its object is a
+ * loose commit: 0; MSGW_ENOTFOUND when there is no such ref at all;
+ * MSGW_ERR when libgit2 must say. */
+static int fast_ref(char out[REPO_ID_LEN], struct repo *r, const char *refname)
+{
+	struct loose_reader *lr = NULL;
+	char id[REPO_ID_LEN];
+	size_t size;
+	int rc = refs_read(id, r->path, refname);
+
+	if (rc)
+		return rc;
+	if (loose_open_type(&lr, &size, r->objects, id, "commit")) {
+		err_clear();
+		return MSGW_ERR;
+	}
+	loose_close(lr);
+	memcpy(out, id, REPO_ID_LEN);
+	return 0;
+}
+
 static int lookup_commit(git_commit **out, struct repo *r, const char *id)
 {
 	git_oid oid;
+	int rc = git_of(r);
 
+	if (rc)
+		return rc;
 	if (git_oid_fromstr(&oid, id) < 0)
 		return err_set(MSGW_ERR, "bad commit id '%s'", id);
 	if (git_commit_lookup(out, r->g, &oid) < 0)
@@ -276,6 +520,9 @@ int repo_commit(char out[REPO_ID_LEN], struct repo *r, const char *branch,
 	git_oid tree_oid, commit_oid, parent_oid;
 	int has_parent, rc, e;
 
+	rc = git_of(r);
+	if (rc)
+		goto cleanup;
 	e = git_reference_name_to_id(&parent_oid, r->g, refname);
 	has_parent = e == 0;
 	if (e < 0 && e != GIT_ENOTFOUND) {
@@ -329,18 +576,19 @@ struct repo_blob {
 
 /* A loose object is read by loose.c (one buffer, fast SHA-1); a packed one
  * (after a prune's repack, or in a fetched repository) through libgit2. */
-static int read_object(struct repo_blob **out, struct repo *r, const git_oid *oid)
+static int read_object(struct repo_blob **out, struct repo *r, const char *hex)
 {
-	char hex[REPO_ID_LEN];
 	git_blob *blob = NULL;
 	char *data = NULL;
 	size_t len = 0;
+	git_oid oid;
 	int rc;
 
-	oid_str(hex, oid);
 	rc = loose_read_blob(&data, &len, r->objects, hex);
 	if (rc == MSGW_ENOTFOUND) {
-		if (git_blob_lookup(&blob, r->g, oid) < 0)
+		if ((rc = git_of(r)) != 0)
+			return rc;
+		if (git_oid_fromstr(&oid, hex) < 0 || git_blob_lookup(&blob, r->g, &oid) < 0)
 			return git_fail(MSGW_ECORRUPT, "cannot read object");
 		rc = 0;
 	}
@@ -354,13 +602,15 @@ static int read_object(struct repo_blob **out, struct repo *r, const git_oid *oi
 }
 
 /* The id of file name in commit id's tree. */
-static int tree_entry(git_oid *out, struct repo *r, const char *id, const char *name)
+static int tree_entry(char out[REPO_ID_LEN], struct repo *r, const char *id, const char *name)
 {
 	git_commit *c = NULL;
 	git_tree *tree = NULL;
 	const git_tree_entry *te;
 	int rc;
 
+	if (fast_tree_entry(out, r, id, name) == 0)
+		return 0;
 	rc = lookup_commit(&c, r, id);
 	if (rc)
 		return rc;
@@ -369,7 +619,7 @@ static int tree_entry(git_oid *out, struct repo *r, const char *id, const char *
 	} else if (!(te = git_tree_entry_byname(tree, name))) {
 		rc = err_set(MSGW_ENOTFOUND, "snapshot %.12s has no '%s'", id, name);
 	} else {
-		git_oid_cpy(out, git_tree_entry_id(te));
+		oid_str(out, git_tree_entry_id(te));
 	}
 	git_tree_free(tree);
 	git_commit_free(c);
@@ -378,14 +628,14 @@ static int tree_entry(git_oid *out, struct repo *r, const char *id, const char *
 
 int repo_read_blob(struct repo_blob **out, struct repo *r, const char *id, const char *name)
 {
-	git_oid oid;
+	char hex[REPO_ID_LEN];
 	int rc;
 
 	*out = NULL;
-	rc = tree_entry(&oid, r, id, name);
+	rc = tree_entry(hex, r, id, name);
 	if (rc)
 		return rc;
-	rc = read_object(out, r, &oid);
+	rc = read_object(out, r, hex);
 	if (rc)
 		err_wrap(rc, "snapshot %.12s: '%s'", id, name);
 	return rc;
@@ -403,19 +653,17 @@ int repo_open_stream(struct repo_stream **out, size_t *size_out, struct repo *r,
 {
 	struct repo_stream *st;
 	char hex[REPO_ID_LEN];
-	git_oid oid;
 	int rc;
 
 	*out = NULL;
 	*size_out = 0;
-	rc = tree_entry(&oid, r, id, name);
+	rc = tree_entry(hex, r, id, name);
 	if (rc)
 		return rc;
 	st = xcalloc(1, sizeof(*st));
 	st->what = xasprintf("'%s'", name);
-	oid_str(hex, &oid);
 	rc = loose_open(&st->loose, size_out, r->objects, hex);
-	if (rc == MSGW_ENOTFOUND && (rc = read_object(&st->blob, r, &oid)) == 0)
+	if (rc == MSGW_ENOTFOUND && (rc = read_object(&st->blob, r, hex)) == 0)
 		*size_out = repo_blob_size(st->blob);
 	if (rc) {
 		err_wrap(rc, "snapshot %.12s: '%s'", id, name);
@@ -496,6 +744,15 @@ int repo_tree_names(char ***names_out, size_t *n_out, struct repo *r, const char
 
 	*names_out = NULL;
 	*n_out = 0;
+	{
+		struct fast_commit fc;
+
+		if (fast_commit(&fc, r, id) == 0) {
+			free(fc.summary);
+			if (fast_tree_lookup(NULL, names_out, n_out, r, fc.tree, NULL) == 0)
+				return 0;
+		}
+	}
 	rc = lookup_commit(&c, r, id);
 	if (rc)
 		return rc;
@@ -521,6 +778,17 @@ int repo_commit_info(struct repo_commit_info *out, struct repo *r, const char *i
 	int rc;
 
 	memset(out, 0, sizeof(*out));
+	{
+		struct fast_commit fc;
+
+		if (fast_commit(&fc, r, id) == 0) {
+			memcpy(out->id, id, REPO_ID_LEN);
+			memcpy(out->parent, fc.parent, REPO_ID_LEN);
+			out->time = fc.time;
+			out->summary = fc.summary;
+			return 0;
+		}
+	}
 	rc = lookup_commit(&c, r, id);
 	if (rc)
 		return rc;
@@ -554,6 +822,7 @@ int repo_log(char ***ids_out, size_t *n_out, struct repo *r, const char *branch,
 	if (rc)
 		return rc;
 	git_oid_fromstr(&oid, tip);
+	/* repo_branch_tip started libgit2 */
 	if (git_revwalk_new(&walk, r->g) < 0 || git_revwalk_push(walk, &oid) < 0) {
 		rc = git_fail(MSGW_ECORRUPT, "cannot walk history");
 		goto cleanup;
@@ -576,8 +845,13 @@ static int resolve_ref(char out[REPO_ID_LEN], struct repo *r, const char *refnam
 {
 	git_object *obj = NULL;
 	git_reference *ref = NULL;
-	int rc = MSGW_ENOTFOUND;
+	int rc = fast_ref(out, r, refname);
 
+	if (rc != MSGW_ERR)
+		return rc;
+	if ((rc = git_of(r)) != 0)
+		return rc;
+	rc = MSGW_ENOTFOUND;
 	if (git_reference_lookup(&ref, r->g, refname) == 0 &&
 	    git_reference_peel(&obj, ref, GIT_OBJECT_COMMIT) == 0) {
 		oid_str(out, git_object_id(obj));
@@ -592,8 +866,10 @@ static int resolve_prefix(char out[REPO_ID_LEN], struct repo *r, const char *hex
 {
 	git_object *obj = NULL;
 	git_oid oid;
-	int e;
+	int e = git_of(r);
 
+	if (e)
+		return e;
 	if (git_oid_fromstrn(&oid, hex, strlen(hex)) < 0)
 		return MSGW_ENOTFOUND;
 	e = git_object_lookup_prefix(&obj, r->g, &oid, strlen(hex), GIT_OBJECT_COMMIT);
@@ -663,6 +939,8 @@ int repo_tag_check(struct repo *r, const char *name)
 
 	if (!snapref_valid_name(name))
 		return err_set(MSGW_ECONFIG, "bad tag name '%s'", name);
+	if ((e = git_of(r)) != 0)
+		return e;
 	refname = xasprintf("refs/tags/%s", name);
 	e = git_reference_lookup(&ref, r->g, refname);
 	git_reference_free(ref);
@@ -684,6 +962,10 @@ int repo_tag(struct repo *r, const char *name, const char *id)
 	if (!snapref_valid_name(name)) {
 		free(refname);
 		return err_set(MSGW_ECONFIG, "bad tag name '%s'", name);
+	}
+	if ((rc = git_of(r)) != 0) {
+		free(refname);
+		return rc;
 	}
 	git_oid_fromstr(&oid, id);
 	e = git_reference_create(&ref, r->g, refname, &oid, 0, "msgw-backup tag");

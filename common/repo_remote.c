@@ -262,6 +262,7 @@ static void set_callbacks(git_remote_callbacks *cb, struct xfer *x)
 /* The repository's own libgit2 handle (repo.c keeps its handle private). */
 static int open_git(git_repository **out, struct repo *r)
 {
+	repo_global_init();
 	if (git_repository_open_bare(out, repo_path(r)) < 0) {
 		const git_error *e = git_error_last();
 

@@ -610,6 +610,111 @@ static void test_packed_fallback(void **state)
 	free(data);
 }
 
+/* What a snapshot reads from loose objects and plain refs without libgit2
+ * (repo.c) is what libgit2 reads once the same objects and refs are
+ * packed: commit facts (summaries of odd messages too, where the reading
+ * leaves multi-line paragraphs to libgit2), tree names, files, resolved
+ * names (a branch, a tag, ~N). */
+struct seen {
+	struct repo_commit_info ci[6];
+	char **names;
+	size_t n;
+	char *manifest;
+	char resolved[4][REPO_ID_LEN];
+};
+
+static void look(struct seen *out, struct repo *r, char ids[6][REPO_ID_LEN])
+{
+	static const char *const names[4] = {"odd", "odd~2", "v1", "msgw1~1"};
+	size_t len = 0;
+	int i;
+
+	for (i = 0; i < 6; i++)
+		assert_int_equal(repo_commit_info(&out->ci[i], r, ids[i]), 0);
+	assert_int_equal(repo_tree_names(&out->names, &out->n, r, ids[0]), 0);
+	assert_int_equal(repo_read(&out->manifest, &len, r, ids[5], "manifest"), 0);
+	for (i = 0; i < 4; i++)
+		if (repo_resolve(out->resolved[i], r, names[i]))
+			fail_msg("resolve %s: %s", names[i], err_last());
+}
+
+static void test_files_read_as_libgit2_does(void **state)
+{
+	static const char *const msgs[6] = {"plain\n",
+					    "  leading space, trailing  \t \n\nbody\n",
+					    "\n\nafter blank lines\n",
+					    "two\nlines in one paragraph\n",
+					    "no newline at all",
+					    ""};
+	struct fixture *f = *state;
+	char ids[6][REPO_ID_LEN];
+	struct seen a, b;
+	int i;
+
+	for (i = 0; i < 6; i++)
+		assert_int_equal(
+		    commit_files(ids[i], f->r, "odd", "msgw-manifest 1\n", msgs[i], 1700001000 + i),
+		    0);
+	assert_int_equal(repo_tag(f->r, "v1", ids[2]), 0);
+	look(&a, f->r, ids);
+	assert_string_equal(a.ci[0].summary, "plain");
+	assert_string_equal(a.ci[1].summary, "  leading space, trailing");
+	assert_string_equal(a.ci[2].summary, "after blank lines");
+	assert_string_equal(a.ci[3].summary, "two lines in one paragraph");
+	assert_string_equal(a.ci[4].summary, "no newline at all");
+	assert_string_equal(a.ci[5].summary, "");
+	assert_int_equal(a.ci[3].time, 1700001003);
+	assert_string_equal(a.ci[3].parent, ids[2]);
+	assert_string_equal(a.resolved[0], ids[5]);
+	assert_string_equal(a.resolved[1], ids[3]);
+	assert_string_equal(a.resolved[2], ids[2]);
+	assert_string_equal(a.resolved[3], f->ids[1]);
+
+	test_run("git --git-dir='%s' pack-refs --all && git --git-dir='%s' repack -a -d -q && "
+		 "git --git-dir='%s' prune-packed && test ! -e '%s/refs/heads/odd'",
+		 f->path, f->path, f->path, f->path);
+	repo_free(f->r);
+	assert_int_equal(repo_open(&f->r, f->path), 0);
+	look(&b, f->r, ids);
+	for (i = 0; i < 6; i++) {
+		assert_string_equal(a.ci[i].id, b.ci[i].id);
+		assert_string_equal(a.ci[i].parent, b.ci[i].parent);
+		assert_int_equal(a.ci[i].time, b.ci[i].time);
+		assert_string_equal(a.ci[i].summary, b.ci[i].summary);
+		repo_commit_info_release(&a.ci[i]);
+		repo_commit_info_release(&b.ci[i]);
+	}
+	assert_int_equal(a.n, 3);
+	assert_int_equal(b.n, 3);
+	for (i = 0; i < 3; i++)
+		assert_string_equal(a.names[i], b.names[i]);
+	assert_string_equal(a.manifest, b.manifest);
+	for (i = 0; i < 4; i++)
+		assert_string_equal(a.resolved[i], b.resolved[i]);
+	repo_names_free(a.names, a.n);
+	repo_names_free(b.names, b.n);
+	free(a.manifest);
+	free(b.manifest);
+}
+
+/* An annotated tag (stock git's) and a symbolic ref are left to libgit2,
+ * which peels and follows them; a missing name is not found. */
+static void test_odd_refs_resolved_by_libgit2(void **state)
+{
+	struct fixture *f = *state;
+	char id[REPO_ID_LEN];
+
+	test_run("git --git-dir='%s' -c user.name=t -c user.email=t@t tag -a -m note ann %s && "
+		 "git --git-dir='%s' symbolic-ref refs/heads/alias refs/heads/msgw1",
+		 f->path, f->ids[0], f->path);
+	assert_int_equal(repo_resolve(id, f->r, "ann"), 0);
+	assert_string_equal(id, f->ids[0]);
+	assert_int_equal(repo_resolve(id, f->r, "alias"), 0);
+	assert_string_equal(id, f->ids[2]);
+	assert_int_equal(repo_resolve(id, f->r, "nosuch"), MSGW_ENOTFOUND);
+	assert_contains(err_last(), "no snapshot named 'nosuch'");
+}
+
 static void test_version(void **state)
 {
 	(void)state;
@@ -636,6 +741,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_damaged_blob, setup_history, teardown),
 	    cmocka_unit_test_setup_teardown(test_commit_from_fd, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_packed_fallback, setup_history, teardown),
+	    cmocka_unit_test_setup_teardown(test_files_read_as_libgit2_does, setup_history,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_odd_refs_resolved_by_libgit2, setup_history,
+					    teardown),
 	    cmocka_unit_test(test_version),
 	};
 
