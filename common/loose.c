@@ -403,7 +403,7 @@ int loose_open_type(struct loose_reader **out, size_t *size_out, const char *obj
 
 	*out = NULL;
 	*size_out = 0;
-	if (strlen(id) != LOOSE_ID_LEN - 1 || strspn(id, "0123456789abcdef") != LOOSE_ID_LEN - 1)
+	if (strlen(id) != LOOSE_ID_LEN - 1 || !hex_is_lower(id, LOOSE_ID_LEN - 1))
 		return err_set(MSGW_ERR, "bad object id '%s'", id);
 	rd = xcalloc(1, sizeof(*rd));
 	memcpy(rd->id, id, LOOSE_ID_LEN);

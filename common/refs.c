@@ -5,21 +5,10 @@
 #include "err.h"
 #include "util.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-
-static bool is_id(const char *s)
-{
-	size_t i;
-
-	for (i = 0; i < REFS_ID_LEN - 1; i++)
-		if (!isxdigit((unsigned char)s[i]) || isupper((unsigned char)s[i]))
-			return false;
-	return true;
-}
 
 int refs_read(char out[REFS_ID_LEN], const char *repo_path, const char *refname)
 {
@@ -31,8 +20,10 @@ int refs_read(char out[REFS_ID_LEN], const char *repo_path, const char *refname)
 	rc = read_whole_file(&text, &len, path);
 	free(path);
 	if (rc == 0) {
-		rc = len == REFS_ID_LEN && text[REFS_ID_LEN - 1] == '\n' && is_id(text) ? 0
-											: MSGW_ERR;
+		rc = len == REFS_ID_LEN && text[REFS_ID_LEN - 1] == '\n' &&
+			     hex_is_lower(text, REFS_ID_LEN - 1)
+			 ? 0
+			 : MSGW_ERR;
 		if (!rc)
 			memcpy(out, text, REFS_ID_LEN - 1);
 		goto done;
@@ -52,7 +43,7 @@ int refs_read(char out[REFS_ID_LEN], const char *repo_path, const char *refname)
 	want = xasprintf(" %s\n", refname);
 	rc = strstr(text, want) ? MSGW_ERR : MSGW_ENOTFOUND; /* named, but oddly */
 	for (p = text; *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : p + strlen(p)) {
-		if (strlen(p) > REFS_ID_LEN - 1 && is_id(p) &&
+		if (strlen(p) > REFS_ID_LEN - 1 && hex_is_lower(p, REFS_ID_LEN - 1) &&
 		    strncmp(p + REFS_ID_LEN - 1, want, strlen(want)) == 0) {
 			memcpy(out, p, REFS_ID_LEN - 1);
 			rc = 0;

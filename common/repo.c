@@ -249,17 +249,6 @@ void repo_names_free(char **names, size_t n)
 
 /* --- reading without libgit2 ---------------------------------------------- */
 
-/* 40 lower-case hex digits at p. */
-static bool hex_id_at(const char *p)
-{
-	size_t i;
-
-	for (i = 0; i < REPO_ID_LEN - 1; i++)
-		if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')))
-			return false;
-	return true;
-}
-
 struct fast_commit {
 	char tree[REPO_ID_LEN], parent[REPO_ID_LEN];
 	int64_t time;
@@ -271,8 +260,8 @@ static bool id_line(const char **p, const char *key, char out[REPO_ID_LEN])
 {
 	size_t k = strlen(key);
 
-	if (strncmp(*p, key, k) != 0 || (*p)[k] != ' ' || !hex_id_at(*p + k + 1) ||
-	    (*p)[k + REPO_ID_LEN] != '\n')
+	if (strncmp(*p, key, k) != 0 || (*p)[k] != ' ' ||
+	    !hex_is_lower(*p + k + 1, REPO_ID_LEN - 1) || (*p)[k + REPO_ID_LEN] != '\n')
 		return false;
 	memcpy(out, *p + k + 1, REPO_ID_LEN - 1);
 	out[REPO_ID_LEN - 1] = '\0';
@@ -318,7 +307,7 @@ static int fast_commit(struct fast_commit *out, struct repo *r, const char *id)
 	size_t len = 0;
 
 	memset(out, 0, sizeof(*out));
-	if (!hex_id_at(id) || id[REPO_ID_LEN - 1] ||
+	if (!hex_is_lower(id, REPO_ID_LEN - 1) || id[REPO_ID_LEN - 1] ||
 	    loose_read_object(&text, &len, r->objects, id, "commit")) {
 		err_clear();
 		return MSGW_ERR;

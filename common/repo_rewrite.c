@@ -539,16 +539,6 @@ cleanup:
 	return rc;
 }
 
-static bool is_hex(const char *s, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (!s[i] || !strchr("0123456789abcdef", s[i]))
-			return false;
-	return true;
-}
-
 /* ---- reflogs --------------------------------------------------------------- */
 
 static bool gone(git_odb *odb, const git_oid *id)
@@ -666,7 +656,7 @@ static int remove_loose(size_t *removed, const char *objdir)
 	while (!rc && (de = readdir(d))) {
 		char *subdir;
 
-		if (strlen(de->d_name) != 2 || !is_hex(de->d_name, 2))
+		if (strlen(de->d_name) != 2 || !hex_is_lower(de->d_name, 2))
 			continue;
 		subdir = xasprintf("%s/%s", objdir, de->d_name);
 		sub = opendir(subdir);
@@ -674,7 +664,7 @@ static int remove_loose(size_t *removed, const char *objdir)
 			char *path;
 
 			if (strlen(se->d_name) != REPO_ID_LEN - 3 ||
-			    !is_hex(se->d_name, REPO_ID_LEN - 3))
+			    !hex_is_lower(se->d_name, REPO_ID_LEN - 3))
 				continue;
 			path = xasprintf("%s/%s", subdir, se->d_name);
 			rc = unlink_counted(removed, path);

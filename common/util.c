@@ -212,6 +212,16 @@ int hex_decode(unsigned char *out, const char *in, size_t n)
 	return 0;
 }
 
+bool hex_is_lower(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return true;
+}
+
 void time_rfc3339(char *out, size_t len, int64_t t)
 {
 	time_t tt = (time_t)t;

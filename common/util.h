@@ -7,6 +7,7 @@
 #define MSGW_UTIL_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -45,6 +46,8 @@ char *buf_detach(struct buf *b, size_t *len_out);
 void hex_encode(char *out, const unsigned char *in, size_t n);
 /* Parse 2n hex chars into out; 0 or -1. */
 int hex_decode(unsigned char *out, const char *in, size_t n);
+/* Whether s starts with n lower-case hex digits (as git writes ids). */
+bool hex_is_lower(const char *s, size_t n);
 
 /* RFC 3339 UTC ("2026-11-28T15:04:02Z") of t into out (at least 21 bytes). */
 void time_rfc3339(char *out, size_t len, int64_t t);
