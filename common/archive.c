@@ -653,57 +653,39 @@ void archive_snapshot_free(struct archive_snapshot_reader *r)
 	free(r);
 }
 
-/* Hash the current entry's data, handing each chunk to v->data too. */
-static int hash_item(struct archive_snapshot_reader *r, const char *path, uint64_t limit,
-		     unsigned char sha[SHA256_LEN], uint64_t *size_out,
-		     const struct archive_visit *v)
+/*
+ * Read the current entry's data (file e, entry i of the manifest), handing
+ * each chunk to v->data and hashing it: here into sha, or on the hashing
+ * thread q.  *size_out is how much came; reading stops once that is more
+ * than the manifest says (a huge sparse entry, say).
+ */
+static int read_item(struct archive_snapshot_reader *r, const struct manifest_entry *e, size_t i,
+		     struct hashq *q, const struct archive_visit *v, unsigned char sha[SHA256_LEN],
+		     uint64_t *size_out)
 {
 	const void *chunk;
 	struct sha256 s;
 	ssize_t n;
-	int rc;
+	int rc = 0;
 
 	*size_out = 0;
 	sha256_init(&s);
 	while ((n = archive_snapshot_read(r, &chunk)) > 0) {
-		sha256_update(&s, chunk, (size_t)n);
 		*size_out += (uint64_t)n;
-		if (*size_out > limit) /* no need to read on (a huge sparse entry, say) */
+		if (*size_out > e->size)
 			return err_set(MSGW_ECORRUPT, "'%s': size does not match the manifest",
-				       path);
+				       e->path);
 		if (v && v->data && (rc = v->data(chunk, (size_t)n, v->ctx)) != 0)
 			return rc;
-	}
-	if (n < 0)
-		return err_wrap((int)n, "'%s'", path);
-	sha256_final(&s, sha);
-	return 0;
-}
-
-/* The current entry's data handed to v->data and to the hashing thread
- * (entry i of its manifest); its size checked here. */
-static int queue_item(struct archive_snapshot_reader *r, struct hashq *q, size_t i,
-		      const struct manifest_entry *e, const struct archive_visit *v)
-{
-	const void *chunk;
-	uint64_t size = 0;
-	ssize_t n;
-	int rc;
-
-	while ((n = archive_snapshot_read(r, &chunk)) > 0) {
-		size += (uint64_t)n;
-		if (size > e->size)
-			break;
-		if (v->data && (rc = v->data(chunk, (size_t)n, v->ctx)) != 0)
+		if (q && (rc = hashq_add(q, i, chunk, (size_t)n)) != 0)
 			return rc;
-		if ((rc = hashq_add(q, i, chunk, (size_t)n)) != 0)
-			return rc;
+		if (!q)
+			sha256_update(&s, chunk, (size_t)n);
 	}
 	if (n < 0)
 		return err_wrap((int)n, "'%s'", e->path);
-	if (size != e->size)
-		return err_set(MSGW_ECORRUPT, "'%s': size does not match the manifest", e->path);
-	return hashq_end(q, i);
+	sha256_final(&s, sha);
+	return 0;
 }
 
 static int check_item(struct archive_snapshot_reader *r, const struct archive_item *it,
@@ -724,20 +706,19 @@ static int check_item(struct archive_snapshot_reader *r, const struct archive_it
 	if (e->type == 'l') {
 		sha256_buf(sha, it->link ? it->link : "", it->link ? strlen(it->link) : 0);
 		size = it->link ? strlen(it->link) : 0;
-	} else if (e->type == 'f' && q) {
-		rc = queue_item(r, q, i, e, v);
-		if (rc)
-			return rc;
-		return v->end ? v->end(e, v->ctx) : 0;
 	} else if (e->type == 'f') {
-		rc = hash_item(r, e->path, e->size, sha, &size, v);
+		rc = read_item(r, e, i, q, v, sha, &size);
 		if (rc)
 			return rc;
 	}
 	if (e->type != 'd' && size != e->size)
 		return err_set(MSGW_ECORRUPT, "'%s': size does not match the manifest", e->path);
-	if (e->type != 'd' && memcmp(sha, e->sha, SHA256_LEN) != 0)
+	if (e->type == 'f' && q) { /* the hashing thread compares it */
+		if ((rc = hashq_end(q, i)) != 0)
+			return rc;
+	} else if (e->type != 'd' && memcmp(sha, e->sha, SHA256_LEN) != 0) {
 		return err_set(MSGW_ECORRUPT, "'%s': sha256 does not match the manifest", e->path);
+	}
 	return v && v->end ? v->end(e, v->ctx) : 0;
 }
 
