@@ -113,30 +113,28 @@ int repo_open(struct repo **out, const char *path)
 	git_repository *g = NULL;
 
 	*out = NULL;
-	r = xcalloc(1, sizeof(*r));
-	r->path = xstrdup(path);
-	r->objects = xasprintf("%s/objects", path);
 	/* what looks like a bare repository is opened by libgit2 when first
 	 * needed; anything else now, for its verdict */
-	if (is_kind(path, "HEAD", S_IFREG) && is_kind(path, "objects", S_IFDIR) &&
-	    is_kind(path, "refs", S_IFDIR)) {
-		*out = r;
-		return 0;
-	}
-	repo_free(r);
-	repo_global_init();
-	if (git_repository_open_bare(&g, path) < 0) {
-		if (access(path, F_OK) < 0)
-			return err_set(MSGW_ENOTFOUND,
-				       "repository '%s' does not exist (run 'msgw-agent init')",
-				       path);
-		return git_fail(MSGW_ERR, "cannot open repository");
+	if (!is_kind(path, "HEAD", S_IFREG) || !is_kind(path, "objects", S_IFDIR) ||
+	    !is_kind(path, "refs", S_IFDIR)) {
+		repo_global_init();
+		if (git_repository_open_bare(&g, path) < 0) {
+			if (access(path, F_OK) < 0)
+				return err_set(
+				    MSGW_ENOTFOUND,
+				    "repository '%s' does not exist (run 'msgw-agent init')", path);
+			return git_fail(MSGW_ERR, "cannot open repository");
+		}
 	}
 	r = xcalloc(1, sizeof(*r));
 	r->g = g;
 	r->path = xstrdup(path);
-	r->objects = xasprintf("%s/objects", git_repository_path(g));
-	strip_slash_before(r->objects, "/objects");
+	if (g) {
+		r->objects = xasprintf("%s/objects", git_repository_path(g));
+		strip_slash_before(r->objects, "/objects");
+	} else {
+		r->objects = xasprintf("%s/objects", path);
+	}
 	*out = r;
 	return 0;
 }
@@ -348,20 +346,27 @@ odd:
 	return MSGW_ERR;
 }
 
-/* Entry name of loose tree tree_id: its blob's id into out; non-zero (no
- * message) when the tree is not loose, is damaged, or has no such blob. */
-static int fast_tree_lookup(char out[REPO_ID_LEN], char ***names_out, size_t *n_out, struct repo *r,
-			    const char *tree_id, const char *name)
+/* The tree of loose commit id, loose too: with names_out, the names of
+ * its entries (NULL-terminated); else the blob id of entry name into out.
+ * Non-zero (no message) when either is not loose or plain, or there is no
+ * such blob. */
+static int fast_tree(char out[REPO_ID_LEN], char ***names_out, size_t *n_out, struct repo *r,
+		     const char *id, const char *name)
 {
 	char *text = NULL, **names = NULL;
+	struct fast_commit c;
 	const char *p, *end;
 	size_t len = 0, n = 0;
-	int rc = MSGW_ENOTFOUND;
+	int rc = fast_commit(&c, r, id);
 
-	if (loose_read_object(&text, &len, r->objects, tree_id, "tree")) {
+	if (rc)
+		return rc;
+	free(c.summary);
+	if (loose_read_object(&text, &len, r->objects, c.tree, "tree")) {
 		err_clear();
 		return MSGW_ERR;
 	}
+	rc = MSGW_ENOTFOUND;
 	for (p = text, end = text + len; p < end;) {
 		const char *sp = memchr(p, ' ', (size_t)(end - p)), *nul;
 
@@ -394,18 +399,6 @@ static int fast_tree_lookup(char out[REPO_ID_LEN], char ***names_out, size_t *n_
 		repo_names_free(names, n);
 	free(text);
 	return rc;
-}
-
-/* The id of file name in commit id's tree, both loose. */
-static int fast_tree_entry(char out[REPO_ID_LEN], struct repo *r, const char *id, const char *name)
-{
-	struct fast_commit c;
-	int rc = fast_commit(&c, r, id);
-
-	if (rc)
-		return rc;
-	free(c.summary);
-	return fast_tree_lookup(out, NULL, NULL, r, c.tree, name);
 }
 
 /* The commit a plain ref names, read from the files when its object is a
@@ -598,7 +591,7 @@ static int tree_entry(char out[REPO_ID_LEN], struct repo *r, const char *id, con
 	const git_tree_entry *te;
 	int rc;
 
-	if (fast_tree_entry(out, r, id, name) == 0)
+	if (fast_tree(out, NULL, NULL, r, id, name) == 0)
 		return 0;
 	rc = lookup_commit(&c, r, id);
 	if (rc)
@@ -733,15 +726,8 @@ int repo_tree_names(char ***names_out, size_t *n_out, struct repo *r, const char
 
 	*names_out = NULL;
 	*n_out = 0;
-	{
-		struct fast_commit fc;
-
-		if (fast_commit(&fc, r, id) == 0) {
-			free(fc.summary);
-			if (fast_tree_lookup(NULL, names_out, n_out, r, fc.tree, NULL) == 0)
-				return 0;
-		}
-	}
+	if (fast_tree(NULL, names_out, n_out, r, id, NULL) == 0)
+		return 0;
 	rc = lookup_commit(&c, r, id);
 	if (rc)
 		return rc;
