@@ -117,7 +117,6 @@ int hashq_start(struct hashq **out, const struct manifest *m)
 		q->chunk[i].data = xmalloc(HQ_CHUNK);
 	e = pthread_create(&q->thread, NULL, hasher, q);
 	if (e) {
-		q->stop = true;
 		for (i = 0; i < HQ_SLOTS; i++)
 			free(q->chunk[i].data);
 		pthread_mutex_destroy(&q->mu);
