@@ -139,6 +139,30 @@ def config_digest(root):
     return out
 
 
+def warm(root):
+    """Read every configuration file once, outside the timing, so that each
+    snapshot starts on a warm page cache as the method says.  BorgBackup
+    drops the files it has read from the page cache (posix_fadvise
+    DONTNEED); without this the tool after it in a cycle read them from
+    disk, and with the order only rotated that was always the same tool."""
+    for d, dirs, files in os.walk(root):
+        rel_d = os.path.relpath(d, root)
+        dirs[:] = [x for x in dirs if not re.fullmatch(r"mbx-[0-9a-f]{32}", x)
+                   and not (rel_d == "." and x == "Logs")]
+        for f in files:
+            p = os.path.join(d, f)
+            if os.path.islink(p) or not os.path.isfile(p):
+                continue
+            with open(p, "rb") as fh:
+                while fh.read(1 << 20):
+                    pass
+
+
+def snapshot(t):
+    warm(t.data)
+    return t.snapshot()
+
+
 # --- the tools ------------------------------------------------------------
 
 
@@ -335,18 +359,23 @@ def cycle(env, data, keys, idx, reps, res, verify, log):
     tools = [TOOLS[k](env, data) for k in keys]
     for t in tools:
         t.setup(os.path.join(base, t.key))
+    # Rotated, and reversed every other cycle, so that no tool always runs
+    # right after the same other tool (what one leaves behind, dirty pages
+    # or a cold cache, would otherwise always land on the same next one).
     order = tools[idx % len(tools):] + tools[:idx % len(tools)]
+    if idx % 2:
+        order.reverse()
     rec = {t.key: {"first": [], "nochange": [], "changed": [], "restore": []} for t in tools}
     for t in order:
-        rec[t.key]["first"].append(t.snapshot())
+        rec[t.key]["first"].append(snapshot(t))
     for _ in range(reps):
         for t in order:
-            rec[t.key]["nochange"].append(t.snapshot())
+            rec[t.key]["nochange"].append(snapshot(t))
     change = Change(data)
     change.apply()
     try:
         for t in order:
-            rec[t.key]["changed"].append(t.snapshot())
+            rec[t.key]["changed"].append(snapshot(t))
         want = config_digest(data) if verify else None
         for t in order:
             dest = os.path.join(base, "restore-" + t.key)
@@ -395,12 +424,12 @@ def msgw_series(env, datas, firsts, reps, log, label):
         for n, t in tools.items():
             t.setup(os.path.join(base, n))
         for n, t in tools.items():
-            s = t.snapshot()
+            s = snapshot(t)
             if i:
                 out[n]["first"].append(s)
         for _ in range(reps):
             for n, t in tools.items():
-                s = t.snapshot()
+                s = snapshot(t)
                 if i:
                     out[n]["nochange"].append(s)
     shutil.rmtree(os.path.join(env.work, "series", label))
@@ -807,12 +836,15 @@ def main():
             if k in v and k != "msgw":
                 rep.add(f"- {TOOLS[k].label}: {v[k]}")
         rep.add(f"- Method: {runs} run{'s' if runs > 1 else ''} after a warm-up run; each run "
-                f"is a cycle in which every tool, in an order rotated from cycle to cycle, "
+                f"is a cycle in which every tool, in an order rotated from cycle to cycle and "
+                f"reversed every other cycle, "
                 f"takes a first snapshot into a new repository, {reps} no-change "
                 f"snapshot{'s' if reps > 1 else ''}, one after `{CHANGED_FILE}` was edited, "
                 f"and a full restore into an empty directory, checked file by file against "
                 f"the data. Figures are the median (min–max) of wall-clock times on a warm "
-                f"page cache; peak RSS is the largest `ru_maxrss` of the command's process "
+                f"page cache (the configuration files are read once before every snapshot, "
+                f"outside the timing: BorgBackup drops the files it read from the cache); "
+                f"peak RSS is the largest `ru_maxrss` of the command's process "
                 f"tree as GNU time reports it, over all runs. Every command runs as "
                 f"`/usr/bin/time sh -c '...'`.")
         rep.add("- Peers, each excluding the mailbox stores (`mbx-*`) and `Logs/` as msgw-backup "
