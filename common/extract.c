@@ -119,7 +119,8 @@ static void set_owner_time(struct fsys *fs, const struct manifest_entry *e)
 struct stage {
 	struct fsys *fs; /* rooted at the staging directory */
 	char *name;	 /* its name in the destination */
-	uint32_t umask;	 /* the process's, read before any thread starts */
+	uint32_t umask;	 /* the process's, to put back */
+	bool umask_set;	 /* umask is 0 while the stage is open */
 	struct fsys_file *f;
 	const struct manifest_entry *open; /* the file f is writing */
 	struct extract_result *out;
@@ -162,9 +163,10 @@ static int stage_end(const struct manifest_entry *e, void *ctx)
 		bool own = owner_to_set(st->fs, e, owner);
 		int crc;
 
-		/* the umask left the permissions as they should be, and there
-		 * are no set-ID or sticky bits (which a chown would clear) */
-		if (!(mode & ~0777u) && !(mode & st->umask))
+		/* created with its permissions (umask 0 while staging), and
+		 * no set-ID or sticky bits (which open drops and a chown
+		 * would clear) */
+		if (!(mode & ~0777u))
 			mode = FSYS_MODE_KEEP;
 		/* through the open file: no path lookups, as tar does it */
 		rc = fsys_file_setattr(st->f, e->path, mode, own ? owner : NULL, e->mtime,
@@ -201,10 +203,14 @@ static int stage_open(struct stage *st, const char *dir, const struct manifest *
 		st->name = xstrdup(strrchr(path, '/') + 1);
 		if (!manifest_find(m, st->name)) {
 			struct stat sb;
-			mode_t um = umask(077);
 
-			umask(um);
-			st->umask = (uint32_t)um;
+			/* Nothing else creates files while the entries go in, and the
+			 * staging directory is 0700: so files are created with their
+			 * modes as they are (the front's umask 077 would otherwise
+			 * make every 0644 file need a chmod); stage_release puts the
+			 * umask back. */
+			st->umask = (uint32_t)umask(0);
+			st->umask_set = true;
 			if (stat(path, &sb) == 0) {
 				made_uid = (uint32_t)sb.st_uid;
 				made_gid = (uint32_t)sb.st_gid;
@@ -233,6 +239,8 @@ static void stage_discard(struct stage *st, struct fsys *dest)
 
 static void stage_release(struct stage *st)
 {
+	if (st->umask_set)
+		umask((mode_t)st->umask);
 	fsys_free(st->fs);
 	free(st->name);
 	memset(st, 0, sizeof(*st));
