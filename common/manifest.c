@@ -58,38 +58,98 @@ void manifest_take_all(struct manifest *dst, struct manifest *src)
 	src->n = 0;
 }
 
-static int entry_cmp(const void *a, const void *b)
+/* The length of the ascending run of paths that starts at e (of n). */
+static size_t run_length(const struct manifest_entry *e, size_t n)
 {
-	return strcmp(((const struct manifest_entry *)a)->path,
-		      ((const struct manifest_entry *)b)->path);
+	size_t i = 1;
+
+	while (i < n && strcmp(e[i - 1].path, e[i].path) <= 0)
+		i++;
+	return i;
 }
 
+/* Runs a and b, merged into dst (stable: a first on equal paths). */
+static void merge_runs(struct manifest_entry *dst, const struct manifest_entry *a, size_t na,
+		       const struct manifest_entry *b, size_t nb)
+{
+	while (na && nb) {
+		if (strcmp(b->path, a->path) < 0)
+			*dst++ = *b++, nb--;
+		else
+			*dst++ = *a++, na--;
+	}
+	memcpy(dst, a, na * sizeof(*a));
+	memcpy(dst + na, b, nb * sizeof(*b));
+}
+
+/*
+ * A natural merge sort: a walk comes out almost sorted (each directory's
+ * entries in name order, a split walk's second half appended, a name
+ * like "a-b" beside directory "a"), so it is a few ascending runs, and
+ * merging them costs a few passes of n comparisons instead of n log n.
+ */
 void manifest_sort(struct manifest *m)
 {
-	if (m->n > 1)
-		qsort(m->e, m->n, sizeof(*m->e), entry_cmp);
+	struct manifest_entry *buf, *src = m->e, *dst;
+	size_t n = m->n, runs;
+
+	if (n < 2 || run_length(src, n) == n)
+		return;
+	buf = xmalloc(n * sizeof(*buf));
+	dst = buf;
+	do {
+		size_t i = 0;
+
+		for (runs = 0; i < n; runs++) {
+			size_t a = run_length(src + i, n - i);
+			size_t b = i + a < n ? run_length(src + i + a, n - i - a) : 0;
+
+			merge_runs(dst + i, src + i, a, src + i + a, b);
+			i += a + b;
+		}
+		/* the merged pass is the source of the next */
+		dst = src;
+		src = dst == buf ? m->e : buf;
+	} while (runs > 1);
+	if (src != m->e)
+		memcpy(m->e, src, n * sizeof(*src));
+	free(buf);
 }
+
+/* Bytes a path escapes as %XX: controls, space, DEL and '%' (and NUL,
+ * which ends it). */
+static const bool escaped[256] = {[0 ... 0x20] = true, ['%'] = true, [0x7f] = true};
 
 static bool needs_escape(unsigned char c)
 {
-	return c < 0x21 || c == 0x7f || c == '%';
+	return escaped[c];
 }
 
-void manifest_encode_path_into(struct buf *b, const char *path)
+char *manifest_encode_path_to(char *out, const char *path)
 {
 	const unsigned char *p = (const unsigned char *)path, *run = p;
 	static const char hex[] = "0123456789ABCDEF";
 
-	for (; *p; p++) {
-		if (needs_escape(*p)) {
-			char esc[3] = {'%', hex[*p >> 4], hex[*p & 15]};
-
-			buf_add(b, run, (size_t)(p - run));
-			buf_add(b, esc, 3);
-			run = p + 1;
-		}
+	for (;;) {
+		/* most paths need no escape: one pass, then one copy */
+		while (!needs_escape(*p)) /* also stops at the NUL */
+			p++;
+		memcpy(out, run, (size_t)(p - run));
+		out += p - run;
+		if (!*p)
+			return out;
+		*out++ = '%';
+		*out++ = hex[*p >> 4];
+		*out++ = hex[*p & 15];
+		run = ++p;
 	}
-	buf_add(b, run, (size_t)(p - run));
+}
+
+void manifest_encode_path_into(struct buf *b, const char *path)
+{
+	buf_reserve(b, 3 * strlen(path));
+	b->len = (size_t)(manifest_encode_path_to(b->data + b->len, path) - b->data);
+	b->data[b->len] = '\0';
 }
 
 char *manifest_encode_path(const char *path)

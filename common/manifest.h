@@ -71,9 +71,11 @@ bool manifest_entry_equal(const struct manifest_entry *a, const struct manifest_
 /* Percent-encode / decode one path; caller frees.  Decoding returns NULL on
  * a malformed escape. */
 char *manifest_encode_path(const char *path);
-/* The same, appended to b. */
+/* The same, appended to b; or written at out, which has room for three
+ * times strlen(path) bytes (no NUL), returning the end. */
 struct buf;
 void manifest_encode_path_into(struct buf *b, const char *path);
+char *manifest_encode_path_to(char *out, const char *path);
 char *manifest_decode_path(const char *enc);
 
 /* What changed from a to b (both sorted). */

@@ -41,38 +41,45 @@ static void format_record(struct buf *b, const char *location, const char *tip,
 	buf_addf(b, "\ntip %s\nentries %zu\n", tip, m->n);
 	for (i = 0; i < m->n; i++) {
 		const struct manifest_entry *e = &m->e[i];
-		char type[2] = {e->type, ' '};
+		size_t plen = strlen(e->path), llen = e->link ? strlen(e->link) : 0;
+		char *p;
 
-		/* "%c %04o %u %u %llu %s" by hand: this runs for every entry of
-		 * every scheduled snapshot */
-		buf_add(b, type, 2);
-		buf_add_digits(b, e->mode, 8, 4);
-		buf_add(b, " ", 1);
-		buf_add_digits(b, e->uid, 10, 1);
-		buf_add(b, " ", 1);
-		buf_add_digits(b, e->gid, 10, 1);
-		buf_add(b, " ", 1);
-		buf_add_digits(b, e->size, 10, 1);
-		buf_add(b, " ", 1);
-		manifest_encode_path_into(b, e->path);
+		/* "%c %04o %u %u %llu %s" by hand, straight into the buffer:
+		 * this runs for every entry of every scheduled snapshot.  Room
+		 * for the escaped path and link and eight numbers. */
+		buf_reserve(b, 3 * (plen + llen) + 8 * (PUT_DIGITS_MAX + 2) + 8);
+		p = b->data + b->len;
+		*p++ = e->type;
+		*p++ = ' ';
+		p = put_digits(p, e->mode, 8, 4);
+		*p++ = ' ';
+		p = put_digits(p, e->uid, 10, 1);
+		*p++ = ' ';
+		p = put_digits(p, e->gid, 10, 1);
+		*p++ = ' ';
+		p = put_digits(p, e->size, 10, 1);
+		*p++ = ' ';
+		p = manifest_encode_path_to(p, e->path);
 		if (e->type == 'f') { /* " mtime.ns ctime.ns inode" */
-			buf_add(b, " ", 1);
-			buf_add_i64(b, e->mtime);
-			buf_add(b, ".", 1);
-			buf_add_digits(b, (uint64_t)e->mtime_nsec, 10, 9);
-			buf_add(b, " ", 1);
-			buf_add_i64(b, e->ctime);
-			buf_add(b, ".", 1);
-			buf_add_digits(b, (uint64_t)e->ctime_nsec, 10, 9);
-			buf_add(b, " ", 1);
-			buf_add_digits(b, e->ino, 10, 1);
+			*p++ = ' ';
+			p = put_i64(p, e->mtime);
+			*p++ = '.';
+			p = put_digits(p, (uint64_t)e->mtime_nsec, 10, 9);
+			*p++ = ' ';
+			p = put_i64(p, e->ctime);
+			*p++ = '.';
+			p = put_digits(p, (uint64_t)e->ctime_nsec, 10, 9);
+			*p++ = ' ';
+			p = put_digits(p, e->ino, 10, 1);
 		}
 		if (e->type == 'l') {
-			buf_add(b, " -> ", 4);
-			manifest_encode_path_into(b, e->link ? e->link : "");
+			memcpy(p, " -> ", 4);
+			p = manifest_encode_path_to(p + 4, e->link ? e->link : "");
 		}
-		buf_add(b, "\n", 1);
+		*p++ = '\n';
+		b->len = (size_t)(p - b->data);
 	}
+	b->data[b->len] = '\0';
 	buf_adds(b, "end\n"); /* a truncated record never matches */
 }
 

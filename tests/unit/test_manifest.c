@@ -4,7 +4,8 @@
  * with paths holding every byte that must be percent-encoded (space, tab,
  * newline, '%', 0x7f) and UTF-8 that must be kept as it is; the exact text
  * of a small manifest; bytewise sorting and lookup; every parse error with
- * the line it names; and the counts of manifest_diff.
+ * the line it names; the counts of manifest_diff; the natural merge sort
+ * against qsort; put_digits against printf.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -468,6 +469,103 @@ static void test_entry_equal(void **state)
 	assert_false(manifest_entry_equal(x, y));
 }
 
+static int path_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* manifest_sort (a natural merge sort) against qsort of the same paths,
+ * on the shapes it meets: sorted, a few runs (a split walk, "a-b" beside
+ * directory "a"), reversed, random, duplicates (stable: equal paths keep
+ * their order, told apart by size). */
+static void test_sort_shapes(void **state)
+{
+	static const size_t sizes[] = {0, 1, 2, 3, 7, 64, 1000};
+	unsigned seed = 12345;
+	size_t si;
+	int shape;
+
+	(void)state;
+	for (si = 0; si < ARRAY_SIZE(sizes); si++) {
+		for (shape = 0; shape < 6; shape++) {
+			size_t n = sizes[si], i;
+			struct manifest m;
+			char **want = xcalloc(n + 1, sizeof(*want));
+
+			manifest_init(&m);
+			for (i = 0; i < n; i++) {
+				size_t k;
+				char path[64];
+
+				switch (shape) {
+				case 0: /* sorted */
+					k = i;
+					break;
+				case 1: /* two runs: every other one moved behind */
+					k = i < (n + 1) / 2 ? 2 * i : 2 * (i - (n + 1) / 2) + 1;
+					break;
+				case 2: /* reversed */
+					k = n - 1 - i;
+					break;
+				case 3: /* random */
+					seed = seed * 1103515245u + 12345u;
+					k = (seed >> 8) % (n ? n : 1);
+					break;
+				case 4: /* many duplicates */
+					k = i % 3;
+					break;
+				default: /* a directory, then "a-b" after its children */
+					k = i % 5 == 4 ? i - 3 : i;
+					break;
+				}
+				snprintf(path, sizeof(path), "d/%06zu%s", k,
+					 shape == 5 && i % 5 == 4 ? "-b" : "");
+				manifest_add(&m, 'f', path)->size = i;
+				want[i] = m.e[i].path;
+			}
+			qsort(want, n, sizeof(*want), path_cmp);
+			manifest_sort(&m);
+			assert_int_equal(m.n, n);
+			for (i = 0; i < n; i++) {
+				assert_string_equal(m.e[i].path, want[i]);
+				if (i && strcmp(m.e[i - 1].path, m.e[i].path) == 0)
+					assert_true(m.e[i - 1].size < m.e[i].size);
+			}
+			free(want);
+			manifest_release(&m);
+		}
+	}
+}
+
+/* put_digits and put_i64: printf's forms, at the edges */
+static void test_put_digits(void **state)
+{
+	static const uint64_t vals[] = {0,   1,	    7,	       9,	   10,		99,
+					100, 12345, 999999999, 1000000000, 4294967295u, UINT64_MAX};
+	char got[64], want[64];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < ARRAY_SIZE(vals); i++) {
+		int w;
+
+		for (w = 0; w <= 24; w += 4) {
+			*put_digits(got, vals[i], 10, w) = '\0';
+			snprintf(want, sizeof(want), "%0*llu", w, (unsigned long long)vals[i]);
+			assert_string_equal(got, want);
+			*put_digits(got, vals[i], 8, w) = '\0';
+			snprintf(want, sizeof(want), "%0*llo", w, (unsigned long long)vals[i]);
+			assert_string_equal(got, want);
+		}
+	}
+	*put_i64(got, INT64_MIN) = '\0';
+	assert_string_equal(got, "-9223372036854775808");
+	*put_i64(got, -42) = '\0';
+	assert_string_equal(got, "-42");
+	*put_i64(got, INT64_MAX) = '\0';
+	assert_string_equal(got, "9223372036854775807");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -477,6 +575,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_parse_empty_manifest, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sort_and_find, setup, teardown),
+	    cmocka_unit_test(test_sort_shapes),
+	    cmocka_unit_test(test_put_digits),
 	    cmocka_unit_test_setup_teardown(test_parse_errors, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_parse_embedded_nul, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_diff_counts, setup, teardown),
