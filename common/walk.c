@@ -19,6 +19,11 @@
 
 static char *const default_include[] = {"**", NULL};
 
+static char *const *include_of(const struct walk_rules *rules)
+{
+	return rules->include ? rules->include : default_include;
+}
+
 bool walk_is_mailbox_name(const char *name)
 {
 	int i;
@@ -51,7 +56,7 @@ static bool is_excluded(const struct walk_rules *rules, const char *path)
 
 static bool is_included(const struct walk_rules *rules, const char *path)
 {
-	return glob_match_any_at_or_above(rules->include ? rules->include : default_include, path);
+	return glob_match_any_at_or_above(include_of(rules), path);
 }
 
 enum walk_class walk_classify(const struct walk_rules *rules, const char *path, bool is_dir)
@@ -61,6 +66,25 @@ enum walk_class walk_classify(const struct walk_rules *rules, const char *path, 
 	if (is_excluded(rules, path))
 		return WALK_EXCLUDED;
 	if (is_dir || is_included(rules, path))
+		return WALK_CONFIG;
+	return WALK_EXCLUDED;
+}
+
+/*
+ * walk_classify for an entry of a directory the walk is in: that
+ * directory and every one above it are not excluded (or the walk would
+ * not have entered it), and whether one of them is included the walk
+ * knows (parent_included), so only the entry's own path is matched, not
+ * each of its parents' again.
+ */
+static enum walk_class classify_entry(const struct walk_rules *rules, const char *path, bool is_dir,
+				      bool parent_included)
+{
+	if (is_dir && walk_is_store(rules, path))
+		return WALK_STORE;
+	if (glob_match_any(rules->exclude, path))
+		return WALK_EXCLUDED;
+	if (is_dir || parent_included || glob_match_any(include_of(rules), path))
 		return WALK_CONFIG;
 	return WALK_EXCLUDED;
 }
@@ -146,12 +170,15 @@ static struct manifest_entry *add_entry(struct walker *w, char type, const char 
 	return e;
 }
 
-static int walk_dir(struct walker *w, const char *dir, bool *has_config);
+static int walk_dir(struct walker *w, const char *dir, bool included, bool *has_config);
 
-static int visit(struct walker *w, const char *path, const struct fsys_stat *s, bool *any)
+/* parent_included: the directory path is in, or one above it, matches an
+ * include pattern */
+static int visit(struct walker *w, const char *path, const struct fsys_stat *s,
+		 bool parent_included, bool *any)
 {
 	bool is_dir = s->type == FSYS_DIR, sub = false;
-	enum walk_class c = walk_classify(w->rules, path, is_dir);
+	enum walk_class c = classify_entry(w->rules, path, is_dir, parent_included);
 	size_t idx;
 	int rc;
 
@@ -176,15 +203,16 @@ static int visit(struct walker *w, const char *path, const struct fsys_stat *s, 
 		e->size = strlen(e->link);
 		w->st->links++;
 	} else if (is_dir) {
+		bool included = glob_match_any(include_of(w->rules), path);
+
 		idx = w->m->n;
 		add_entry(w, 'd', path, s);
 		if (!all_below_excluded(w->rules, path)) {
-			rc = walk_dir(w, path, &sub);
+			rc = walk_dir(w, path, parent_included || included, &sub);
 			if (rc)
 				return rc;
 		}
-		if (!sub && !glob_match_any(w->rules->include ? w->rules->include : default_include,
-					    path)) {
+		if (!sub && !included) {
 			/* an empty directory nobody asked for: drop it again */
 			struct manifest_entry *e = &w->m->e[idx];
 
@@ -214,7 +242,7 @@ bool walk_is_internal_name(const char *name)
 
 /* Visit the entries of dir that pick() accepts (all when pick is NULL). */
 static int visit_some(struct walker *w, const char *dir, const struct fsys_dirent *ents, size_t n,
-		      const bool *pick, bool want, bool *has_config)
+		      const bool *pick, bool want, bool included, bool *has_config)
 {
 	size_t i;
 	int rc = 0;
@@ -225,7 +253,7 @@ static int visit_some(struct walker *w, const char *dir, const struct fsys_diren
 		if ((pick && pick[i] != want) || walk_is_internal_name(ents[i].name))
 			continue;
 		path = fsys_join(dir, ents[i].name);
-		rc = visit(w, path, &ents[i].st, has_config);
+		rc = visit(w, path, &ents[i].st, included, has_config);
 		free(path);
 	}
 	return rc;
@@ -249,6 +277,7 @@ struct half {
 	const struct fsys_dirent *ents;
 	size_t n;
 	const bool *pick;
+	bool included;
 	bool any;
 	int rc;
 	char msg[1024];
@@ -258,7 +287,7 @@ static void *half_main(void *arg)
 {
 	struct half *h = arg;
 
-	h->rc = visit_some(&h->w, h->dir, h->ents, h->n, h->pick, true, &h->any);
+	h->rc = visit_some(&h->w, h->dir, h->ents, h->n, h->pick, true, h->included, &h->any);
 	if (h->rc)
 		snprintf(h->msg, sizeof(h->msg), "%s", err_last());
 	return NULL;
@@ -278,7 +307,7 @@ static void stats_add(struct walk_stats *to, const struct walk_stats *from)
 /* Walk dir's entries on two threads when worth it: 1 when done (rc in
  * *rc_out), 0 when the caller should walk them alone. */
 static int visit_split(struct walker *w, const char *dir, const struct fsys_dirent *ents, size_t n,
-		       bool *has_config, int *rc_out)
+		       bool included, bool *has_config, int *rc_out)
 {
 	bool *pick = NULL;
 	size_t i, dirs = 0;
@@ -308,12 +337,12 @@ static int visit_split(struct walker *w, const char *dir, const struct fsys_dire
 	manifest_init(&h.m);
 	h.w =
 	    (struct walker){.fs = w->fs, .rules = w->rules, .m = &h.m, .st = &h.st, .split = true};
-	h.dir = dir, h.ents = ents, h.n = n, h.pick = pick;
+	h.dir = dir, h.ents = ents, h.n = n, h.pick = pick, h.included = included;
 	if (pthread_create(&t, NULL, half_main, &h) != 0) {
 		free(pick);
 		return 0; /* walk them alone */
 	}
-	rc = visit_some(w, dir, ents, n, pick, false, has_config);
+	rc = visit_some(w, dir, ents, n, pick, false, included, has_config);
 	pthread_join(t, NULL);
 	if (!rc && h.rc)
 		rc = err_set(h.rc, "%s", h.msg);
@@ -330,15 +359,16 @@ static int visit_split(struct walker *w, const char *dir, const struct fsys_dire
 	return 1;
 }
 
-static int walk_dir(struct walker *w, const char *dir, bool *has_config)
+/* included: dir, or a directory above it, matches an include pattern */
+static int walk_dir(struct walker *w, const char *dir, bool included, bool *has_config)
 {
 	struct fsys_dirent *ents = NULL;
 	size_t n = 0;
 	int rc;
 
 	rc = fsys_list(w->fs, dir, &ents, &n);
-	if (rc == 0 && !visit_split(w, dir, ents, n, has_config, &rc))
-		rc = visit_some(w, dir, ents, n, NULL, false, has_config);
+	if (rc == 0 && !visit_split(w, dir, ents, n, included, has_config, &rc))
+		rc = visit_some(w, dir, ents, n, NULL, false, included, has_config);
 	fsys_dirents_free(ents, n);
 	return rc;
 }
@@ -359,7 +389,7 @@ int walk_location(struct manifest *out, struct fsys *fs, const struct walk_rules
 		return err_wrap(rc, "cannot read location '%s'", fs->location);
 	if (root.type != FSYS_DIR)
 		return err_set(MSGW_ERR, "location '%s' is not a directory", fs->location);
-	rc = walk_dir(&w, "", &any);
+	rc = walk_dir(&w, "", false, &any);
 	owner_cache_release(&w.users);
 	owner_cache_release(&w.groups);
 	if (rc) {

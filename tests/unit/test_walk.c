@@ -691,6 +691,60 @@ static void test_classify(void **state)
 	assert_false(walk_is_store(&r, "Stores"));
 }
 
+/* The walk matches only each entry's own path against the patterns (it
+ * knows its directories are not excluded and whether one is included):
+ * it must take exactly the files and links walk_classify, which looks at
+ * every parent, calls configuration, for include patterns naming
+ * directories above the files and excludes at several depths. */
+static void test_walk_agrees_with_classify(void **state)
+{
+	static const char *const files[] = {
+	    "Gateway.json",
+	    "Certificates/gateway.pem",
+	    "Templates/bounce.txt",
+	    "Templates/old.bak",
+	    "Logs/gateway.log",
+	    "Logs/2026/11.log",
+	    "a/b/keep.txt",
+	    "mbx-0123456789abcdef0123456789abcde/short.txt",
+	    "mbx-0123456789abcdef0123456789abcdef0/long.txt",
+	    "files/" MBX2,
+	    "current",
+	    "dirlink",
+	};
+	char *const inc1[] = {"Templates", "a", NULL};
+	char *const inc2[] = {"Logs/2026", "Gateway.json", NULL};
+	char *const exc2[] = {"Logs/2026/*.log", NULL};
+	char *const exc3[] = {"a/b", "**/*.bak", "files/*", NULL};
+	char *const inc4[] = {"Templates/**", "files", "mbx-*/**", NULL};
+	char *const exc4[] = {"Certificates", "Templates/*.txt", NULL};
+	const struct walk_rules rules[] = {
+	    {.include = inc1},
+	    {.include = inc2, .exclude = exc2},
+	    {.exclude = exc3},
+	    {.include = inc4, .exclude = exc4},
+	};
+	struct fixture *f = *state;
+	size_t r, i;
+
+	for (r = 0; r < ARRAY_SIZE(rules); r++) {
+		size_t taken = 0;
+
+		walk(f, &rules[r]);
+		for (i = 0; i < ARRAY_SIZE(files); i++) {
+			bool want = walk_classify(&rules[r], files[i], false) == WALK_CONFIG;
+			bool got = manifest_find(&f->m, files[i]) != NULL;
+
+			if (want != got)
+				fail_msg(
+				    "rules %zu: '%s' %s by the walk, but walk_classify says %s", r,
+				    files[i], got ? "taken" : "left", want ? "take" : "leave");
+			taken += got;
+		}
+		assert_true(taken > 0 && taken < ARRAY_SIZE(files));
+	}
+}
+
 static void test_bad_location(void **state)
 {
 	struct fixture *f = *state;
@@ -846,6 +900,7 @@ int main(void)
 	    T(test_fifo_skipped),
 	    T(test_internal_names_skipped),
 	    cmocka_unit_test(test_classify),
+	    cmocka_unit_test_setup_teardown(test_walk_agrees_with_classify, setup, teardown),
 	    T(test_bad_location),
 	    T(test_hash),
 	    T(test_hash_file_keeps_changing),
