@@ -628,6 +628,8 @@ struct repo_stream {
 	struct repo_blob *blob;	    /* or a packed one, held whole by libgit2 */
 	size_t pos;
 	char *what; /* "'name'", for messages */
+	char *objects;
+	char id[REPO_ID_LEN];
 };
 
 int repo_open_stream(struct repo_stream **out, size_t *size_out, struct repo *r, const char *id,
@@ -644,6 +646,8 @@ int repo_open_stream(struct repo_stream **out, size_t *size_out, struct repo *r,
 		return rc;
 	st = xcalloc(1, sizeof(*st));
 	st->what = xasprintf("'%s'", name);
+	st->objects = xstrdup(r->objects);
+	memcpy(st->id, hex, sizeof(st->id));
 	rc = loose_open(&st->loose, size_out, r->objects, hex);
 	if (rc == MSGW_ENOTFOUND && (rc = read_object(&st->blob, r, hex)) == 0)
 		*size_out = repo_blob_size(st->blob);
@@ -672,12 +676,38 @@ ssize_t repo_stream_read(struct repo_stream *st, void *buf, size_t len)
 	return n;
 }
 
+void repo_stream_no_sha1(struct repo_stream *st)
+{
+	if (st->loose)
+		loose_no_sha1(st->loose);
+}
+
+int repo_stream_check(struct repo_stream *st)
+{
+	char *data = NULL, *before;
+	size_t len;
+	int rc;
+
+	if (!st->loose)
+		return 0; /* libgit2 checked the packed object as it read it */
+	before = xstrdup(err_last());
+	rc = loose_read_blob(&data, &len, st->objects, st->id);
+	free(data);
+	if (rc == MSGW_ECORRUPT)
+		rc = err_wrap(rc, "%s", st->what);
+	else
+		rc = 0, err_set(MSGW_ERR, "%s", before); /* the caller's message stands */
+	free(before);
+	return rc;
+}
+
 void repo_stream_free(struct repo_stream *st)
 {
 	if (!st)
 		return;
 	loose_close(st->loose);
 	repo_blob_free(st->blob);
+	free(st->objects);
 	free(st->what);
 	free(st);
 }

@@ -89,6 +89,15 @@ struct repo_stream;
 int repo_open_stream(struct repo_stream **out, size_t *size_out, struct repo *r, const char *id,
 		     const char *name);
 ssize_t repo_stream_read(struct repo_stream *s, void *buf, size_t len);
+/*
+ * Before the first read: a loose object's SHA-1 is left out, for a caller
+ * that checks every byte another way (extract: each file's sha256 against
+ * the manifest, and zstd's checksum over the archive).  When that check
+ * fails, repo_stream_check tells whether the object itself is damaged:
+ * MSGW_ECORRUPT naming it (its content does not match its id), else 0.
+ */
+void repo_stream_no_sha1(struct repo_stream *s);
+int repo_stream_check(struct repo_stream *s);
 void repo_stream_free(struct repo_stream *s);
 
 /* Names of a commit's tree entries (to check it holds exactly the three). */
