@@ -350,10 +350,11 @@ class Change:
 
 
 def cycle(env, data, keys, idx, reps, res, verify, log):
-    # Nothing is removed until the scale is done: on ext4 without a journal
-    # the inode allocator skips recently freed inodes, which made file
-    # creation (a restore, git's loose objects) after a removal several
-    # times slower for whichever tool came next.
+    # Nothing is removed until the whole run is done: on ext4 without a
+    # journal the inode allocator skips inodes freed in the last minutes
+    # (reading each one's inode to see when), which made file creation (a
+    # restore, git's loose objects) after a removal several times slower
+    # for whichever tool came next, for five minutes.
     base = os.path.join(env.work, "cycles", os.path.basename(data), str(idx))
     os.makedirs(base)
     tools = [TOOLS[k](env, data) for k in keys]
@@ -406,7 +407,6 @@ def bench_scale(env, data, keys, runs, reps, log):
     res = {k: {"first": [], "nochange": [], "changed": [], "restore": [], "size": []} for k in keys}
     for i in range(runs + 1):
         cycle(env, data, keys, i, reps, res if i > 0 else None, True, log)
-    shutil.rmtree(os.path.join(env.work, "cycles", os.path.basename(data)))
     return res
 
 
@@ -432,7 +432,6 @@ def msgw_series(env, datas, firsts, reps, log, label):
                 s = snapshot(t)
                 if i:
                     out[n]["nochange"].append(s)
-    shutil.rmtree(os.path.join(env.work, "series", label))
     log(f"  {label}: " + ", ".join(
         f"{n} {med(v['first']):.3f}s/{med(v['nochange']) * 1000:.1f}ms" for n, v in out.items()))
     return out
@@ -525,7 +524,6 @@ def bench_apply(env, s1data, runs, log):
             env.run(f"msgw-sim stop {q(gw)}")
         except Failed:
             pass
-    shutil.rmtree(base, ignore_errors=True)
     log(f"  apply: {len(samples)} runs, swap median {med([x[2] for x in samples]) * 1000:.0f} ms")
     return {"samples": samples, "checks": checks, "changed": nchanged, "files": files}
 
@@ -854,7 +852,9 @@ def main():
                 f"outside the timing: BorgBackup drops the files it read from the cache); "
                 f"peak RSS is the largest `ru_maxrss` of the command's process "
                 f"tree as GNU time reports it, over all runs. Every command runs as "
-                f"`/usr/bin/time sh -c '...'`.")
+                f"`/usr/bin/time sh -c '...'`. Nothing is removed before the run ends: ext4 "
+                f"without a journal skips inodes freed in the last minutes, which slows "
+                f"file creation for whichever tool comes next.")
         rep.add("- Peers, each excluding the mailbox stores (`mbx-*`) and `Logs/` as msgw-backup "
                 "does: plain git as etckeeper uses it (the data directory as work tree, "
                 "`git add -A && git commit`, `info/exclude`); `tar --zstd` of the "
