@@ -13,7 +13,7 @@
 #include <stdbool.h>
 #include <string.h>
 
-#define HQ_SLOTS 4
+#define HQ_SLOTS 8 /* two MiB in all, as the decoder's (archive.c) */
 #define HQ_CHUNK (1 << 18)
 #define HQ_SEGS	 128
 
