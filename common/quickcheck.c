@@ -46,8 +46,10 @@ static void format_record(struct buf *b, const char *location, const char *tip,
 
 		/* "%c %04o %u %u %llu %s" by hand, straight into the buffer:
 		 * this runs for every entry of every scheduled snapshot.  Room
-		 * for the escaped path and link and eight numbers. */
-		buf_reserve(b, 3 * (plen + llen) + 8 * (PUT_DIGITS_MAX + 2) + 8);
+		 * for the escaped path and link, nine numbers of at most 22
+		 * digits with a sign and a separator each, the last one's copy
+		 * of PUT_DIGITS_MAX bytes, and the rest. */
+		buf_reserve(b, 3 * (plen + llen) + 12 * (PUT_DIGITS_MAX + 2));
 		p = b->data + b->len;
 		*p++ = e->type;
 		*p++ = ' ';

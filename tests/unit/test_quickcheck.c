@@ -253,6 +253,63 @@ static void test_odd_refs_are_left_to_git(void **state)
 	}
 }
 
+/* The record's exact text, against printf's, with every number at its
+ * widest (a negative mtime, the largest ids, size and inode) and paths
+ * that need escapes: it is written straight into its buffer, which must
+ * hold it. */
+static void test_record_text_at_the_edges(void **state)
+{
+	struct fixture *f = *state;
+	struct manifest m;
+	struct manifest_entry *e;
+	char *got = NULL, *want, *longname;
+	size_t len = 0, i;
+
+	manifest_init(&m);
+	e = manifest_add(&m, 'd', "d");
+	e->mode = 0755;
+	longname = xmalloc(3001);
+	for (i = 0; i < 3000; i++)
+		longname[i] = i % 7 ? 'x' : ' ';
+	longname[3000] = '\0';
+	e = manifest_add(&m, 'f', longname);
+	e->mode = 07777;
+	e->uid = UINT32_MAX;
+	e->gid = UINT32_MAX;
+	e->size = UINT64_MAX;
+	e->mtime = INT64_MIN + 1;
+	e->mtime_nsec = 999999999;
+	e->ctime = -1;
+	e->ctime_nsec = 0;
+	e->ino = UINT64_MAX;
+	e = manifest_add(&m, 'l', "l%nk");
+	e->mode = 0777;
+	e->size = 3000;
+	e->link = xstrdup(longname);
+	quickcheck_record(f->record, "/a b", TIP1, &m, later());
+	assert_int_equal(read_whole_file(&got, &len, f->record), 0);
+	{
+		struct buf b;
+		char *enc = manifest_encode_path(e->link);
+
+		buf_init(&b);
+		buf_addf(&b, "msgw-quickcheck 1\nlocation /a%%20b\ntip %s\nentries 3\n", TIP1);
+		buf_addf(&b, "d 0755 0 0 0 d\n");
+		buf_addf(&b,
+			 "f 7777 4294967295 4294967295 18446744073709551615 %s "
+			 "-9223372036854775807.999999999 -1.000000000 18446744073709551615\n",
+			 enc);
+		buf_addf(&b, "l 0777 0 0 3000 l%%25nk -> %s\nend\n", enc);
+		want = buf_detach(&b, NULL);
+		free(enc);
+	}
+	assert_string_equal(got, want);
+	free(want);
+	free(got);
+	free(longname);
+	manifest_release(&m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -265,6 +322,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_other_location_never_matches, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tip_from_packed_refs, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_odd_refs_are_left_to_git, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_record_text_at_the_edges, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
