@@ -48,45 +48,43 @@ bool walk_is_store(const struct walk_rules *rules, const char *path)
 	return walk_is_mailbox_name(base_name(path)) || glob_match_any(rules->mailbox_store, path);
 }
 
-/* Excluded when path or one of its parent directories matches. */
-static bool is_excluded(const struct walk_rules *rules, const char *path)
+/*
+ * parent_included NULL: nothing is known of path's parent directories, so
+ * each of them is matched too.  Else path is an entry of a directory the
+ * walk is in: that directory and every one above it are not excluded (or
+ * the walk would not have entered it), and *parent_included says whether
+ * one of them is included, so only path's own name is matched.
+ */
+static bool is_excluded(const struct walk_rules *rules, const char *path,
+			const bool *parent_included)
 {
-	return glob_match_any_at_or_above(rules->exclude, path);
+	return parent_included ? glob_match_any(rules->exclude, path)
+			       : glob_match_any_at_or_above(rules->exclude, path);
 }
 
-static bool is_included(const struct walk_rules *rules, const char *path)
+static bool is_included(const struct walk_rules *rules, const char *path,
+			const bool *parent_included)
 {
-	return glob_match_any_at_or_above(include_of(rules), path);
+	if (!parent_included)
+		return glob_match_any_at_or_above(include_of(rules), path);
+	return *parent_included || glob_match_any(include_of(rules), path);
+}
+
+static enum walk_class classify(const struct walk_rules *rules, const char *path, bool is_dir,
+				const bool *parent_included)
+{
+	if (is_dir && walk_is_store(rules, path))
+		return WALK_STORE;
+	if (is_excluded(rules, path, parent_included))
+		return WALK_EXCLUDED;
+	if (is_dir || is_included(rules, path, parent_included))
+		return WALK_CONFIG;
+	return WALK_EXCLUDED;
 }
 
 enum walk_class walk_classify(const struct walk_rules *rules, const char *path, bool is_dir)
 {
-	if (is_dir && walk_is_store(rules, path))
-		return WALK_STORE;
-	if (is_excluded(rules, path))
-		return WALK_EXCLUDED;
-	if (is_dir || is_included(rules, path))
-		return WALK_CONFIG;
-	return WALK_EXCLUDED;
-}
-
-/*
- * walk_classify for an entry of a directory the walk is in: that
- * directory and every one above it are not excluded (or the walk would
- * not have entered it), and whether one of them is included the walk
- * knows (parent_included), so only the entry's own path is matched, not
- * each of its parents' again.
- */
-static enum walk_class classify_entry(const struct walk_rules *rules, const char *path, bool is_dir,
-				      bool parent_included)
-{
-	if (is_dir && walk_is_store(rules, path))
-		return WALK_STORE;
-	if (glob_match_any(rules->exclude, path))
-		return WALK_EXCLUDED;
-	if (is_dir || parent_included || glob_match_any(include_of(rules), path))
-		return WALK_CONFIG;
-	return WALK_EXCLUDED;
+	return classify(rules, path, is_dir, NULL);
 }
 
 static bool all_below_excluded(const struct walk_rules *rules, const char *dir)
@@ -178,7 +176,7 @@ static int visit(struct walker *w, const char *path, const struct fsys_stat *s,
 		 bool parent_included, bool *any)
 {
 	bool is_dir = s->type == FSYS_DIR, sub = false;
-	enum walk_class c = classify_entry(w->rules, path, is_dir, parent_included);
+	enum walk_class c = classify(w->rules, path, is_dir, &parent_included);
 	size_t idx;
 	int rc;
 
