@@ -119,7 +119,7 @@ static void set_owner_time(struct fsys *fs, const struct manifest_entry *e)
 struct stage {
 	struct fsys *fs; /* rooted at the staging directory */
 	char *name;	 /* its name in the destination */
-	uint32_t umask;	 /* the process's, to put back */
+	mode_t umask;	 /* the process's, to put back */
 	bool umask_set;	 /* umask is 0 while the stage is open */
 	struct fsys_file *f;
 	const struct manifest_entry *open; /* the file f is writing */
@@ -209,7 +209,7 @@ static int stage_open(struct stage *st, const char *dir, const struct manifest *
 			 * modes as they are (the front's umask 077 would otherwise
 			 * make every 0644 file need a chmod); stage_release puts the
 			 * umask back. */
-			st->umask = (uint32_t)umask(0);
+			st->umask = umask(0);
 			st->umask_set = true;
 			if (stat(path, &sb) == 0) {
 				made_uid = (uint32_t)sb.st_uid;
@@ -240,7 +240,7 @@ static void stage_discard(struct stage *st, struct fsys *dest)
 static void stage_release(struct stage *st)
 {
 	if (st->umask_set)
-		umask((mode_t)st->umask);
+		umask(st->umask);
 	fsys_free(st->fs);
 	free(st->name);
 	memset(st, 0, sizeof(*st));
@@ -336,11 +336,11 @@ int extract_snapshot(struct extract_result *out, struct repo *r, const char *id,
 		repo_stream_no_sha1(blob);
 		if ((rc = archive_snapshot_open_stream(&ar, read_blob, blob)) != 0)
 			err_wrap(rc, "snapshot %.12s", s.id);
+		else
+			rc = plan_check_archive(&s, ar, &v);
+		if (rc && repo_stream_check(blob) == MSGW_ECORRUPT)
+			rc = err_wrap(MSGW_ECORRUPT, "snapshot %.12s", s.id);
 	}
-	if (!rc)
-		rc = plan_check_archive(&s, ar, &v);
-	if (rc && blob && repo_stream_check(blob) == MSGW_ECORRUPT)
-		rc = err_wrap(MSGW_ECORRUPT, "snapshot %.12s", s.id);
 	if (!rc)
 		rc = stage_commit(&st, fs, &s.manifest);
 	if (!rc)
