@@ -59,10 +59,12 @@ int loose_open(struct loose_reader **out, size_t *size_out, const char *objects_
 int loose_open_type(struct loose_reader **out, size_t *size_out, const char *objects_dir,
 		    const char *id, const char *type);
 ssize_t loose_read(struct loose_reader *r, void *buf, size_t len);
-/* Before the first loose_read: leave the SHA-1 of the content out (zlib's
- * checks and the size still hold), for a caller that checks everything it
- * reads another way and asks loose_read_blob about the object when that
- * fails. */
+/* Before the first loose_read: leave the SHA-1 of the content out, for a
+ * caller that checks everything it reads another way and asks
+ * loose_read_blob about the object when that fails.  The size still holds,
+ * and so do zlib's checks of a deflated object; an object of stored blocks
+ * (ours) is then read with no check of its content at all, since its
+ * Adler-32 is not read on that path either. */
 void loose_no_sha1(struct loose_reader *r);
 void loose_close(struct loose_reader *r);
 
