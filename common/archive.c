@@ -644,6 +644,16 @@ ssize_t archive_snapshot_read(struct archive_snapshot_reader *r, const void **bu
 	}
 }
 
+int archive_snapshot_read_all(struct archive_snapshot_reader *r, struct buf *b)
+{
+	const void *chunk;
+	ssize_t n;
+
+	while ((n = archive_snapshot_read(r, &chunk)) > 0)
+		buf_add(b, chunk, (size_t)n);
+	return n < 0 ? (int)n : 0;
+}
+
 void archive_snapshot_free(struct archive_snapshot_reader *r)
 {
 	if (!r)
@@ -803,9 +813,7 @@ int archive_snapshot_read_file(char **out, size_t *len_out, const void *data, si
 {
 	struct archive_snapshot_reader *r = NULL;
 	struct archive_item it;
-	const void *chunk;
 	struct buf b;
-	ssize_t n;
 	int rc;
 
 	*out = NULL;
@@ -815,14 +823,11 @@ int archive_snapshot_read_file(char **out, size_t *len_out, const void *data, si
 		if (it.type != 'f' || strcmp(it.path, path) != 0)
 			continue;
 		buf_init(&b);
-		while ((n = archive_snapshot_read(r, &chunk)) > 0)
-			buf_add(&b, chunk, (size_t)n);
-		if (n < 0) {
+		rc = archive_snapshot_read_all(r, &b);
+		if (rc)
 			buf_release(&b);
-			rc = (int)n;
-		} else {
+		else
 			*out = buf_detach(&b, len_out);
-		}
 		break;
 	}
 	archive_snapshot_free(r);

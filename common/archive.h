@@ -81,6 +81,10 @@ int archive_snapshot_next(struct archive_snapshot_reader *r, struct archive_item
  * 0 at the entry's end, or a negative code.  Holes of a sparse entry come
  * as zeros, as tar -x writes them. */
 ssize_t archive_snapshot_read(struct archive_snapshot_reader *r, const void **buf);
+/* The rest of the current entry's data appended to b: 0, or a negative
+ * code. */
+struct buf;
+int archive_snapshot_read_all(struct archive_snapshot_reader *r, struct buf *b);
 void archive_snapshot_free(struct archive_snapshot_reader *r);
 
 /*

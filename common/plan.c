@@ -363,19 +363,14 @@ static int snapshot_records(struct gateway_records *recs, const struct snapshot 
 
 	rc = archive_snapshot_open(&ar, s->archive, s->archive_len);
 	while (!rc && (rc = archive_snapshot_next(ar, &it)) == 1) {
-		const void *chunk;
 		struct buf b;
-		ssize_t n;
 
 		rc = 0;
 		if (it.type != 'f' || it.size > RECORD_FILE_MAX)
 			continue;
 		buf_init(&b);
-		while ((n = archive_snapshot_read(ar, &chunk)) > 0)
-			buf_add(&b, chunk, (size_t)n);
-		if (n < 0)
-			rc = (int)n;
-		else
+		rc = archive_snapshot_read_all(ar, &b);
+		if (!rc)
 			add_records(recs, it.path, b.data, b.len);
 		buf_release(&b);
 	}
