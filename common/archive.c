@@ -10,6 +10,7 @@
 #include "hashq.h"
 #include "progress.h"
 #include "util.h"
+#include "worker.h"
 
 #include <archive.h>
 #include <errno.h>
@@ -259,15 +260,12 @@ int archive_snapshot_write_fd(int fd, size_t *len_out, struct manifest *m, struc
 struct pipe {
 	archive_source src;
 	void *src_ctx;
-	pthread_t thread;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
+	struct worker w; /* the decoder; w.stop: the reader gives up */
 	unsigned char *slot[PIPE_SLOTS];
 	size_t fill[PIPE_SLOTS];
 	size_t produced, consumed; /* slots filled and handed back, counting up */
 	bool held;		   /* libarchive holds slot consumed % PIPE_SLOTS */
 	bool done;		   /* the decoder has stopped: at the end, or on rc */
-	bool stop;		   /* the reader gives up: the decoder should stop */
 	int rc;			   /* the decoder's failure, with its message */
 	char *msg;
 };
@@ -290,17 +288,17 @@ static bool pipe_wait_free(struct pipe *p)
 {
 	bool go;
 
-	pthread_mutex_lock(&p->mu);
-	while (!p->stop && p->produced - p->consumed == PIPE_SLOTS)
-		pthread_cond_wait(&p->cv, &p->mu);
-	go = !p->stop;
-	pthread_mutex_unlock(&p->mu);
+	pthread_mutex_lock(&p->w.mu);
+	while (!p->w.stop && p->produced - p->consumed == PIPE_SLOTS)
+		pthread_cond_wait(&p->w.cv, &p->w.mu);
+	go = !p->w.stop;
+	pthread_mutex_unlock(&p->w.mu);
 	return go;
 }
 
 static void pipe_publish(struct pipe *p, size_t n, int rc, bool done)
 {
-	pthread_mutex_lock(&p->mu);
+	pthread_mutex_lock(&p->w.mu);
 	if (n) {
 		p->fill[p->produced % PIPE_SLOTS] = n;
 		p->produced++;
@@ -310,8 +308,8 @@ static void pipe_publish(struct pipe *p, size_t n, int rc, bool done)
 		p->msg = xstrdup(err_last()); /* messages are per thread */
 	}
 	p->done = done;
-	pthread_cond_broadcast(&p->cv);
-	pthread_mutex_unlock(&p->mu);
+	pthread_cond_broadcast(&p->w.cv);
+	pthread_mutex_unlock(&p->w.mu);
 }
 
 /* The zstd data did not decode: read the source to its end, and if it is
@@ -386,10 +384,10 @@ static void *pipe_decode(void *arg)
 		}
 		pipe_publish(p, out.pos, rc, rc != 0);
 	}
-	pthread_mutex_lock(&p->mu);
+	pthread_mutex_lock(&p->w.mu);
 	p->done = true;
-	pthread_cond_broadcast(&p->cv);
-	pthread_mutex_unlock(&p->mu);
+	pthread_cond_broadcast(&p->w.cv);
+	pthread_mutex_unlock(&p->w.mu);
 	ZSTD_freeDCtx(d);
 	free(inbuf);
 	return NULL;
@@ -400,14 +398,14 @@ static la_ssize_t pipe_read(struct archive *a, void *ctx, const void **buf)
 	struct pipe *p = ctx;
 	la_ssize_t n = 0;
 
-	pthread_mutex_lock(&p->mu);
+	pthread_mutex_lock(&p->w.mu);
 	if (p->held) {
 		p->consumed++;
 		p->held = false;
-		pthread_cond_broadcast(&p->cv);
+		pthread_cond_broadcast(&p->w.cv);
 	}
 	while (p->produced == p->consumed && !p->done)
-		pthread_cond_wait(&p->cv, &p->mu);
+		pthread_cond_wait(&p->w.cv, &p->w.mu);
 	if (p->produced != p->consumed) {
 		*buf = p->slot[p->consumed % PIPE_SLOTS];
 		n = (la_ssize_t)p->fill[p->consumed % PIPE_SLOTS];
@@ -416,7 +414,7 @@ static la_ssize_t pipe_read(struct archive *a, void *ctx, const void **buf)
 		archive_set_error(a, EIO, "%s", p->msg);
 		n = -1;
 	}
-	pthread_mutex_unlock(&p->mu);
+	pthread_mutex_unlock(&p->w.mu);
 	return n;
 }
 
@@ -426,17 +424,17 @@ static int pipe_finish(struct pipe *p)
 {
 	int rc;
 
-	pthread_mutex_lock(&p->mu);
+	pthread_mutex_lock(&p->w.mu);
 	for (;;) {
 		p->consumed = p->produced;
 		p->held = false;
-		pthread_cond_broadcast(&p->cv);
+		pthread_cond_broadcast(&p->w.cv);
 		if (p->done)
 			break;
-		pthread_cond_wait(&p->cv, &p->mu);
+		pthread_cond_wait(&p->w.cv, &p->w.mu);
 	}
 	rc = p->rc;
-	pthread_mutex_unlock(&p->mu);
+	pthread_mutex_unlock(&p->w.mu);
 	if (rc)
 		err_set(rc, "%s", p->msg);
 	return rc;
@@ -446,13 +444,7 @@ static void pipe_free(struct pipe *p)
 {
 	size_t i;
 
-	pthread_mutex_lock(&p->mu);
-	p->stop = true;
-	pthread_cond_broadcast(&p->cv);
-	pthread_mutex_unlock(&p->mu);
-	pthread_join(p->thread, NULL);
-	pthread_mutex_destroy(&p->mu);
-	pthread_cond_destroy(&p->cv);
+	worker_stop(&p->w);
 	for (i = 0; i < PIPE_SLOTS; i++)
 		free(p->slot[i]);
 	free(p->msg);
@@ -467,31 +459,26 @@ int archive_snapshot_open_stream(struct archive_snapshot_reader **out, archive_s
 	struct archive_snapshot_reader *r = xcalloc(1, sizeof(*r));
 	struct pipe *p = xcalloc(1, sizeof(*p));
 	size_t i;
-	int e;
+	int rc;
 
 	*out = NULL;
 	p->src = src;
 	p->src_ctx = ctx;
 	for (i = 0; i < PIPE_SLOTS; i++)
 		p->slot[i] = xmalloc(PIPE_SLOT);
-	pthread_mutex_init(&p->mu, NULL);
-	pthread_cond_init(&p->cv, NULL);
-	e = pthread_create(&p->thread, NULL, pipe_decode, p);
-	if (e) {
-		pthread_mutex_destroy(&p->mu);
-		pthread_cond_destroy(&p->cv);
+	rc = worker_start(&p->w, pipe_decode, p);
+	if (rc) {
 		for (i = 0; i < PIPE_SLOTS; i++)
 			free(p->slot[i]);
 		free(p);
 		free(r);
-		return err_set_errno(MSGW_ERR, e, "cannot start a thread");
+		return rc;
 	}
 	r->pipe = p;
 	r->a = archive_read_new();
 	archive_read_support_format_tar(r->a);
 	if (archive_read_open(r->a, p, NULL, pipe_read, NULL) != ARCHIVE_OK) {
-		int rc = read_fail(r); /* it reads the first block already */
-
+		rc = read_fail(r); /* it reads the first block already */
 		archive_snapshot_free(r);
 		return rc;
 	}

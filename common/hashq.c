@@ -8,6 +8,7 @@
 #include "err.h"
 #include "sha256.h"
 #include "util.h"
+#include "worker.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -30,14 +31,11 @@ struct hq_chunk {
 
 struct hashq {
 	const struct manifest *m;
-	pthread_t thread;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
+	struct worker w; /* the hasher */
 	struct hq_chunk chunk[HQ_SLOTS];
 	size_t produced, consumed; /* chunks handed over and hashed, counting up */
 	bool filling;		   /* the giver fills chunk[produced % HQ_SLOTS] */
-	bool stop;
-	char *failure; /* the first mismatch's message, set by the hasher */
+	char *failure;		   /* the first mismatch's message, set by the hasher */
 	/* the hasher's own */
 	struct sha256 s;
 	size_t cur;
@@ -67,10 +65,10 @@ static void hash_chunk(struct hashq *q, const struct hq_chunk *c)
 			sha256_final(&q->s, sha);
 			q->in_entry = false;
 			if (memcmp(sha, e->sha, SHA256_LEN) != 0) {
-				pthread_mutex_lock(&q->mu);
+				pthread_mutex_lock(&q->w.mu);
 				q->failure =
 				    xasprintf("'%s': sha256 does not match the manifest", e->path);
-				pthread_mutex_unlock(&q->mu);
+				pthread_mutex_unlock(&q->w.mu);
 				return;
 			}
 		}
@@ -82,24 +80,24 @@ static void *hasher(void *arg)
 	struct hashq *q = arg;
 	bool failed = false;
 
-	pthread_mutex_lock(&q->mu);
+	pthread_mutex_lock(&q->w.mu);
 	for (;;) {
-		while (!q->stop && q->consumed == q->produced)
-			pthread_cond_wait(&q->cv, &q->mu);
-		if (q->stop)
+		while (!q->w.stop && q->consumed == q->produced)
+			pthread_cond_wait(&q->w.cv, &q->w.mu);
+		if (q->w.stop)
 			break;
-		pthread_mutex_unlock(&q->mu);
+		pthread_mutex_unlock(&q->w.mu);
 		if (!failed) { /* after a failure the rest is only let through */
 			hash_chunk(q, &q->chunk[q->consumed % HQ_SLOTS]);
-			pthread_mutex_lock(&q->mu);
+			pthread_mutex_lock(&q->w.mu);
 			failed = q->failure != NULL;
 		} else {
-			pthread_mutex_lock(&q->mu);
+			pthread_mutex_lock(&q->w.mu);
 		}
 		q->consumed++;
-		pthread_cond_broadcast(&q->cv);
+		pthread_cond_broadcast(&q->w.cv);
 	}
-	pthread_mutex_unlock(&q->mu);
+	pthread_mutex_unlock(&q->w.mu);
 	return NULL;
 }
 
@@ -107,22 +105,18 @@ int hashq_start(struct hashq **out, const struct manifest *m)
 {
 	struct hashq *q = xcalloc(1, sizeof(*q));
 	size_t i;
-	int e;
+	int rc;
 
 	*out = NULL;
 	q->m = m;
-	pthread_mutex_init(&q->mu, NULL);
-	pthread_cond_init(&q->cv, NULL);
 	for (i = 0; i < HQ_SLOTS; i++)
 		q->chunk[i].data = xmalloc(HQ_CHUNK);
-	e = pthread_create(&q->thread, NULL, hasher, q);
-	if (e) {
+	rc = worker_start(&q->w, hasher, q);
+	if (rc) {
 		for (i = 0; i < HQ_SLOTS; i++)
 			free(q->chunk[i].data);
-		pthread_mutex_destroy(&q->mu);
-		pthread_cond_destroy(&q->cv);
 		free(q);
-		return err_set_errno(MSGW_ERR, e, "cannot start a thread");
+		return rc;
 	}
 	*out = q;
 	return 0;
@@ -141,14 +135,14 @@ static struct hq_chunk *filling(struct hashq *q)
 
 	if (q->filling)
 		return &q->chunk[q->produced % HQ_SLOTS];
-	pthread_mutex_lock(&q->mu);
+	pthread_mutex_lock(&q->w.mu);
 	while (!q->failure && q->produced - q->consumed == HQ_SLOTS)
-		pthread_cond_wait(&q->cv, &q->mu);
+		pthread_cond_wait(&q->w.cv, &q->w.mu);
 	if (q->failure) {
-		pthread_mutex_unlock(&q->mu);
+		pthread_mutex_unlock(&q->w.mu);
 		return NULL;
 	}
-	pthread_mutex_unlock(&q->mu);
+	pthread_mutex_unlock(&q->w.mu);
 	c = &q->chunk[q->produced % HQ_SLOTS];
 	c->len = 0;
 	c->nseg = 0;
@@ -158,11 +152,11 @@ static struct hq_chunk *filling(struct hashq *q)
 
 static void hand_over(struct hashq *q)
 {
-	pthread_mutex_lock(&q->mu);
+	pthread_mutex_lock(&q->w.mu);
 	q->produced++;
 	q->filling = false;
-	pthread_cond_broadcast(&q->cv);
-	pthread_mutex_unlock(&q->mu);
+	pthread_cond_broadcast(&q->w.cv);
+	pthread_mutex_unlock(&q->w.mu);
 }
 
 /* A new segment of entry i in c; false when c has no room for one. */
@@ -240,11 +234,11 @@ int hashq_finish(struct hashq *q)
 		else
 			q->filling = false;
 	}
-	pthread_mutex_lock(&q->mu);
+	pthread_mutex_lock(&q->w.mu);
 	while (!q->failure && q->consumed != q->produced)
-		pthread_cond_wait(&q->cv, &q->mu);
+		pthread_cond_wait(&q->w.cv, &q->w.mu);
 	failed = q->failure != NULL;
-	pthread_mutex_unlock(&q->mu);
+	pthread_mutex_unlock(&q->w.mu);
 	return failed ? failure(q) : 0;
 }
 
@@ -254,13 +248,7 @@ void hashq_free(struct hashq *q)
 
 	if (!q)
 		return;
-	pthread_mutex_lock(&q->mu);
-	q->stop = true;
-	pthread_cond_broadcast(&q->cv);
-	pthread_mutex_unlock(&q->mu);
-	pthread_join(q->thread, NULL);
-	pthread_mutex_destroy(&q->mu);
-	pthread_cond_destroy(&q->cv);
+	worker_stop(&q->w);
 	for (i = 0; i < HQ_SLOTS; i++)
 		free(q->chunk[i].data);
 	free(q->failure);
