@@ -15,6 +15,8 @@ hold() {
 	rm -f holder.pid
 	flock -w 10 "$1" sh -c 'if [ -n "$2" ]; then printf "%s\n" "$2"; fi >"$1"; echo $$ >holder.pid; exec sleep 60' \
 		holder "$1" "${2:-}" &
+	echo $! >flock.pid
+	echo "$1" >held.file
 	local i=0
 	while [ ! -s holder.pid ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
 	[ -s holder.pid ]
@@ -26,11 +28,11 @@ release() {
 	[ -s holder.pid ] && kill "$(cat holder.pid)" 2>/dev/null
 	rm -f holder.pid
 	# flock(1) itself lets go a moment after its child ends
-	while ! flock -n repo.git/msgw.lock true && [ $i -lt 100 ]; do
+	while ! flock -n "$(cat held.file)" true && [ $i -lt 100 ]; do
 		sleep 0.05
 		i=$((i + 1))
 	done
-	: >repo.git/msgw.lock
+	: >"$(cat held.file)"
 }
 
 test_expect_success 'setup' '
@@ -64,11 +66,22 @@ test_expect_success 'a held lock: exit 6 at once, naming pid, host and time' '
 	test_grep "repository is locked" err
 '
 
-test_expect_success 'a held lock without an owner record still stops a run' '
+test_expect_success 'a held lock without an owner record: the holder named from /proc/locks' '
 	test_when_finished release &&
 	hold repo.git/msgw.lock &&
+	holder=$(cat flock.pid) &&
+	started=$(date -u -d "$(ps -o lstart= -p $holder)" +%Y-%m-%dT%H:%M) &&
 	test_expect_code 6 msgw-agent -c msgw.conf snapshot &&
-	test_grep "^msgw-agent: repository is locked by another run (.$TRASH/repo.git/msgw.lock.)$" err
+	test_grep "^msgw-agent: repository is locked by pid $holder on $(hostname) since $started:[0-9][0-9]Z at the latest (it wrote no owner record) (.$TRASH/repo.git/msgw.lock.)$" err
+'
+
+test_expect_success 'a record being written or cleared is waited for, not reported as unknown' '
+	test_when_finished release &&
+	hold repo.git/msgw.lock &&
+	(sleep 0.2; echo "otherhost 4343 boot 2026-11-28T15:04:02Z" >repo.git/msgw.lock) &
+	test_expect_code 6 msgw-agent -c msgw.conf snapshot &&
+	wait &&
+	test_grep "^msgw-agent: repository is locked by pid 4343 on otherhost since 2026-11-28T15:04:02Z " err
 '
 
 test_expect_success 'reading commands do not wait for the lock' '
@@ -135,6 +148,81 @@ test_expect_success 'two runs started together never both write' '
 	msgw-agent -c msgw.conf verify >out &&
 	test_grep "^1 verified, 0 damaged$" out &&
 	test ! -s repo.git/msgw.lock
+'
+
+# every command that takes a lock names the holder when it is busy:
+# msgw2 follows msgw1 on a second simulated gateway, a remote and a
+# retention policy make push, fetch and prune runnable
+test_expect_success 'setup: a standby, a remote, a retention policy' '
+	msgw-sim init gw2 --domain example.test --mailboxes 0 --seed t2200b >/dev/null &&
+	git init -q --bare mirror.git &&
+	cat >all.conf <<-EOF &&
+	repository = "repo.git"
+	state-dir  = "state"
+	gateway "msgw1" {
+	  location = "$TRASH/gw1"
+	}
+	gateway "msgw2" {
+	  location = "$TRASH/gw2"
+	  follows  = "msgw1"
+	}
+	remote "mirror" {
+	  url = "$TRASH/mirror.git"
+	}
+	retention {
+	  keep-last = 100
+	}
+	EOF
+	rm -rf gw1/Big &&
+	msgw-agent -c all.conf snapshot >/dev/null &&
+	msgw-restore -c all.conf apply msgw1 --to msgw2 --yes </dev/null >/dev/null
+'
+
+# busy_names PROG WHAT LOCKFILE ARGS...: PROG ARGS exits 6 (run --once
+# skips its cycle with a warning and exits 1), naming pid 4242 on otherhost since the record's time
+busy_names() {
+	local prog="$1" what="$2" file="$3"
+	shift 3
+	"$prog" -c all.conf "$@" </dev/null >out 2>err
+	echo "$prog $*: exit $?" >>codes
+	tail -1 codes &&
+	test_grep "$what is locked by pid 4242 on otherhost since 2026-11-28T15:04:02Z (.$TRASH/$file.)$" err
+}
+
+test_expect_success 'every command that takes the repository lock names its holder' '
+	test_when_finished release &&
+	hold repo.git/msgw.lock "otherhost 4242 some-boot-id 2026-11-28T15:04:02Z" &&
+	: >codes &&
+	busy_names msgw-agent repository repo.git/msgw.lock snapshot &&
+	busy_names msgw-agent repository repo.git/msgw.lock snapshot msgw1 &&
+	busy_names msgw-agent repository repo.git/msgw.lock prune &&
+	busy_names msgw-agent repository repo.git/msgw.lock push &&
+	busy_names msgw-agent repository repo.git/msgw.lock run --once &&
+	busy_names msgw-restore repository repo.git/msgw.lock apply msgw1 --to msgw2 --yes &&
+	busy_names msgw-restore repository repo.git/msgw.lock rollback --to msgw2 --yes &&
+	busy_names msgw-restore repository repo.git/msgw.lock confirm msgw2 &&
+	busy_names msgw-restore repository repo.git/msgw.lock recover msgw2 &&
+	busy_names msgw-restore repository repo.git/msgw.lock fetch &&
+	busy_names msgw-restore repository repo.git/msgw.lock follow msgw2 --once &&
+	cat codes &&
+	grep -v ": exit 6$" codes >other &&
+	echo "msgw-agent run --once: exit 1" >expect &&
+	test_cmp expect other
+'
+
+test_expect_success 'every command that takes the restore target lock names its holder' '
+	test_when_finished release &&
+	mkdir -p state &&
+	hold state/target-msgw2.lock "otherhost 4242 some-boot-id 2026-11-28T15:04:02Z" &&
+	: >codes &&
+	busy_names msgw-restore "restore target" state/target-msgw2.lock apply msgw1 --to msgw2 --yes &&
+	busy_names msgw-restore "restore target" state/target-msgw2.lock rollback --to msgw2 --yes &&
+	busy_names msgw-restore "restore target" state/target-msgw2.lock confirm msgw2 &&
+	busy_names msgw-restore "restore target" state/target-msgw2.lock recover msgw2 &&
+	busy_names msgw-restore "restore target" state/target-msgw2.lock follow msgw2 --once &&
+	cat codes &&
+	! grep -v ": exit 6$" codes &&
+	test ! -e gw2/.msgw-journal
 '
 
 test_done
