@@ -22,6 +22,7 @@ static const char help[] =
     "error, the last restore drill, the follow state; per remote the last push.\n"
     "Monitoring plugin convention: the first line is the summary, exit 0 OK,\n"
     "1 WARNING, 2 CRITICAL, 3 UNKNOWN (never snapshotted, or no configuration).\n"
+    "A state directory where no record can be written (full) is CRITICAL.\n"
     "      --warn-age D   WARNING when the last good snapshot is older (default 1h)\n"
     "      --crit-age D   CRITICAL when older (default 24h)\n"
     "      --prometheus F write a node_exporter textfile to F (atomically)\n"
@@ -32,6 +33,8 @@ static void print_human(const struct status_report *s)
 	size_t i;
 
 	printf("MSGW %s - %s\n", status_level_name(s->level), s->summary);
+	if (s->state_error)
+		printf("state directory: CRITICAL: %s\n", s->state_error);
 	for (i = 0; i < s->ng; i++) {
 		const struct status_gateway *g = &s->g[i];
 
@@ -81,9 +84,9 @@ static json_t *to_json(const struct status_report *s)
 				   (json_int_t)s->rm[i].last_attempt, "last_success",
 				   (json_int_t)s->rm[i].last_success, "last_error",
 				   s->rm[i].last_error));
-	return json_pack("{s:i, s:s, s:i, s:s, s:o, s:o}", "version", 1, "status",
+	return json_pack("{s:i, s:s, s:i, s:s, s:s?, s:o, s:o}", "version", 1, "status",
 			 status_level_name(s->level), "exit", (int)s->level, "summary", s->summary,
-			 "gateways", gws, "remotes", rms);
+			 "state_error", s->state_error, "gateways", gws, "remotes", rms);
 }
 
 int cmd_status(struct fe_ctx *ctx, int argc, char **argv)

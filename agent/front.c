@@ -168,13 +168,19 @@ static bool quick_snapshot(int argc, char **argv, int *status)
 	 * prune or fetch moves a branch between the check and the record */
 	lockpath = xasprintf("%s/msgw.lock", cfg->repository);
 	if (lock_acquire(&lk, lockpath, "repository") == 0 && all_unchanged(&g, &n, cfg, &a)) {
+		*status = 0;
 		for (i = 0; i < n; i++) {
+			/* a status record that cannot be written fails the run */
 			if (state_record_snapshot(cfg->state_dir, g[i].gw->name, "unchanged", NULL,
-						  g[i].tip))
-				log_warn("%s", err_last());
+						  g[i].tip)) {
+				err_wrap(MSGW_ERR, "cannot record the status of '%s'",
+					 g[i].gw->name);
+				log_error("%s", err_last());
+				*status = 1;
+				continue;
+			}
 			printf("%s: unchanged (%.12s)\n", g[i].gw->name, g[i].tip);
 		}
-		*status = 0;
 	}
 	err_clear();
 	lock_release(lk);

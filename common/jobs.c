@@ -52,12 +52,20 @@ int hook_run(const struct config *cfg, const struct config_gateway *gw, enum hoo
 	return rc;
 }
 
-static void record(const struct config *cfg, const struct config_gateway *gw,
-		   const struct job_result *res, int rc, const char *error)
+/*
+ * A status record that cannot be written fails the run (monitoring would
+ * otherwise go stale instead of red); the snapshot itself, if written, stays.
+ */
+static int record(const struct config *cfg, const struct config_gateway *gw,
+		  const struct job_result *res, int rc, const char *error)
 {
-	if (state_record_snapshot(cfg->state_dir, gw->name, res->result, rc ? error : NULL,
-				  rc || res->skipped ? NULL : res->snap.id))
-		log_warn("%s", err_last());
+	if (!state_record_snapshot(cfg->state_dir, gw->name, res->result, rc ? error : NULL,
+				   rc || res->skipped ? NULL : res->snap.id))
+		return 0;
+	if (rc || res->skipped || res->snap.unchanged)
+		return err_wrap(MSGW_ERR, "cannot record the status of '%s'", gw->name);
+	return err_wrap(MSGW_ERR, "cannot record the status of '%s' (snapshot %.12s was written)",
+			gw->name, res->snap.id);
 }
 
 static int take(struct job_result *out, struct repo *r, const struct config_gateway *gw,
@@ -99,7 +107,13 @@ int job_snapshot(struct job_result *out, struct repo *r, const struct config *cf
 	}
 	if (rc)
 		snprintf(error, sizeof(error), "%s", err_last());
-	record(cfg, gw, out, rc, error);
+	if (record(cfg, gw, out, rc, error)) {
+		if (rc) /* both failed: say both, the snapshot's error first */
+			log_error("%s", error);
+		snprintf(error, sizeof(error), "%s", err_last());
+		out->result = "failed";
+		rc = MSGW_ERR;
+	}
 	if (hook_run(cfg, gw, rc ? HOOK_FAILURE : HOOK_POST_SNAPSHOT, rc ? NULL : out->snap.id,
 		     out->result))
 		log_warn("%s", err_last());

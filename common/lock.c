@@ -87,8 +87,9 @@ static bool process_started(char *out, size_t len, long pid)
 	if ((f = fopen(path, "re"))) {
 		if (fgets(line, sizeof(line), f) && (p = strrchr(line, ')')))
 			/* after "pid (comm)": state is field 3, starttime field 22 */
-			n = (size_t)sscanf(p + 2, "%*c %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s "
-						  "%*s %*s %*s %*s %*s %*s %*s %llu",
+			n = (size_t)sscanf(p + 2,
+					   "%*c %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s "
+					   "%*s %*s %*s %*s %*s %*s %*s %llu",
 					   &ticks);
 		fclose(f);
 	}
@@ -100,7 +101,9 @@ static bool process_started(char *out, size_t len, long pid)
 	fclose(f);
 	if (btime < 0)
 		return false;
-	time_rfc3339(out, len, (int64_t)(btime + (long long)(ticks / (unsigned long long)sysconf(_SC_CLK_TCK))));
+	time_rfc3339(
+	    out, len,
+	    (int64_t)(btime + (long long)(ticks / (unsigned long long)sysconf(_SC_CLK_TCK))));
 	return true;
 }
 
@@ -123,8 +126,8 @@ static int unrecorded_message(int fd, const char *path, const char *what)
 			       what, pid, host, started, path);
 	if (pid > 0)
 		return err_set(MSGW_ELOCKED,
-			       "%s is locked by pid %ld on %s (it wrote no owner record) ('%s')", what,
-			       pid, host, path);
+			       "%s is locked by pid %ld on %s (it wrote no owner record) ('%s')",
+			       what, pid, host, path);
 	return err_set(MSGW_ELOCKED,
 		       "%s is locked by a process this host cannot see (no owner record, not in "
 		       "/proc/locks) ('%s')",

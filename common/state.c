@@ -156,3 +156,25 @@ int state_record_snapshot(const char *state_dir, const char *gateway, const char
 	state_release(&st);
 	return rc;
 }
+
+int state_probe(const char *state_dir)
+{
+	char block[STATE_PROBE_SIZE], *path = xasprintf("%s/.probe-%ld", state_dir, (long)getpid());
+	struct stat st;
+	int fd, rc = 0;
+
+	memset(block, 'x', sizeof(block));
+	if (stat(state_dir, &st) < 0 && errno == ENOENT) {
+		free(path);
+		return 0;
+	}
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || write(fd, block, sizeof(block)) != (ssize_t)sizeof(block) || fsync(fd) < 0)
+		rc = err_set_errno(MSGW_ERR, errno ? errno : ENOSPC, "cannot write '%s'", path);
+	if (fd >= 0) {
+		close(fd);
+		unlink(path);
+	}
+	free(path);
+	return rc;
+}

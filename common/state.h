@@ -39,4 +39,15 @@ void state_release(struct state *s);
 int state_record_snapshot(const char *state_dir, const char *gateway, const char *result,
 			  const char *error, const char *snapshot);
 
+/*
+ * Whether a record can be written in state_dir now: a probe file of
+ * STATE_PROBE_SIZE bytes (more than any record) is created, synced and
+ * removed.  0 when it can, or when state_dir does not exist yet (nothing
+ * ran); else MSGW_ERR with a message naming the probe ("cannot write
+ * 'DIR/.probe-PID': No space left on device").  status uses it so that a
+ * full or read-only state folder is reported rather than going stale.
+ */
+#define STATE_PROBE_SIZE 4096
+int state_probe(const char *state_dir);
+
 #endif

@@ -139,6 +139,9 @@ static void summarise(struct status_report *s)
 	size_t i;
 
 	buf_init(&b);
+	if (s->state_error)
+		buf_addf(&b, "state directory CRITICAL: status records cannot be written: %s",
+			 s->state_error);
 	for (i = 0; i < s->ng; i++)
 		buf_addf(&b, "%s%s %s: %s", b.len ? "; " : "", s->g[i].name,
 			 status_level_name(s->g[i].level), s->g[i].reason);
@@ -165,6 +168,10 @@ int status_build(struct status_report *out, struct repo *r, const struct config 
 		gather_gateway(&out->g[i], cfg->gateways[i].name, r, cfg);
 		judge(&out->g[i], warn_age, crit_age, now);
 		out->level = worst(out->level, out->g[i].level);
+	}
+	if (state_probe(cfg->state_dir)) {
+		out->state_error = xstrdup(err_last());
+		out->level = STATUS_CRITICAL;
 	}
 	out->rm = xcalloc(cfg->nremotes + 1, sizeof(*out->rm));
 	out->nr = cfg->nremotes;
@@ -193,6 +200,7 @@ void status_release(struct status_report *s)
 	free(s->g);
 	free(s->rm);
 	free(s->summary);
+	free(s->state_error);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -248,6 +256,9 @@ static void prom_remotes(struct buf *b, const struct status_report *s)
 	for (i = 0; i < s->nr; i++)
 		buf_addf(b, "msgw_last_push_timestamp_seconds{remote=\"%s\"} %lld\n", s->rm[i].name,
 			 (long long)s->rm[i].last_success);
+	metric(b, "msgw_state_writable", "gauge",
+	       "1 when a status record can be written in the state directory.");
+	buf_addf(b, "msgw_state_writable %d\n", !s->state_error);
 	metric(b, "msgw_status", "gauge", "Overall: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.");
 	buf_addf(b, "msgw_status %d\n", (int)s->level);
 }

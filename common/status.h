@@ -9,7 +9,9 @@
  * attempt is CRITICAL; a last good snapshot older than crit_age is
  * CRITICAL, older than warn_age WARNING; a standby whose follow is blocked
  * by a finding is CRITICAL; a remote whose last push failed is WARNING.
- * The overall level is the worst (CRITICAL > WARNING > UNKNOWN > OK).
+ * A state directory where no record can be written now (full, read-only:
+ * state_probe) is CRITICAL, whatever the records say, as they can no longer
+ * change.  The overall level is the worst (CRITICAL > WARNING > UNKNOWN > OK).
  */
 #ifndef MSGW_STATUS_H
 #define MSGW_STATUS_H
@@ -43,7 +45,8 @@ struct status_remote {
 
 struct status_report {
 	enum status_level level;
-	char *summary; /* the plugin's one-line summary (without the level word) */
+	char *summary;	   /* the plugin's one-line summary (without the level word) */
+	char *state_error; /* why no record can be written in the state directory, or NULL */
 	struct status_gateway *g;
 	size_t ng;
 	struct status_remote *rm;

@@ -78,9 +78,10 @@ test_expect_success 'a held lock without an owner record: the holder named from 
 test_expect_success 'a record being written or cleared is waited for, not reported as unknown' '
 	test_when_finished release &&
 	hold repo.git/msgw.lock &&
-	(sleep 0.2; echo "otherhost 4343 boot 2026-11-28T15:04:02Z" >repo.git/msgw.lock) &
+	{ (sleep 0.2; echo "otherhost 4343 boot 2026-11-28T15:04:02Z" >repo.git/msgw.lock) & } &&
+	writer=$! &&
 	test_expect_code 6 msgw-agent -c msgw.conf snapshot &&
-	wait &&
+	wait $writer &&
 	test_grep "^msgw-agent: repository is locked by pid 4343 on otherhost since 2026-11-28T15:04:02Z " err
 '
 

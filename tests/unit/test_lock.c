@@ -325,11 +325,42 @@ static void test_held_without_record(void **state)
 
 	assert_true(fd >= 0);
 	assert_int_equal(flock(fd, LOCK_EX | LOCK_NB), 0);
+	char want[128], host[256] = "";
+
+	gethostname(host, sizeof(host) - 1);
+	snprintf(want, sizeof(want), "target is locked by pid %ld on %s since ", (long)getpid(),
+		 host);
 	assert_int_equal(lock_acquire(&f->l, f->path, "target"), MSGW_ELOCKED);
-	assert_contains(err_last(), "target is locked by another run");
+	assert_contains(err_last(), want);
+	assert_contains(err_last(), "Z at the latest (it wrote no owner record)");
 	assert_contains(err_last(), f->path);
 	close(fd);
 	assert_int_equal(lock_acquire(&f->l, f->path, "target"), 0);
+}
+
+/* A holder whose record comes a moment after its flock is named by it. */
+static void test_record_written_late(void **state)
+{
+	struct fixture *f = *state;
+	int fd = open(f->path, O_RDWR | O_CREAT, 0600), status;
+	pid_t child;
+
+	assert_true(fd >= 0);
+	assert_int_equal(flock(fd, LOCK_EX | LOCK_NB), 0);
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		static const char rec[] = "latehost 777 boot 2026-11-28T15:04:02Z\n";
+
+		usleep(100000);
+		_exit(pwrite(fd, rec, sizeof(rec) - 1, 0) == (ssize_t)sizeof(rec) - 1 ? 0 : 1);
+	}
+	assert_int_equal(lock_acquire(&f->l, f->path, "target"), MSGW_ELOCKED);
+	assert_contains(err_last(),
+			"target is locked by pid 777 on latehost since 2026-11-28T15:04:02Z");
+	assert_int_equal(waitpid(child, &status, 0), child);
+	assert_int_equal(status, 0);
+	close(fd);
 }
 
 static void test_open_error(void **state)
@@ -355,6 +386,7 @@ int main(void)
 	    T(test_stale_dead_pid),	  T(test_stale_previous_boot),
 	    T(test_leftover_of_live_pid), T(test_other_process_then_killed),
 	    T(test_held_without_record),  T(test_open_error),
+	    T(test_record_written_late),
 	};
 #undef T
 

@@ -782,6 +782,7 @@ static void test_prometheus(void **state)
 	    "msgw_gateway_status",
 	    "msgw_last_push_success",
 	    "msgw_last_push_timestamp_seconds",
+	    "msgw_state_writable",
 	    "msgw_status",
 	};
 	char path[PATH_MAX + 32], id[REPO_ID_LEN];
@@ -822,7 +823,7 @@ static void test_prometheus(void **state)
 	}
 	assert_string_equal(prom_find(&p, "msgw_snapshot_failures_total", false)->type, "counter");
 	assert_string_equal(prom_find(&p, "msgw_status", false)->type, "gauge");
-	assert_int_equal(p.samples, 4 * 6 + 2 + 1);
+	assert_int_equal(p.samples, 4 * 6 + 2 + 1 + 1);
 
 	assert_true(prom_value(text, "msgw_last_snapshot_timestamp_seconds{gateway=\"fresh\"}") ==
 		    (double)(NOW - 10));
@@ -848,6 +849,7 @@ static void test_prometheus(void **state)
 	assert_true(prom_value(text, "msgw_last_push_success{remote=\"off\"}") == 1);
 	assert_true(prom_value(text, "msgw_last_push_timestamp_seconds{remote=\"off\"}") ==
 		    (double)(NOW - 3));
+	assert_true(prom_value(text, "msgw_state_writable") == 1);
 	assert_true(prom_value(text, "msgw_status") == 2);
 	free(text);
 }
@@ -912,6 +914,57 @@ static void test_prometheus_atomic(void **state)
 	assert_int_equal(access(bad, F_OK), -1);
 }
 
+/*
+ * A state directory where no record can be written is CRITICAL, even with
+ * fresh records: they can no longer change.  Unwritable here: a file stands
+ * where the state directory's parent should be (ENOTDIR, as root too).
+ */
+static void test_state_unwritable(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const gws[] = {"fresh", NULL};
+	char id[REPO_ID_LEN], blocker[PATH_MAX + 16];
+	FILE *fp;
+
+	configure(f, gws, NULL);
+	snapshot_at(f, "fresh", NOW - 10, id);
+	attempt(f, "fresh", NOW - 10, "written", NULL, id);
+	assert_int_equal(state_probe(f->state), 0);
+	build(f, 3600, 86400);
+	assert_null(f->s.state_error);
+	assert_int_equal(f->s.level, STATUS_OK);
+
+	snprintf(blocker, sizeof(blocker), "%s/blocker", f->dir);
+	fp = fopen(blocker, "w");
+	assert_non_null(fp);
+	fclose(fp);
+	snprintf(f->state, sizeof(f->state), "%s/blocker/state", f->dir);
+	configure(f, gws, NULL);
+	assert_int_equal(state_probe(f->state), MSGW_ERR);
+	assert_contains(err_last(), "cannot write '");
+	assert_contains(err_last(), "/blocker/state/.probe-");
+	build(f, 3600, 86400);
+	assert_int_equal(f->s.level, STATUS_CRITICAL);
+	assert_contains(f->s.state_error, "/blocker/state/.probe-");
+	assert_contains(f->s.summary, "state directory CRITICAL: status records cannot be written: "
+				      "cannot write '");
+	assert_contains(f->s.summary, ": Not a directory; fresh ");
+}
+
+/* A state directory that does not exist yet (nothing ran) is not an error. */
+static void test_state_missing(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const gws[] = {"fresh", NULL};
+
+	configure(f, gws, NULL);
+	assert_int_equal(state_probe(f->state), 0);
+	assert_int_equal(access(f->state, F_OK), -1);
+	build(f, 3600, 86400);
+	assert_null(f->s.state_error);
+	assert_int_equal(f->s.level, STATUS_UNKNOWN);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -930,6 +983,8 @@ int main(void)
 	    cmocka_unit_test(test_prom_checker),
 	    T(test_prometheus),
 	    T(test_prometheus_atomic),
+	    T(test_state_unwritable),
+	    T(test_state_missing),
 	};
 
 	repo_global_init();
