@@ -3,7 +3,10 @@
  * "host pid boot-id since" under an flock(2).
  *
  * A live holder makes lock_acquire fail at once with MSGW_ELOCKED and a
- * message saying who holds it and since when.  A lock file left by a process
+ * message saying who holds it and since when: from its record, read again
+ * for up to half a second while it is empty (a holder between its flock and
+ * its record, or clearing it); a holder that wrote none is named from
+ * /proc/locks with its process's start time.  A lock file left by a process
  * that died (same host, same boot, pid gone, or a previous boot) is taken
  * over with a warning.  The kernel drops the flock when the holder dies, so
  * even a kill -9 cannot wedge the next run.

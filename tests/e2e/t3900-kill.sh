@@ -21,7 +21,8 @@
 #   verify         msgw-agent verify --all is clean
 #
 # The first broken invariant stops that kind's series and is reported with
-# the kill that preceded it.  The figures (kills and outcomes per kind) are
+# the kill that preceded it; repo-clean alone is counted instead (the
+# leftovers named once, removed, the series going on).  The figures (kills and outcomes per kind) are
 # printed.  MSGW_KILL_ROUNDS scales the counts (default 100: 100 applies,
 # 100 snapshots, 30 prunes); MSGW_KILL_SEED makes a series repeatable;
 # MSGW_KILL_FULL_EVERY (default 1) runs fsck and verify --all every Nth
