@@ -24,9 +24,12 @@
 # the kill that preceded it; repo-clean alone is counted instead (the
 # leftovers named once, removed, the series going on).  The figures (kills and outcomes per kind) are
 # printed.  MSGW_KILL_ROUNDS scales the counts (default 100: 100 applies,
-# 100 snapshots, 30 prunes); MSGW_KILL_SEED makes a series repeatable;
-# MSGW_KILL_FULL_EVERY (default 1) runs fsck and verify --all every Nth
-# round only (always after the last).
+# 100 snapshots, 30 prunes; 25 under a sanitizer build); MSGW_KILL_SEED
+# makes a series repeatable; MSGW_KILL_VERIFY_EVERY (default 5) runs verify
+# --all every Nth round (and after the last; 1: every round).  The
+# repository is repaired between series (stale locks and temporary objects
+# removed, an unfinished restore recovered, both said), so that each series
+# tests its own kind of kill.
 test_description='SIGKILL at random instants: apply, snapshot, prune'
 . "$(dirname "$0")/test-lib.sh"
 
@@ -47,7 +50,7 @@ esac
 APPLY_KILLS=$ROUNDS
 SNAPSHOT_KILLS=$ROUNDS
 PRUNE_KILLS=$(((ROUNDS * 3 + 9) / 10))
-FULL_EVERY=${MSGW_KILL_FULL_EVERY:-1}
+VERIFY_EVERY=${MSGW_KILL_VERIFY_EVERY:-5}
 SEED=${MSGW_KILL_SEED:-$$}
 RANDOM=$SEED
 FIG="$TRASH/figures"
@@ -132,9 +135,12 @@ tags_on_branches() {
 	done
 }
 
+# full_checks: fsck every round; verify --all (which reads every snapshot,
+# more of them each round) every VERIFY_EVERY rounds and after the last:
+# damage stays, so it is still caught, within a few rounds of its kill
 full_checks() {
-	if [ $((ROUND % FULL_EVERY)) != 0 ] && [ "$ROUND" != "$LAST" ]; then return 0; fi
 	git -C "$REPO" fsck --strict >fsck.out 2>&1 || { broke fsck "$(head -3 fsck.out | tr '\n' ' ')"; return 1; }
+	if [ $((ROUND % VERIFY_EVERY)) != 0 ] && [ "$ROUND" != "$LAST" ]; then return 0; fi
 	agent verify --all >verify.out 2>&1 || { broke verify "$(grep -v '^ok' verify.out | head -3 | tr '\n' ' ')"; return 1; }
 }
 
@@ -171,9 +177,13 @@ repair() {
 	left=$(find "$REPO/objects" \( -name 'tmp_obj_*' -o -name 'tmp_pack_*' \) -print
 		find "$REPO" -maxdepth 1 -name '*.lock' ! -name msgw.lock -print
 		find "$REPO/refs" -name '*.lock' -print)
-	[ -z "$left" ] && return 0
-	echo "# before the next series, removed: $(echo $left | sed "s|$TRASH/||g")"
-	echo "$left" | xargs rm -f
+	if [ -n "$left" ]; then
+		echo "# before the next series, removed: $(echo $left | sed "s|$TRASH/||g")"
+		echo "$left" | xargs rm -f
+	fi
+	if [ -e "$STATE/journal-B" ]; then
+		echo "# before the next series, recover B: $(restore recover B 2>&1 | tr '\n' ' ')"
+	fi
 }
 
 test_expect_success 'setup: A and B (B holds mail), C with 400 rule files, two snapshots of A' '
@@ -274,7 +284,7 @@ snapshot_round() {
 test_expect_success "$SNAPSHOT_KILLS random kills of snapshot, each followed by the next snapshot" '
 	KIND=snapshot LAST=$SNAPSHOT_KILLS ROUND=0 &&
 	change_C &&
-	SNAP_MS=$(timed agent snapshot C) &&
+	{ SNAP_MS=$(timed agent snapshot C) || { cat run.err; false; }; } &&
 	fig "snapshot: one snapshot of C takes ${SNAP_MS}ms" &&
 	fig_killed=0 fig_finished=0 fig_unchanged=0 fig_written=0 &&
 	set +e && rc=0 FAILED=0 T0=$SECONDS &&
@@ -326,7 +336,7 @@ prune_round() {
 test_expect_success "$PRUNE_KILLS random kills of prune with tags, each followed by the next prune" '
 	KIND=prune LAST=$PRUNE_KILLS ROUND=0 &&
 	for i in 1 2 3; do change_C; agent snapshot C >/dev/null || exit 1; done &&
-	PRUNE_MS=$(timed agent prune) &&
+	{ PRUNE_MS=$(timed agent prune) || { cat run.err; false; }; } &&
 	fig "prune: one prune takes ${PRUNE_MS}ms" &&
 	fig_killed=0 fig_finished=0 fig_tagged=0 &&
 	set +e && rc=0 FAILED=0 T0=$SECONDS &&
