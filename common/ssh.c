@@ -395,6 +395,30 @@ static int kh_check(LIBSSH2_KNOWNHOSTS *kh, const char *name, const struct ssh_h
 	    NULL);
 }
 
+/*
+ * Whether the entry at p is plain, or hashed ("|1|SALT|HASH") with a HASH
+ * of a SHA-1's 20 bytes (27 base64 digits and '=').  libssh2 1.10 leaks an
+ * HMAC context on every lookup through a hashed entry of another length
+ * (knownhost_check starts the HMAC before it checks the length): such an
+ * entry can match nothing anyway, so it is skipped before libssh2 sees it.
+ */
+static bool kh_entry_ok(const char *p)
+{
+	static const char digits[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const char *hash;
+	size_t n;
+
+	if (strncmp(p, "|1|", 3) != 0)
+		return true;
+	hash = strchr(p + 3, '|');
+	if (!hash)
+		return false;
+	hash++;
+	n = strcspn(hash, " \t\r\n");
+	return n == 28 && hash[27] == '=' && strspn(hash, digits) == 27;
+}
+
 /* What reading a known_hosts file found beside its entries. */
 struct kh_read {
 	const char *file;	       /* for messages */
@@ -412,7 +436,8 @@ static void kh_revoked(LIBSSH2_SESSION *session, struct kh_read *r, const char *
 
 	if (!one)
 		return;
-	if (libssh2_knownhost_readline(one, rest, strlen(rest), LIBSSH2_KNOWNHOST_FILE_OPENSSH)) {
+	if (!kh_entry_ok(rest) ||
+	    libssh2_knownhost_readline(one, rest, strlen(rest), LIBSSH2_KNOWNHOST_FILE_OPENSSH)) {
 		if (r->warn)
 			log_warn("known-hosts '%s' line %d: @revoked entry not understood, ignored",
 				 r->file, lineno);
@@ -464,8 +489,8 @@ static int kh_read_lines(LIBSSH2_KNOWNHOSTS *kh, LIBSSH2_SESSION *session, FILE 
 			continue;
 		if (*p == '@')
 			kh_marker(session, r, p, lineno);
-		else if (libssh2_knownhost_readline(kh, p, strlen(p),
-						    LIBSSH2_KNOWNHOST_FILE_OPENSSH))
+		else if (!kh_entry_ok(p) || libssh2_knownhost_readline(
+						kh, p, strlen(p), LIBSSH2_KNOWNHOST_FILE_OPENSSH))
 			log_debug("known-hosts '%s' line %d: not understood, skipped", r->file,
 				  lineno);
 	}
