@@ -13,6 +13,8 @@
 #include "plan.h"
 #include "snapshot.h"
 
+#include <stdio.h>
+
 struct count {
 	size_t entries, bytes;
 };
@@ -54,6 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (n > size - 4)
 		n = size - 4;
 	memset(&s, 0, sizeof(s));
+	snprintf(s.id, sizeof(s.id), "fuzz");
 	if (manifest_parse(&s.manifest, (const char *)data + 4, n))
 		return 0;
 	s.archive = (const char *)data + 4 + n;
