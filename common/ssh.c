@@ -835,10 +835,9 @@ static void prefer_known_types(LIBSSH2_SESSION *session, const char *known_hosts
 	LIBSSH2_KNOWNHOSTS *kh = NULL;
 	const char **algs = NULL;
 	char *name;
+	struct kh_read r = {known_hosts, NULL, false, 0};
 	struct buf pref;
 	int nalgs, i;
-
-	struct kh_read r = {known_hosts, NULL, false, 0};
 
 	if (!known_hosts || kh_load(&kh, session, NULL, &r))
 		return;
