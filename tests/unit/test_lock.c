@@ -325,7 +325,7 @@ static void test_held_without_record(void **state)
 
 	assert_true(fd >= 0);
 	assert_int_equal(flock(fd, LOCK_EX | LOCK_NB), 0);
-	char want[128], host[256] = "";
+	char want[384], host[256] = "";
 
 	gethostname(host, sizeof(host) - 1);
 	snprintf(want, sizeof(want), "target is locked by pid %ld on %s since ", (long)getpid(),
