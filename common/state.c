@@ -24,10 +24,14 @@ int state_load(struct state *out, const char *state_dir, const char *name)
 	memset(out, 0, sizeof(*out));
 	out->path = xasprintf("%s/%s", state_dir, name);
 	f = fopen(out->path, "re");
-	if (!f)
-		return errno == ENOENT
-			   ? 0
-			   : err_set_errno(MSGW_ERR, errno, "cannot read '%s'", out->path);
+	if (!f && errno == ENOENT)
+		return 0;
+	if (!f) { /* on failure nothing is left to release */
+		int rc = err_set_errno(MSGW_ERR, errno, "cannot read '%s'", out->path);
+
+		state_release(out);
+		return rc;
+	}
 	while ((len = getline(&line, &cap, f)) > 0) {
 		char *colon = strstr(line, ": ");
 

@@ -21,7 +21,8 @@ struct state {
 	size_t n;
 };
 
-/* Load state-dir/name (creating nothing yet). */
+/* Load state-dir/name (creating nothing yet); a missing file loads empty.
+ * On failure *out holds nothing to release. */
 int state_load(struct state *out, const char *state_dir, const char *name);
 /* NULL when unset (borrowed). */
 const char *state_get(const struct state *s, const char *key);
