@@ -105,7 +105,7 @@ leftovers() {
 	if ! grep -q "^$what " leftover-kinds 2>/dev/null; then
 		echo "BROKEN after $KIND kill $ROUND ($(cat how)): $what: left behind: $(echo $left | sed "s|$TRASH/||g")" >>"$FIG"
 	fi
-	echo "$left" | sed "s|^$TRASH/||; s|[0-9][0-9]*|N|g; s|^|$what |" >>leftover-kinds
+	echo "$left" | sed "s|$TRASH/||g; s|[0-9][0-9]*|N|g; s|^|$what |" >>leftover-kinds
 	echo "$what" >>leftover-rounds
 	[ "${3:-}" = keep ] || echo "$left" | xargs rm -f
 	FAILED=1
