@@ -334,6 +334,12 @@ static int undo_one(struct fsys *fs, const struct journal_entry *e)
 	}
 	free(nw);
 	free(old);
+	if (rc == MSGW_EHOSTILE) {
+		/* a folder on the way became a link: nothing of this restore
+		 * is reachable there without following it, so it is left */
+		log_warn("left '%s' as it is: %s", e->path, err_last());
+		return 0;
+	}
 	return rc < 0 ? err_wrap(rc, "cannot undo '%s'", e->path) : 0;
 }
 
@@ -365,12 +371,12 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Sync each directory that holds a journal entry, once: the swap is the
- * service's downtime, and a directory sync costs a disk flush. */
-static void sync_parents(struct fsys *fs, const struct journal *j)
+/* The folders that hold a journal entry, each once, sorted; the caller
+ * frees them with free_dirs. */
+static char **parent_dirs(const struct journal *j, size_t *n_out)
 {
 	char **dirs = j->n ? xcalloc(j->n, sizeof(*dirs)) : NULL;
-	size_t i;
+	size_t i, n = 0;
 
 	for (i = 0; i < j->n; i++) {
 		char *slash;
@@ -384,26 +390,83 @@ static void sync_parents(struct fsys *fs, const struct journal *j)
 	}
 	if (j->n > 1)
 		qsort(dirs, j->n, sizeof(*dirs), cmp_str);
-	for (i = 0; i < j->n; i++)
-		if ((i == 0 || strcmp(dirs[i], dirs[i - 1]) != 0) && fsys_sync_dir(fs, dirs[i]))
-			log_warn("%s", err_last());
-	for (i = 0; i < j->n; i++)
+	for (i = 0; i < j->n; i++) {
+		if (n && strcmp(dirs[i], dirs[n - 1]) == 0) {
+			free(dirs[i]);
+			continue;
+		}
+		dirs[n++] = dirs[i];
+	}
+	*n_out = n;
+	return dirs;
+}
+
+static void free_dirs(char **dirs, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
 		free(dirs[i]);
 	free(dirs);
+}
+
+/* Sync each directory that holds a journal entry, once: the swap is the
+ * service's downtime, and a directory sync costs a disk flush. */
+static void sync_parents(struct fsys *fs, const struct journal *j)
+{
+	size_t n, i;
+	char **dirs = parent_dirs(j, &n);
+
+	for (i = 0; i < n; i++)
+		if (fsys_sync_dir(fs, dirs[i]))
+			log_warn("%s", err_last());
+	free_dirs(dirs, n);
+}
+
+/*
+ * Right before the swap (the service is stopped; its account may have
+ * acted since the plan): every folder that holds an entry is still a
+ * folder, reached without a link.  MSGW_EHOSTILE naming the path when one
+ * turned into a link; nothing has been swapped then.
+ */
+static int check_parents(struct fsys *fs, const struct journal *j)
+{
+	size_t n, i;
+	char **dirs = parent_dirs(j, &n);
+	int rc = 0;
+
+	for (i = 0; !rc && i < n; i++) {
+		struct fsys_stat st;
+
+		if (!*dirs[i])
+			continue;
+		rc = fsys_stat(fs, dirs[i], &st);
+		if (!rc && st.type != FSYS_DIR)
+			rc = err_set(st.type == FSYS_LINK ? MSGW_EHOSTILE : MSGW_ERR,
+				     "%s: folder '%s' turned into %s since the plan; not followed",
+				     fs->location, dirs[i],
+				     st.type == FSYS_LINK ? "a symbolic link" : "something else");
+	}
+	free_dirs(dirs, n);
+	return rc;
 }
 
 static int swap_all(struct fsys *fs, const struct journal *j)
 {
 	size_t i;
-	int rc = 0;
+	int rc = check_parents(fs, j);
+	char msg[1024];
 
+	if (rc)
+		return rc;
 	for (i = 0; !rc && i < j->n; i++) {
 		rc = swap_one(fs, &j->e[i]);
 		if (i == j->n / 2)
 			fault("mid-swap");
 	}
+	snprintf(msg, sizeof(msg), "%s", err_last());
 	sync_parents(fs, j);
-	return rc;
+	return rc ? err_set(rc, "%s", msg) : 0;
 }
 
 static void commit_backups(struct fsys *fs, const struct journal *j)
@@ -638,6 +701,7 @@ static int swap_and_start(struct apply_result *out, const struct apply_env *env,
 	int64_t t0 = time_now_ms();
 	int rc = swap_all(env->fs, j);
 	char why[1024];
+	bool hostile;
 
 	out->swap_ms = time_now_ms() - t0;
 	fault("before-start");
@@ -650,6 +714,7 @@ static int swap_and_start(struct apply_result *out, const struct apply_env *env,
 	if (!rc)
 		return 0;
 	snprintf(why, sizeof(why), "%s", err_last());
+	hostile = rc == MSGW_EHOSTILE;
 	rc = roll_back(env, j, why);
 	if (rc) {
 		char msg[1024];
@@ -663,6 +728,11 @@ static int swap_and_start(struct apply_result *out, const struct apply_env *env,
 	out->rolled_back = true;
 	if (hook_run(env->cfg, env->gw, HOOK_FAILURE, j->snapshot, "rolled-back"))
 		log_warn("%s", err_last());
+	if (hostile)
+		return err_set(MSGW_EHOSTILE,
+			       "%s; the restore was stopped and rolled back; the previous "
+			       "configuration is back and running",
+			       why);
 	return err_set(MSGW_EHEALTH, "%s; the previous configuration is back and running", why);
 }
 
