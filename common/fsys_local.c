@@ -63,7 +63,9 @@ static int root_fd(struct local *l, const char *what, int *fd_out)
 		*fd_out = fd;
 		return 0;
 	}
-	fd = open(l->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	/* no O_DIRECTORY: a root that is a file can still be stat'ed (and
+	 * named so); resolving below it then fails with ENOTDIR */
+	fd = open(l->root, O_PATH | O_CLOEXEC);
 	if (fd < 0)
 		return fail(errno, what, l->root);
 	if (!__atomic_compare_exchange_n(&l->rootfd, &expect, fd, false, __ATOMIC_ACQ_REL,
@@ -285,7 +287,8 @@ static int l_stat(void *ctx, const char *path, struct fsys_stat *out)
 
 	if (rc)
 		return rc;
-	if (fstatat(a.dfd, a.base, &st, AT_SYMLINK_NOFOLLOW) < 0)
+	if (strcmp(a.base, ".") == 0 ? fstat(a.dfd, &st) < 0
+				       : fstatat(a.dfd, a.base, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		rc = fail_at(ctx, errno, "stat", path);
 	else
 		fill_stat(out, &st);
