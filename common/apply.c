@@ -15,6 +15,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,9 +64,18 @@ static void build_ops(struct journal *j, const struct plan *p)
 	for (i = 0; i < p->n; i++) {
 		const struct plan_change *c = &p->c[i];
 
-		if (c->op == PLAN_ADD && c->snap->type != 'd')
+		if (c->op == PLAN_ADD && c->snap->type != 'd') {
+			struct journal_entry *e;
+
 			journal_add(j, J_ADD, c->snap->path);
-		else if (c->op == PLAN_MODIFY && !c->meta_only)
+			e = &j->e[j->n - 1];
+			e->has_sha = true;
+			if (c->snap->type == 'l')
+				sha256_buf(e->sha, c->snap->link ? c->snap->link : "",
+					   c->snap->link ? strlen(c->snap->link) : 0);
+			else
+				memcpy(e->sha, c->snap->sha, SHA256_LEN);
+		} else if (c->op == PLAN_MODIFY && !c->meta_only)
 			journal_add(j, J_MODIFY, c->snap->path);
 	}
 	for (i = 0; i < p->n; i++) {
@@ -110,13 +120,18 @@ static int save_journal(const struct apply_env *env, const struct journal *j)
 	return 0;
 }
 
+/* The journal goes, durably: a crash just after must not find it again
+ * (recover would then finish the restore a second time). */
 static void remove_journal(const struct apply_env *env)
 {
 	char *path = journal_path(env->cfg->state_dir, env->gw->name);
 
-	(void)fsys_unlink(env->fs, WALK_JOURNAL_NAME);
+	if (fsys_unlink(env->fs, WALK_JOURNAL_NAME) == 0 && fsys_sync_dir(env->fs, ""))
+		log_warn("%s", err_last());
 	if (unlink(path) < 0 && errno != ENOENT)
 		log_warn("cannot remove journal '%s': %s", path, strerror(errno));
+	else if (fsync_dir(env->cfg->state_dir))
+		log_warn("cannot sync '%s': %s", env->cfg->state_dir, strerror(errno));
 	free(path);
 }
 
@@ -160,27 +175,39 @@ static void set_meta(struct fsys *fs, const char *path, const struct plan_change
 	}
 }
 
+/*
+ * A staged file is created exclusively (a leftover is removed first, and
+ * nothing may appear in between: a link or a hard link planted there is
+ * never written through) and gets its mode, owner and time through its
+ * open handle, which no link can redirect; a staged link gets only its
+ * owner, never through the link.
+ */
 static int stage_one(struct fsys *fs, struct archive_snapshot_reader *ar,
 		     const struct plan_change *c)
 {
 	char *tmp = suffixed(c->snap->path, WALK_NEW_SUFFIX);
+	uint32_t owner[2] = {c->uid, c->gid};
 	struct fsys_file *f = NULL;
 	int rc;
 
 	(void)fsys_unlink(fs, tmp); /* a leftover of an earlier crash */
 	if (c->snap->type == 'l') {
 		rc = fsys_symlink(fs, c->snap->link ? c->snap->link : "", tmp);
-	} else {
-		rc = fsys_open_write(fs, tmp, 0600, &f);
 		if (!rc)
-			rc = copy_data(ar, f, c->snap);
-		if (!rc)
-			rc = fsys_sync(f);
-		if (f && fsys_close(f) && !rc)
-			rc = MSGW_ERR;
+			set_meta(fs, tmp, c);
+		goto cleanup;
 	}
+	rc = fsys_create(fs, tmp, 0600, &f);
 	if (!rc)
-		set_meta(fs, tmp, c);
+		rc = copy_data(ar, f, c->snap);
+	if (!rc)
+		rc = fsys_file_setattr(f, tmp, c->snap->mode, owner, c->snap->mtime,
+				       c->snap->mtime_nsec);
+	if (!rc)
+		rc = fsys_sync(f);
+	if (f && fsys_close(f) && !rc)
+		rc = MSGW_ERR;
+cleanup:
 	free(tmp);
 	return rc;
 }
@@ -291,6 +318,67 @@ static int present(struct fsys *fs, const char *path)
 	return rc == MSGW_ENOTFOUND ? 0 : rc;
 }
 
+/* The sha256 of what is at path: a file's content, a link's target. */
+static int digest_of(struct fsys *fs, const char *path, const struct fsys_stat *st,
+		     unsigned char out[SHA256_LEN])
+{
+	char *buf = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (st->type == FSYS_LINK) {
+		rc = fsys_readlink(fs, path, &buf);
+		len = buf ? strlen(buf) : 0;
+	} else {
+		rc = fsys_read_all(fs, path, &buf, &len);
+	}
+	if (!rc)
+		sha256_buf(out, buf, len);
+	free(buf);
+	return rc;
+}
+
+/*
+ * 1 when what is at e->path is what this restore put there (an "add"), 0
+ * when it is not (the service made it meanwhile) or is gone, or an error.
+ * The staged file's inode says it where the backend has inodes (the swap's
+ * rename keeps it, and so does a change in place); else its content or link
+ * target must equal what was staged.  A journal without either (an older
+ * version's) keeps the old rule: whatever is there.
+ */
+static int ours(struct fsys *fs, const struct journal_entry *e)
+{
+	unsigned char sha[SHA256_LEN];
+	struct fsys_stat st;
+	int rc = fsys_stat(fs, e->path, &st);
+
+	if (rc)
+		return rc == MSGW_ENOTFOUND ? 0 : rc;
+	if (e->ino && st.ino)
+		return st.ino == e->ino;
+	if (!e->has_sha)
+		return 1;
+	if (st.type != FSYS_FILE && st.type != FSYS_LINK)
+		return 0;
+	rc = digest_of(fs, e->path, &st, sha);
+	if (rc)
+		return rc == MSGW_ENOTFOUND ? 0 : rc;
+	return memcmp(sha, e->sha, SHA256_LEN) == 0;
+}
+
+static int undo_add(struct fsys *fs, const struct journal_entry *e, const char *nw)
+{
+	int rc = present(fs, nw);
+
+	if (rc > 0)
+		return fsys_unlink(fs, nw);
+	if (rc == 0 && (rc = ours(fs, e)) > 0)
+		return fsys_unlink(fs, e->path);
+	if (rc == 0 && present(fs, e->path) > 0)
+		log_warn("left '%s' in place: it is not the file this restore put there", e->path);
+	return rc;
+}
+
 static int undo_one(struct fsys *fs, const struct journal_entry *e)
 {
 	char *nw = suffixed(e->path, WALK_NEW_SUFFIX), *old = suffixed(e->path, WALK_OLD_SUFFIX);
@@ -303,10 +391,7 @@ static int undo_one(struct fsys *fs, const struct journal_entry *e)
 			log_warn("left new directory '%s': %s", e->path, err_last());
 		break;
 	case J_ADD:
-		if ((rc = present(fs, nw)) > 0)
-			rc = fsys_unlink(fs, nw);
-		else if (rc == 0 && (rc = present(fs, e->path)) > 0)
-			rc = fsys_unlink(fs, e->path);
+		rc = undo_add(fs, e, nw);
 		break;
 	case J_MODIFY:
 		if ((rc = present(fs, old)) > 0) {
@@ -604,6 +689,12 @@ static void spawn_timer(const struct apply_env *env)
 			_exit(0);
 		for (int fd = 0; fd < 1024; fd++)
 			close(fd);
+		/* fds 0-2 on /dev/null: a file the recover opens must never
+		 * become its stdout or stderr */
+		if (open("/dev/null", O_RDWR) == 0) {
+			(void)dup2(0, 1);
+			(void)dup2(0, 2);
+		}
 		execl(self, self, "-q", "-c", env->cfg->path, "recover", env->gw->name, "--timer",
 		      (char *)NULL);
 		_exit(127);
@@ -654,6 +745,25 @@ static int undo_staged(const struct apply_env *env, struct journal *j, int rc, c
 		       why, cause, env->cfg->state_dir, env->gw->name, env->gw->name);
 }
 
+/* The inode of each staged "add" (the journal saved before the stop
+ * keeps them), so that its undo knows the file as this restore's own. */
+static void note_staged(struct fsys *fs, struct journal *j)
+{
+	size_t i;
+
+	for (i = 0; i < j->n; i++) {
+		struct fsys_stat st;
+		char *nw;
+
+		if (j->e[i].op != J_ADD)
+			continue;
+		nw = suffixed(j->e[i].path, WALK_NEW_SUFFIX);
+		if (fsys_stat(fs, nw, &st) == 0)
+			j->e[i].ino = st.ino;
+		free(nw);
+	}
+}
+
 static int stage(const struct apply_env *env, struct journal *j, const struct plan *p)
 {
 	int rc = save_journal(env, j);
@@ -662,8 +772,10 @@ static int stage(const struct apply_env *env, struct journal *j, const struct pl
 		rc = make_dirs(env, j, p);
 	if (!rc)
 		rc = stage_files(env, p);
-	if (!rc)
+	if (!rc) {
+		note_staged(env->fs, j);
 		sync_parents(env->fs, j);
+	}
 	if (rc) {
 		char why[1024];
 

@@ -288,7 +288,7 @@ static int l_stat(void *ctx, const char *path, struct fsys_stat *out)
 	if (rc)
 		return rc;
 	if (strcmp(a.base, ".") == 0 ? fstat(a.dfd, &st) < 0
-				       : fstatat(a.dfd, a.base, &st, AT_SYMLINK_NOFOLLOW) < 0)
+				     : fstatat(a.dfd, a.base, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		rc = fail_at(ctx, errno, "stat", path);
 	else
 		fill_stat(out, &st);

@@ -6,6 +6,7 @@
 #include "manifest.h"
 #include "util.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -78,6 +79,14 @@ char *journal_format(const struct journal *j)
 			buf_addf(&b, " %04o %u %u %04o %u %u", (unsigned)e->old_mode,
 				 (unsigned)e->old_uid, (unsigned)e->old_gid, (unsigned)e->mode,
 				 (unsigned)e->uid, (unsigned)e->gid);
+		if (e->op == J_ADD && e->ino)
+			buf_addf(&b, " ino=%llu", (unsigned long long)e->ino);
+		if (e->op == J_ADD && e->has_sha) {
+			char hex[2 * SHA256_LEN + 1];
+
+			hex_encode(hex, e->sha, SHA256_LEN);
+			buf_addf(&b, " sha256=%s", hex);
+		}
 		buf_addf(&b, " %s\n", enc);
 		free(enc);
 	}
@@ -129,6 +138,45 @@ static int parse_num(const char *tok, int base, unsigned *out)
 	return 0;
 }
 
+/* "add [ino=N] [sha256=HEX] PATH" */
+static int parse_add(struct journal *j, char **tok, size_t ntok)
+{
+	unsigned char sha[SHA256_LEN];
+	unsigned long long ino = 0;
+	bool has_sha = false;
+	struct journal_entry *je;
+	char *dec, *end;
+	size_t k;
+
+	if (ntok < 2 || ntok > 4)
+		return -1;
+	for (k = 1; k + 1 < ntok; k++) {
+		if (strncmp(tok[k], "ino=", 4) == 0 && !ino && isdigit((unsigned char)tok[k][4])) {
+			errno = 0;
+			ino = strtoull(tok[k] + 4, &end, 10);
+			if (errno || *end || !ino)
+				return -1;
+		} else if (strncmp(tok[k], "sha256=", 7) == 0 && !has_sha &&
+			   strlen(tok[k] + 7) == 2 * SHA256_LEN &&
+			   hex_decode(sha, tok[k] + 7, SHA256_LEN) == 0) {
+			has_sha = true;
+		} else {
+			return -1;
+		}
+	}
+	dec = manifest_decode_path(tok[ntok - 1]);
+	if (!dec)
+		return -1;
+	journal_add(j, J_ADD, dec);
+	free(dec);
+	je = &j->e[j->n - 1];
+	je->ino = ino;
+	je->has_sha = has_sha;
+	if (has_sha)
+		memcpy(je->sha, sha, SHA256_LEN);
+	return 0;
+}
+
 /* "OP [NUMBERS...] PATH", single spaces, the path percent-encoded (no
  * spaces) and of any length. */
 static int parse_op(struct journal *j, char *line)
@@ -151,6 +199,8 @@ static int parse_op(struct journal *j, char *line)
 	if (op == 6)
 		return -1;
 	want = op == J_MKDIR || op == J_RMDIR ? 3 : op == J_CHMOD ? 8 : 2;
+	if (op == J_ADD)
+		return parse_add(j, tok, ntok);
 	if (ntok != want)
 		return -1;
 	for (k = 1; k + 1 < ntok; k++)

@@ -33,6 +33,9 @@ static void fill(struct journal *j)
 	journal_add(j, J_MKDIR, "Templates/new dir");
 	j->e[0].mode = 0750;
 	journal_add(j, J_ADD, "Templates/new dir/a%b.txt");
+	j->e[1].ino = 123456789012ULL;
+	j->e[1].has_sha = true;
+	memset(j->e[1].sha, 0xab, sizeof(j->e[1].sha));
 	journal_add(j, J_MODIFY, "Gateway.json");
 	journal_add(j, J_CHMOD, "Templates");
 	j->e[3].old_mode = 0755, j->e[3].old_uid = 1, j->e[3].old_gid = 2;
@@ -65,6 +68,9 @@ static void test_round_trip(void **state)
 		assert_int_equal(b.e[i].old_mode, a.e[i].old_mode);
 		assert_int_equal(b.e[i].uid, a.e[i].uid);
 		assert_int_equal(b.e[i].old_gid, a.e[i].old_gid);
+		assert_int_equal(b.e[i].ino, a.e[i].ino);
+		assert_int_equal(b.e[i].has_sha, a.e[i].has_sha);
+		assert_memory_equal(b.e[i].sha, a.e[i].sha, sizeof(a.e[i].sha));
 	}
 	again = journal_format(&b);
 	assert_string_equal(again, text);
@@ -93,6 +99,9 @@ static void test_damage(void **state)
 	    "msgw-journal 1\ngateway: g\nphase: staging\nmkdir 0755x a\n",
 	    "msgw-journal 1\ngateway: g\nphase: staging\nchmod 0755 1 2 0700 3 a\n",
 	    "msgw-journal 1\ngateway: g\nphase: staging\nchmod 0755 1 -2 0700 3 4 a\n",
+	    "msgw-journal 1\ngateway: g\nphase: staging\nadd ino=x a\n",
+	    "msgw-journal 1\ngateway: g\nphase: staging\nadd sha256=abc a\n",
+	    "msgw-journal 1\ngateway: g\nphase: staging\nadd ino=1 ino=2 a\n",
 	};
 	size_t i;
 
@@ -212,10 +221,8 @@ static void test_entry_names(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_round_trip),
-	    cmocka_unit_test(test_damage),
-	    cmocka_unit_test(test_long_paths),
-	    cmocka_unit_test(test_save_load),
+	    cmocka_unit_test(test_round_trip),	cmocka_unit_test(test_damage),
+	    cmocka_unit_test(test_long_paths),	cmocka_unit_test(test_save_load),
 	    cmocka_unit_test(test_entry_names),
 	};
 
