@@ -131,7 +131,7 @@ static void remove_journal(const struct apply_env *env)
 	if (unlink(path) < 0 && errno != ENOENT)
 		log_warn("cannot remove journal '%s': %s", path, strerror(errno));
 	else if (fsync_dir(env->cfg->state_dir))
-		log_warn("cannot sync '%s': %s", env->cfg->state_dir, strerror(errno));
+		log_warn("%s", err_last());
 	free(path);
 }
 
@@ -848,6 +848,20 @@ static int swap_and_start(struct apply_result *out, const struct apply_env *env,
 	return err_set(MSGW_EHEALTH, "%s; the previous configuration is back and running", why);
 }
 
+/* Room for every staged file (a block more each, for its metadata), or
+ * a clear error before anything is written: a full disk mid-staging
+ * would leave the gateway's disk full while its service runs. */
+static int check_space(const struct apply_env *env, const struct plan *p)
+{
+	uint64_t need = 0;
+	size_t i;
+
+	for (i = 0; i < p->n; i++)
+		if (needs_staging(&p->c[i]))
+			need += p->c[i].snap->size + 4096;
+	return fsys_check_space(env->fs, need, "stage the restore");
+}
+
 int apply_run(struct apply_result *out, const struct apply_env *env, struct plan *p,
 	      const struct apply_opts *opts)
 {
@@ -856,6 +870,9 @@ int apply_run(struct apply_result *out, const struct apply_env *env, struct plan
 	int rc;
 
 	memset(out, 0, sizeof(*out));
+	rc = check_space(env, p);
+	if (rc)
+		return rc;
 	rc = record(env, "pre-restore", NULL, NULL, out->pre_restore);
 	if (rc)
 		return err_wrap(rc, "cannot record the target's current state");
@@ -909,6 +926,55 @@ bool apply_pending(const struct config *cfg, const char *gateway, char *phase, s
 	return pending;
 }
 
+static char *state_tmp_path(const struct config *cfg, const char *gateway)
+{
+	return xasprintf("%s/journal-%s.tmp", cfg->state_dir, gateway);
+}
+
+bool apply_has_leftovers(const struct config *cfg, const char *gateway)
+{
+	char *tmp = state_tmp_path(cfg, gateway);
+	bool there = access(tmp, F_OK) == 0;
+
+	free(tmp);
+	return there;
+}
+
+/*
+ * Temporary files a killed run may have left (issue 14): the state
+ * folder's journal-GW.tmp and the target's copy of the journal being
+ * written (.msgw-journal.msgw-tmp.*, any name: older versions used the
+ * pid).  The caller holds the target lock, so no run of ours is writing
+ * them; each one removed is named.  Staged files (*.msgw-new) are the
+ * journal's undo's to remove: it knows which are ours.
+ */
+static void remove_leftovers(const struct apply_env *env)
+{
+	static const char prefix[] = WALK_JOURNAL_NAME ".msgw-tmp.";
+	char *tmp = state_tmp_path(env->cfg, env->gw->name);
+	struct fsys_dirent *ents = NULL;
+	size_t n = 0, i;
+
+	if (unlink(tmp) == 0)
+		log_warn("%s: removed '%s', left by a run that was killed", env->gw->name, tmp);
+	free(tmp);
+	if (fsys_list(env->fs, "", &ents, &n)) {
+		log_warn("%s", err_last());
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		if (strncmp(ents[i].name, prefix, sizeof(prefix) - 1) != 0 ||
+		    ents[i].st.type == FSYS_DIR)
+			continue;
+		if (fsys_unlink(env->fs, ents[i].name))
+			log_warn("%s", err_last());
+		else
+			log_warn("%s: removed '%s' from the target, left by a run that was killed",
+				 env->gw->name, ents[i].name);
+	}
+	fsys_dirents_free(ents, n);
+}
+
 static int undo_and_restart(const struct apply_env *env, struct journal *j, const char **what)
 {
 	int rc = roll_back(env, j, "an interrupted or unconfirmed restore");
@@ -931,13 +997,26 @@ int apply_recover(const struct apply_env *env, enum recover_mode mode, const cha
 	*what = "nothing to recover";
 	rc = journal_load(&j, path);
 	free(path);
+	if (rc == MSGW_ECORRUPT) {
+		char msg[1024];
+
+		/* never guess: a wrong undo would do more harm than none */
+		snprintf(msg, sizeof(msg), "%s", err_last());
+		return err_set(MSGW_ECORRUPT,
+			       "%s; nothing was touched; check the target by hand for '*%s' "
+			       "and '*%s' files of an interrupted restore, then move the journal "
+			       "aside and run 'msgw-restore rollback --to %s' if the "
+			       "configuration is not the one wanted",
+			       msg, WALK_NEW_SUFFIX, WALK_OLD_SUFFIX, env->gw->name);
+	}
+	if (rc && rc != MSGW_ENOTFOUND)
+		return rc;
+	remove_leftovers(env);
 	if (rc == MSGW_ENOTFOUND)
 		return mode == RECOVER_CONFIRM
 			   ? err_set(MSGW_ENOTFOUND, "no restore of '%s' waits for confirmation",
 				     env->gw->name)
 			   : 0;
-	if (rc)
-		return rc;
 	confirm_open = strcmp(j.phase, "awaiting-confirm") == 0;
 	if (mode == RECOVER_CONFIRM) {
 		rc = confirm_open ? commit(env, &j, restored)

@@ -190,6 +190,32 @@ static char *parent_of(const char *path)
 	return slash ? xstrndup(path, (size_t)(slash - path)) : xstrdup("");
 }
 
+int fsys_check_space(struct fsys *fs, uint64_t need, const char *what)
+{
+	uint64_t avail = 0;
+	int rc = fsys_space(fs, &avail);
+
+#ifdef MSGW_TESTING
+	const char *fake = getenv("MSGW_FAULT_FREE_SPACE");
+
+	if (fake) {
+		avail = strtoull(fake, NULL, 10);
+		rc = 0;
+	}
+#endif
+	if (rc == MSGW_ENOTFOUND)
+		return 0; /* the backend cannot tell: the writes will */
+	if (rc)
+		return rc;
+	if (avail < need)
+		return err_set(MSGW_ERR,
+			       "not enough free space on '%s' to %s: %llu bytes needed, %llu free; "
+			       "nothing was written",
+			       fs->location, what, (unsigned long long)need,
+			       (unsigned long long)avail);
+	return 0;
+}
+
 void fsys_random_suffix(char *buf, size_t len)
 {
 	uint64_t r = 0;

@@ -175,6 +175,11 @@ int fsys_sync_all(struct fsys *fs);
 /* Free bytes on the root's file system; MSGW_ENOTFOUND when the backend
  * cannot tell. */
 int fsys_space(struct fsys *fs, uint64_t *avail_out);
+/* Fail (MSGW_ERR, naming the location and both figures) unless need
+ * bytes are free on the root's file system; what names the work ("stage
+ * the restore").  0 when the backend cannot tell.  Test builds
+ * (MSGW_TESTING) take the free bytes from MSGW_FAULT_FREE_SPACE when set. */
+int fsys_check_space(struct fsys *fs, uint64_t need, const char *what);
 /* A random name suffix (16 hex digits, from getrandom) for temporary
  * files; buf holds at least 17 bytes. */
 void fsys_random_suffix(char *buf, size_t len);
