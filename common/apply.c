@@ -340,11 +340,12 @@ static int digest_of(struct fsys *fs, const char *path, const struct fsys_stat *
 
 /*
  * 1 when what is at e->path is what this restore put there (an "add"), 0
- * when it is not (the service made it meanwhile) or is gone, or an error.
- * The staged file's inode says it where the backend has inodes (the swap's
- * rename keeps it, and so does a change in place); else its content or link
- * target must equal what was staged.  A journal without either (an older
- * version's) keeps the old rule: whatever is there.
+ * when it is not (the service made or rewrote it meanwhile) or is gone, or
+ * an error.  Its content or link target must equal what was staged; where
+ * the backend has inodes, another inode than the staged file's says "not
+ * ours" at once (an inode number alone proves nothing: a file removed and
+ * made again often gets the same one).  A journal without a digest (an
+ * older version's) keeps the old rule: whatever is there.
  */
 static int ours(struct fsys *fs, const struct journal_entry *e)
 {
@@ -354,8 +355,8 @@ static int ours(struct fsys *fs, const struct journal_entry *e)
 
 	if (rc)
 		return rc == MSGW_ENOTFOUND ? 0 : rc;
-	if (e->ino && st.ino)
-		return st.ino == e->ino;
+	if (e->ino && st.ino && st.ino != e->ino)
+		return 0;
 	if (!e->has_sha)
 		return 1;
 	if (st.type != FSYS_FILE && st.type != FSYS_LINK)
