@@ -5,6 +5,7 @@
  * to put back, so it is safe to run twice or after any crash.
  */
 #include "apply.h"
+#include "apply_internal.h"
 #include "archive.h"
 #include "err.h"
 #include "jobs.h"
@@ -431,7 +432,7 @@ static int undo_one(struct fsys *fs, const struct journal_entry *e)
 
 /* Undo every operation in reverse; keeps going past failures, returns the
  * first (and leaves its message as the last error). */
-static int undo_all(struct fsys *fs, const struct journal *j)
+int apply_undo_all(struct fsys *fs, const struct journal *j)
 {
 	char msg[1024] = "";
 	size_t i = j->n;
@@ -537,7 +538,7 @@ static int check_parents(struct fsys *fs, const struct journal *j)
 	return rc;
 }
 
-static int swap_all(struct fsys *fs, const struct journal *j)
+int apply_swap_all(struct fsys *fs, const struct journal *j)
 {
 	size_t i;
 	int rc = check_parents(fs, j);
@@ -608,7 +609,7 @@ static int roll_back(const struct apply_env *env, const struct journal *j, const
 	log_warn("%s: rolling back: %s", env->gw->name, reason);
 	if (svc(env, "stop", env->gw->stop))
 		log_warn("%s", err_last());
-	rc = undo_all(env->fs, j);
+	rc = apply_undo_all(env->fs, j);
 	if (!rc)
 		rc = start_healthy(env);
 	if (rc) {
@@ -733,7 +734,7 @@ static int undo_staged(const struct apply_env *env, struct journal *j, int rc, c
 {
 	char cause[1024];
 
-	if (undo_all(env->fs, j) == 0) {
+	if (apply_undo_all(env->fs, j) == 0) {
 		remove_journal(env);
 		return err_set(rc, "%s; nothing changed", why);
 	}
@@ -812,7 +813,7 @@ static int swap_and_start(struct apply_result *out, const struct apply_env *env,
 			  int64_t t_stop)
 {
 	int64_t t0 = time_now_ms();
-	int rc = swap_all(env->fs, j);
+	int rc = apply_swap_all(env->fs, j);
 	char why[1024];
 	bool hostile;
 
