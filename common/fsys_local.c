@@ -165,10 +165,12 @@ static int open_parent(struct local *l, int rootfd, const char *what, const char
 		}
 		if (errno == ENOSYS || errno == EPERM)
 			__atomic_store_n(&no_openat2, 1, __ATOMIC_RELAXED);
-		else if (errno != ELOOP && errno != EXDEV && errno != ENOTDIR && errno != EAGAIN)
+		else if (errno != ELOOP && errno != EXDEV && errno != ENOTDIR && errno != EAGAIN &&
+			 errno != ENAMETOOLONG)
 			return err_set_errno(errno == ENOENT ? MSGW_ENOTFOUND : MSGW_ERR, errno,
 					     "cannot %s '%s/%s'", what, l->root, path);
-		/* a link or ".." on the way: the slow walk names it */
+		/* a link or ".." on the way: the slow walk names it; a path
+		 * longer than PATH_MAX: it walks one name at a time */
 	}
 	return walk_parent(l, rootfd, what, path, parent, fd_out);
 }

@@ -6,7 +6,7 @@
 #  - a journal that cannot be parsed stops recover with one line naming
 #    the file, and nothing on the target changes;
 #  - undoing an "add" leaves a file the service made in its place;
-#  - a paths longer than 8191 bytes in the journal is undone in full;
+#  - the confirm timer runs with /dev/null, not closed fds, on 0-2;
 #  - too little free space stops apply and extract before anything is
 #    written.
 test_description='msgw-restore: recover cleans up, refuses damaged journals'
@@ -85,6 +85,24 @@ test_expect_success 'undoing an add still removes the added file when it is ours
 	restore recover B >out 2>err &&
 	test_grep "^B: rolled back" out &&
 	test ! -e B/Templates/new.txt &&
+	gw_listing B >now &&
+	test_cmp orig now
+'
+
+test_expect_success 'the confirm timer runs with /dev/null on fds 0-2' '
+	restore apply A --to B --yes --confirm-within 1h </dev/null >out 2>err &&
+	timer= &&
+	for i in $(seq 50); do
+		timer=$(pgrep -f "msgw-restore .*recover B --timer" | head -1) &&
+		test -n "$timer" && break
+		sleep 0.1
+	done &&
+	test -n "$timer" &&
+	for fd in 0 1 2; do
+		test "$(readlink /proc/$timer/fd/$fd)" = /dev/null || return 1
+	done &&
+	restore confirm B >out &&
+	restore rollback --to B --yes </dev/null >out &&
 	gw_listing B >now &&
 	test_cmp orig now
 '
