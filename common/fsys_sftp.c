@@ -186,6 +186,12 @@ static int check_parents(struct sftp *c, const char *path, const char *what)
 		}
 		p = full(c, copy);
 		rc = lstat_full(c, p, &st);
+		if (rc == MSGW_ENOTFOUND) {
+			/* missing: the operation itself fails as it always did */
+			free(p);
+			rc = 0;
+			break;
+		}
 		if (!rc && st.type != FSYS_DIR)
 			rc = err_set(st.type == FSYS_LINK ? MSGW_EHOSTILE : MSGW_ERR,
 				     "ssh '%s': cannot %s '%s': '%s' is %s; not followed",
