@@ -92,7 +92,7 @@ test_expect_success 'the target lock held: exit 6 at once' '
 	start=$(date +%s) &&
 	test_expect_code 6 restore apply A --to B --yes --force=mailbox-removed </dev/null &&
 	test $(( $(date +%s) - start )) -le 2 &&
-	test_grep "restore target is locked by another run (.$STATE/target-B.lock.)" err &&
+	test_grep "restore target is locked by pid $(cat "$TRASH/lock-holder.pid") on $(hostname) since [0-9T:-]*Z at the latest (it wrote no owner record) (.$STATE/target-B.lock.)" err &&
 	test_expect_code 6 restore recover B &&
 	unchanged
 '
