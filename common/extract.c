@@ -323,7 +323,9 @@ int extract_snapshot(struct extract_result *out, struct repo *r, const char *id,
 	v.ctx = &st;
 	/* the archive object is checked whole by libgit2, then streamed */
 	rc = repo_open_stream(&blob, &size, r, s.id, "config.tar.zst");
-	if (!rc)
+	if (rc)
+		err_wrap(rc, "extract into '%s' failed, nothing written there", dir);
+	else
 		rc = prepare_dir(&fs, &created, dir);
 	if (!rc)
 		rc = stage_open(&st, dir, &s.manifest);

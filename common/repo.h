@@ -271,13 +271,16 @@ struct repo_repack_result {
 /*
  * Make the dropped snapshots' objects really gone, with stock git (which
  * must be on PATH): "git reflog expire --expire-unreachable=now --all"
- * (entries naming commits their ref no longer reaches), then "git gc
- * --prune=@<since - 1>".  git keeps .keep packs and their objects, deletes
- * a loose object only once a pack holds it or it is unreachable and older
- * than since (the prune's start: an object a writer added meanwhile
- * survives), and leaves what "git fsck --strict" accepts.  Call it under
- * the repository lock (repo_lock).  MSGW_ERR naming the git command that
- * failed.
+ * (entries naming commits their ref no longer reaches), "git pack-refs
+ * --all --prune", "git repack -a
+ * -d" (what is reachable into one pack; .keep packs and their objects
+ * kept; a loose object deleted only once that pack holds it), then "git
+ * prune --expire=@<since - 1>" (unreachable loose objects older than since,
+ * the prune's start: an object a writer added meanwhile survives).  The
+ * result is one that "git fsck --strict" accepts.  Call it under the
+ * repository lock (repo_lock).  r's libgit2 handle is reopened after (the
+ * old packs are gone): hold nothing read from r across this call.
+ * MSGW_ERR naming the git command that failed.
  */
 int repo_repack(struct repo_repack_result *out, struct repo *r, int64_t since);
 

@@ -15,11 +15,16 @@
  * enough: its commit renames the lock files one by one, so a kill inside
  * it leaves the same half-moved state, with nothing to finish it.)
  *
- * Repacking is stock git's gc, run under our lock (git is a dependency
- * already; libgit2 has no gc): it packs what is reachable, keeps .keep
- * packs and their objects, deletes a loose object only when a pack holds
- * it or when it is unreachable and older than the prune's start, and
- * leaves a repository that "git fsck --strict" accepts.  Our own deletion
+ * Repacking is stock git, run under our lock (git is a dependency
+ * already; libgit2 has no gc): "git repack -a -d" packs what is reachable
+ * into one pack, keeps .keep packs and their objects, and deletes a loose
+ * object only once the new pack holds it; "git prune --expire" then
+ * deletes the unreachable loose objects older than the prune's start, and
+ * the repository is one that "git fsck --strict" accepts.  (Not "git gc
+ * --prune=<start>": its "repack -A" keeps the unreachable objects of any
+ * pack touched since the start, and libgit2 touches ("freshens") a pack
+ * whenever it is asked to write an object the pack holds, so the dropped
+ * archives could stay.)  Our own deletion
  * code, used before, deleted every loose object and every other pack after
  * its repack; git's gc has the grace period and the checks a tool that
  * must never lose data needs, and years of use behind them.
@@ -797,17 +802,21 @@ static size_t gone_packs(const struct store_counts *before, const struct store_c
 	return n;
 }
 
-/* libgit2 keeps the packs it saw open: have it look again, git replaced
- * them (failing that, reads find the objects anyway: it refreshes on a
- * miss). */
-static void refresh_odb(struct repo *r)
+/*
+ * libgit2 keeps the packs it saw (and maps them lazily): once git replaced
+ * them, a read could go to a pack that is gone.  Reopen the handle (the
+ * one of this struct repo: nothing read through it is held across a
+ * repack).
+ */
+static int reopen(struct repo *r)
 {
-	git_odb *odb = NULL;
+	git_repository *g = NULL;
 
-	if (git_repository_odb(&odb, r->g) == 0)
-		git_odb_refresh(odb);
-	git_odb_free(odb);
-	git_error_clear();
+	if (git_repository_open_bare(&g, r->gitdir) < 0)
+		return repo_git_fail(MSGW_ERR, "cannot open repository");
+	git_repository_free(r->g);
+	r->g = g;
+	return 0;
 }
 
 int repo_repack(struct repo_repack_result *out, struct repo *r, int64_t since)
@@ -817,19 +826,27 @@ int repo_repack(struct repo_repack_result *out, struct repo *r, int64_t since)
 	 * archives: "now" expires every such entry, whatever its age */
 	static const char *const expire[] = {"reflog", "expire", "--expire-unreachable=now",
 					     "--all", NULL};
+	static const char *const repack[] = {"repack", "-a", "-d", "-q", NULL};
+	/* a packed-refs file keeps old values of refs that now live as loose
+	 * files: git ignores them, but they name objects that are gone */
+	static const char *const pack_refs[] = {"pack-refs", "--all", "--prune", NULL};
 	struct store_counts before, after;
-	char prune[64];
-	const char *gc[] = {"gc", "--quiet", prune, NULL};
+	char expiry[64];
+	const char *prune[] = {"prune", expiry, NULL};
 	int rc;
 
 	memset(out, 0, sizeof(*out));
 	/* an unreachable loose object younger than the prune's start (a
 	 * writer beside us) is kept: git prune keeps what is newer than this */
-	snprintf(prune, sizeof(prune), "--prune=@%lld", (long long)(since - 1));
+	snprintf(expiry, sizeof(expiry), "--expire=@%lld", (long long)(since - 1));
 	count_store(&before, r);
 	rc = run_git(r, expire);
 	if (!rc)
-		rc = run_git(r, gc);
+		rc = run_git(r, pack_refs);
+	if (!rc)
+		rc = run_git(r, repack);
+	if (!rc)
+		rc = run_git(r, prune);
 	count_store(&after, r);
 	if (!rc) {
 		out->objects = after.in_pack;
@@ -843,7 +860,7 @@ int repo_repack(struct repo_repack_result *out, struct repo *r, int64_t since)
 	counts_release(&before);
 	counts_release(&after);
 	if (!rc)
-		refresh_odb(r);
+		rc = reopen(r);
 	return rc;
 }
 
