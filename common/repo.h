@@ -276,7 +276,8 @@ struct repo_repack_result {
  * -d" (what is reachable into one pack; .keep packs and their objects
  * kept; a loose object deleted only once that pack holds it), then "git
  * prune --expire=@<since - 1>" (unreachable loose objects older than since,
- * the prune's start: an object a writer added meanwhile survives).  The
+ * the prune's start: an object a writer added meanwhile survives), and
+ * "git commit-graph write --reachable" when there is a commit-graph.  The
  * result is one that "git fsck --strict" accepts.  Call it under the
  * repository lock (repo_lock).  r's libgit2 handle is reopened after (the
  * old packs are gone): hold nothing read from r across this call.

@@ -819,6 +819,17 @@ static int reopen(struct repo *r)
 	return 0;
 }
 
+static bool has_commit_graph(struct repo *r)
+{
+	char *a = xasprintf("%s/objects/info/commit-graph", r->gitdir);
+	char *b = xasprintf("%s/objects/info/commit-graphs", r->gitdir);
+	bool yes = access(a, F_OK) == 0 || access(b, F_OK) == 0;
+
+	free(a);
+	free(b);
+	return yes;
+}
+
 int repo_repack(struct repo_repack_result *out, struct repo *r, int64_t since)
 {
 	/* reflog entries naming commits their ref no longer reaches (the
@@ -833,6 +844,8 @@ int repo_repack(struct repo_repack_result *out, struct repo *r, int64_t since)
 	struct store_counts before, after;
 	char expiry[64];
 	const char *prune[] = {"prune", expiry, NULL};
+	/* a commit-graph (git gc writes one) would name the dropped commits */
+	static const char *const graph[] = {"commit-graph", "write", "--reachable", NULL};
 	int rc;
 
 	memset(out, 0, sizeof(*out));
@@ -847,6 +860,8 @@ int repo_repack(struct repo_repack_result *out, struct repo *r, int64_t since)
 		rc = run_git(r, repack);
 	if (!rc)
 		rc = run_git(r, prune);
+	if (!rc && has_commit_graph(r))
+		rc = run_git(r, graph);
 	count_store(&after, r);
 	if (!rc) {
 		out->objects = after.in_pack;
