@@ -66,7 +66,7 @@ static int git_fail(struct xfer *x, int code)
 	if (x->failure[0])
 		return err_set(code, "%s", x->failure);
 	snprintf(msg, sizeof(msg), "%s", e && e->message ? e->message : "unknown git error");
-	for (n = strlen(msg); n > 0 && strchr(" \t\r\n.", msg[n - 1]); n--)
+	for (n = strlen(msg); n > 0 && strchr(" \t\r\n.:", msg[n - 1]); n--)
 		msg[n - 1] = '\0';
 	for (n = 0; msg[n]; n++)
 		if (msg[n] == '\n' || msg[n] == '\r')

@@ -551,6 +551,27 @@ static void test_damaged_blob(void **state)
 
 /* The archive is streamed from a file into a stored (not deflated) loose
  * object that stock git reads. */
+/*
+ * A ref lock left by a killed run: repo_commit fails (repo_lock clears such
+ * files; this is without it), and the message names the lock file and
+ * never ends in libgit2's empty reason ("... for writing: ").
+ */
+static void test_stale_ref_lock_message(void **state)
+{
+	struct fixture *f = *state;
+	char id[REPO_ID_LEN], *lockfile = xasprintf("%s/refs/heads/msgw1.lock", f->path);
+	const char *msg;
+	FILE *fp = fopen(lockfile, "w");
+
+	assert_non_null(fp);
+	fclose(fp);
+	assert_int_not_equal(commit_files(id, f->r, "msgw1", "msgw-manifest 1\n", "m\n", 1), 0);
+	msg = err_last();
+	assert_contains(msg, "msgw1.lock");
+	assert_true(msg[strlen(msg) - 1] != ' ' && msg[strlen(msg) - 1] != ':');
+	free(lockfile);
+}
+
 static void test_commit_from_fd(void **state)
 {
 	struct fixture *f = *state;
@@ -756,6 +777,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_resolve_ambiguous, setup_history, teardown),
 	    cmocka_unit_test_setup_teardown(test_damaged_blob, setup_history, teardown),
 	    cmocka_unit_test_setup_teardown(test_commit_from_fd, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_stale_ref_lock_message, setup_history, teardown),
 	    cmocka_unit_test_setup_teardown(test_packed_fallback, setup_history, teardown),
 	    cmocka_unit_test_setup_teardown(test_damaged_loose_sound_pack, setup_history, teardown),
 	    cmocka_unit_test_setup_teardown(test_files_read_as_libgit2_does, setup_history,
