@@ -2,9 +2,10 @@
  * test_repo: the snapshot repository on real temporary bare repositories:
  * repo_init (mode, idempotence, refusal of a foreign directory), repo_open,
  * repo_commit and reading back (files, tree names, commit facts, log,
- * branches, HEAD), tags, damaged objects, an archive streamed from a file
- * (stored undeflated, read back by stock git), packed objects read through
- * libgit2 after a repack, and repo_resolve for every form
+ * branches, HEAD), tags, damaged objects (named; a damaged loose object
+ * with a sound packed copy reads fine), a stale ref lock's message, an
+ * archive streamed from a file (read back by stock git), packed objects
+ * after a repack, and repo_resolve for every form
  * of snapshot name: branch, @latest, ~N within and beyond history, tag,
  * id prefixes of 7+ hex digits, an ambiguous prefix (two commits crafted
  * to share seven hex digits) and unknown names.
@@ -549,8 +550,6 @@ static void test_damaged_blob(void **state)
 	free(data);
 }
 
-/* The archive is streamed from a file into a stored (not deflated) loose
- * object that stock git reads. */
 /*
  * A ref lock left by a killed run: repo_commit fails (repo_lock clears such
  * files; this is without it), and the message names the lock file and
@@ -572,6 +571,8 @@ static void test_stale_ref_lock_message(void **state)
 	free(lockfile);
 }
 
+/* The archive is streamed from a file into a loose object (libgit2's write
+ * stream) that stock git reads. */
 static void test_commit_from_fd(void **state)
 {
 	struct fixture *f = *state;
