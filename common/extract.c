@@ -321,7 +321,7 @@ int extract_snapshot(struct extract_result *out, struct repo *r, const char *id,
 		return rc;
 	st.out = out;
 	v.ctx = &st;
-	/* the archive object is checked whole by libgit2, then streamed */
+	/* the archive is streamed, and checked against its id by its end */
 	rc = repo_open_stream(&blob, &size, r, s.id, "config.tar.zst");
 	if (rc)
 		err_wrap(rc, "extract into '%s' failed, nothing written there", dir);

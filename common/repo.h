@@ -88,13 +88,18 @@ size_t repo_blob_size(const struct repo_blob *b);
 void repo_blob_free(struct repo_blob *b);
 
 /*
- * A file of a commit's tree read in order, for the archive: libgit2 reads
- * the object whole and checks it against its id before anything is handed
- * out (a damaged copy is passed over for a sound one in another backend;
- * with none, MSGW_ECORRUPT names the snapshot, the file and the object).
- * *size_out is its size.  repo_stream_read returns how many bytes it put
- * in buf (len > 0), 0 at the end.  The reading may happen on another
- * thread than the opening, one thread at a time.
+ * A file of a commit's tree read in order, for the archive.  A loose
+ * object is streamed from libgit2's loose backend (inflated as it is read,
+ * never held whole) and its SHA-1 computed on the way; an object a pack
+ * holds is read whole by libgit2, packs first (a damaged loose copy is
+ * passed over for a sound packed one), and checked against its id before
+ * anything is handed out.  *size_out is its size.  repo_stream_read
+ * returns how many bytes it put in buf (len > 0), 0 at the end once the
+ * object checked out, or a negative code (MSGW_ECORRUPT naming the file
+ * and the loose object; the caller adds which snapshot).  Nothing read is
+ * known to be sound before the 0.  Opening fails with repo_read_blob's
+ * codes.  The reading may happen on another thread than the opening, one
+ * thread at a time.
  */
 struct repo_stream;
 int repo_open_stream(struct repo_stream **out, size_t *size_out, struct repo *r, const char *id,

@@ -16,6 +16,8 @@
 #include "util.h"
 
 #include <errno.h>
+#include <git2/sys/odb_backend.h>
+#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -442,36 +444,148 @@ int repo_read_blob(struct repo_blob **out, struct repo *r, const char *id, const
 	return rc;
 }
 
-/* The archive handed out in order from a blob libgit2 read and checked
- * whole: nothing is handed out before the object proved sound. */
+/*
+ * The archive handed out in order.  A loose object is streamed from
+ * libgit2's loose backend (inflated as it is read, never held whole) and
+ * its SHA-1 computed on the way: the 0 that ends the stream comes only
+ * once the object matched its id.  An object a pack holds is read whole by
+ * libgit2 (packs are tried first, so a damaged loose copy is passed over)
+ * and checked before a byte is handed out.
+ */
 struct repo_stream {
-	struct repo_blob *blob;
-	size_t pos;
+	struct repo_blob *blob; /* read whole, or: */
+	git_odb_stream *rs;	/* streamed from the loose file */
+	EVP_MD_CTX *sha;
+	git_oid id;
+	size_t size, pos;
+	char *what;  /* "'name'", for messages (the caller adds the snapshot) */
+	char *loose; /* the loose file's path */
 };
+
+/* Whether a backend that cannot stream (a pack) holds oid. */
+static bool packed(git_odb *odb, const git_oid *oid)
+{
+	size_t i, n = git_odb_num_backends(odb);
+
+	for (i = 0; i < n; i++) {
+		git_odb_backend *be = NULL;
+
+		if (git_odb_get_backend(&be, odb, i) == 0 && !be->readstream && be->exists &&
+		    be->exists(be, oid))
+			return true;
+	}
+	return false;
+}
+
+/* Open the loose object oid as a stream, its SHA-1 begun: 0, or
+ * MSGW_ENOTFOUND (no message) when it is not loose or is packed too. */
+static int open_loose(struct repo_stream *st, struct repo *r, const git_oid *oid)
+{
+	git_odb *odb = NULL;
+	git_object_t type;
+	char hex[REPO_ID_LEN], head[64];
+	int rc = MSGW_ENOTFOUND, n;
+
+	if (git_repository_odb(&odb, r->g) < 0 || packed(odb, oid) ||
+	    git_odb_open_rstream(&st->rs, &st->size, &type, odb, oid) < 0 ||
+	    type != GIT_OBJECT_BLOB)
+		goto cleanup;
+	repo_oid_str(hex, oid);
+	st->loose = xasprintf("%s/objects/%.2s/%s", r->gitdir, hex, hex + 2);
+	st->sha = EVP_MD_CTX_new();
+	n = snprintf(head, sizeof(head), "blob %zu", st->size);
+	if (!st->sha || EVP_DigestInit_ex(st->sha, EVP_sha1(), NULL) != 1 ||
+	    EVP_DigestUpdate(st->sha, head, (size_t)n + 1) != 1)
+		goto cleanup;
+	git_oid_cpy(&st->id, oid);
+	rc = 0;
+cleanup:
+	git_error_clear();
+	git_odb_free(odb);
+	return rc;
+}
 
 int repo_open_stream(struct repo_stream **out, size_t *size_out, struct repo *r, const char *id,
 		     const char *name)
 {
 	struct repo_stream *st;
+	char hex[REPO_ID_LEN];
+	git_oid oid;
 	int rc;
 
 	*out = NULL;
 	*size_out = 0;
+	rc = tree_entry(hex, r, id, name);
+	if (rc)
+		return rc;
 	st = xcalloc(1, sizeof(*st));
-	rc = repo_read_blob(&st->blob, r, id, name);
+	st->what = xasprintf("'%s'", name);
+	git_oid_fromstr(&oid, hex);
+	rc = open_loose(st, r, &oid);
+	if (rc == MSGW_ENOTFOUND) {
+		if (st->rs)
+			git_odb_stream_free(st->rs);
+		st->rs = NULL;
+		rc = read_object(&st->blob, r, hex);
+		if (rc)
+			err_wrap(rc, "snapshot %.12s: '%s'", id, name);
+		else
+			st->size = repo_blob_size(st->blob);
+	}
 	if (rc) {
 		repo_stream_free(st);
 		return rc;
 	}
-	*size_out = repo_blob_size(st->blob);
+	*size_out = st->size;
 	*out = st;
+	return 0;
+}
+
+/* The end of a streamed object: its SHA-1 against its id. */
+static ssize_t stream_end(struct repo_stream *st)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+
+	if (st->pos != st->size || EVP_DigestFinal_ex(st->sha, md, &mdlen) != 1 ||
+	    mdlen != GIT_OID_RAWSZ || memcmp(md, st->id.id, GIT_OID_RAWSZ) != 0)
+		return err_set(MSGW_ECORRUPT, "%s: loose object '%s' is damaged: %s", st->what,
+			       st->loose,
+			       st->pos != st->size ? "shorter than its header says"
+						   : "its content does not match its id");
 	return 0;
 }
 
 ssize_t repo_stream_read(struct repo_stream *st, void *buf, size_t len)
 {
-	size_t n = repo_blob_size(st->blob) - st->pos;
+	size_t n;
 
+	if (st->rs) {
+		int got;
+
+		if (len > (size_t)INT32_MAX)
+			len = (size_t)INT32_MAX;
+		got = git_odb_stream_read(st->rs, buf, len);
+		if (got < 0) {
+			char *what =
+			    xasprintf("%s: loose object '%s' is damaged", st->what, st->loose);
+
+			got = repo_git_fail(MSGW_ECORRUPT, what);
+			free(what);
+			return got;
+		}
+		if (got == 0)
+			return stream_end(st);
+		if ((size_t)got > st->size - st->pos)
+			return err_set(
+			    MSGW_ECORRUPT,
+			    "%s: loose object '%s' is damaged: longer than its header says",
+			    st->what, st->loose);
+		EVP_DigestUpdate(st->sha, buf, (size_t)got);
+		st->pos += (size_t)got;
+		return got;
+	}
+	n = st->size - st->pos;
 	if (n > len)
 		n = len;
 	memcpy(buf, (const char *)repo_blob_data(st->blob) + st->pos, n);
@@ -483,7 +597,12 @@ void repo_stream_free(struct repo_stream *st)
 {
 	if (!st)
 		return;
+	if (st->rs)
+		git_odb_stream_free(st->rs);
+	EVP_MD_CTX_free(st->sha);
 	repo_blob_free(st->blob);
+	free(st->loose);
+	free(st->what);
 	free(st);
 }
 
