@@ -550,6 +550,72 @@ static void test_damaged_blob(void **state)
 	free(data);
 }
 
+/* Read a whole stream: its last return (0 at a sound end) and the bytes. */
+static ssize_t drain(struct repo_stream *st, size_t *total)
+{
+	char buf[4096];
+	ssize_t n;
+
+	*total = 0;
+	while ((n = repo_stream_read(st, buf, sizeof(buf))) > 0)
+		*total += (size_t)n;
+	return n;
+}
+
+/*
+ * The archive streamed from a loose object: every byte, then 0 once its
+ * SHA-1 matched.  The same object replaced by a sound zlib stream of other
+ * bytes of the same length (libgit2 inflates it without complaint): the
+ * end is MSGW_ECORRUPT naming the loose file, never a 0.
+ */
+static void test_stream_checks_sha1(void **state)
+{
+	struct fixture *f = *state;
+	struct repo_stream *st = NULL;
+	char id[REPO_ID_LEN], blob[REPO_ID_LEN], path[PATH_MAX + 128];
+	const size_t n = 100000;
+	char *data = malloc(n);
+	size_t size = 0, total = 0, i;
+	git_oid oid;
+
+	assert_non_null(data);
+	for (i = 0; i < n; i++)
+		data[i] = (char)(i * 131 % 251);
+	assert_int_equal(repo_init(f->path, NULL), 0);
+	assert_int_equal(repo_open(&f->r, f->path), 0);
+	{
+		struct repo_file files[3] = {
+		    REPO_FILE("config.tar.zst", data, n),
+		    REPO_FILE("manifest", "msgw-manifest 1\n", 16),
+		    REPO_FILE("meta", "format: 1\n", 10),
+		};
+
+		assert_int_equal(repo_commit(id, f->r, "s", files, 3, "s: first\n", 1700000000), 0);
+	}
+	assert_int_equal(repo_open_stream(&st, &size, f->r, id, "config.tar.zst"), 0);
+	assert_int_equal(size, n);
+	assert_int_equal(drain(st, &total), 0);
+	assert_int_equal(total, n);
+	repo_stream_free(st);
+
+	assert_int_equal(git_odb_hash(&oid, data, n, GIT_OBJECT_BLOB), 0);
+	git_oid_tostr(blob, sizeof(blob), &oid);
+	snprintf(path, sizeof(path), "%s/objects/%.2s/%s", f->path, blob, blob + 2);
+	test_run("chmod u+w '%s' && python3 -c 'import sys, zlib; "
+		 "open(sys.argv[1], \"wb\").write(zlib.compress(b\"blob %zu\\0\" + b\"x\" * %zu))' "
+		 "'%s'",
+		 path, n, n, path);
+	repo_free(f->r);
+	assert_int_equal(repo_open(&f->r, f->path), 0);
+	assert_int_equal(repo_open_stream(&st, &size, f->r, id, "config.tar.zst"), 0);
+	assert_int_equal(drain(st, &total), MSGW_ECORRUPT);
+	assert_contains(err_last(), "'config.tar.zst': loose object");
+	assert_contains(err_last(), blob + 2);
+	assert_contains(err_last(), "does not match its id");
+	repo_stream_free(st);
+	free(data);
+}
+
 /*
  * A ref lock left by a killed run: repo_commit fails (repo_lock clears such
  * files; this is without it), and the message names the lock file and
@@ -778,6 +844,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_resolve_ambiguous, setup_history, teardown),
 	    cmocka_unit_test_setup_teardown(test_damaged_blob, setup_history, teardown),
 	    cmocka_unit_test_setup_teardown(test_commit_from_fd, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_stream_checks_sha1, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_stale_ref_lock_message, setup_history, teardown),
 	    cmocka_unit_test_setup_teardown(test_packed_fallback, setup_history, teardown),
 	    cmocka_unit_test_setup_teardown(test_damaged_loose_sound_pack, setup_history, teardown),
