@@ -377,6 +377,17 @@ static void test_open_error(void **state)
 	free(p);
 }
 
+/* The one name of a repository's lock file, the one stock tools and the
+ * tests hold with flock(1). */
+static void test_repo_path(void **state)
+{
+	char *p = lock_repo_path("/srv/msgw-repo.git");
+
+	(void)state;
+	assert_string_equal(p, "/srv/msgw-repo.git/msgw.lock");
+	free(p);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -386,7 +397,7 @@ int main(void)
 	    T(test_stale_dead_pid),	  T(test_stale_previous_boot),
 	    T(test_leftover_of_live_pid), T(test_other_process_then_killed),
 	    T(test_held_without_record),  T(test_open_error),
-	    T(test_record_written_late),
+	    T(test_record_written_late),  cmocka_unit_test(test_repo_path),
 	};
 #undef T
 
