@@ -8,6 +8,7 @@
 #include "extract.h"
 #include "fsys.h"
 #include "jobs.h"
+#include "plan.h"
 #include "snapshot.h"
 #include "util.h"
 #include "walk.h"
@@ -31,8 +32,12 @@ static int compare(const struct manifest *want, const struct manifest *got)
 	for (i = 0; i < want->n; i++) {
 		const struct manifest_entry *a = &want->e[i], *b = &got->e[i];
 
-		/* owners are mapped by name on extraction, so they are not compared */
-		if (strcmp(a->path, b->path) != 0 || a->type != b->type || a->mode != b->mode ||
+		/* owners are mapped by name on extraction, so they are not
+		 * compared; set-ID, sticky and group/other-write bits are
+		 * stripped (plan.h) */
+		uint32_t mode = a->type == 'l' ? a->mode : a->mode & ~PLAN_STRIP_MODE;
+
+		if (strcmp(a->path, b->path) != 0 || a->type != b->type || mode != b->mode ||
 		    (a->type != 'd' && (a->size != b->size || memcmp(a->sha, b->sha, SHA256_LEN))))
 			return err_set(MSGW_ECORRUPT,
 				       "'%s' differs after extraction from the manifest", a->path);
@@ -85,7 +90,7 @@ int drill_gateway(struct drill_result *out, struct repo *r, const struct config 
 	if (!rc && !mkdtemp(dir))
 		rc = err_set(MSGW_ERR, "cannot create a scratch directory '%s'", dir);
 	if (!rc)
-		rc = extract_snapshot(&er, r, out->id, dir);
+		rc = extract_snapshot(&er, r, cfg, out->id, dir);
 	if (!rc) {
 		rc = snapshot_load(&s, r, out->id, false);
 		if (!rc) {
