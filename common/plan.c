@@ -16,7 +16,7 @@
 
 #define RECORD_FILE_MAX (32u << 20)
 
-#define RESERVED_MARK ".msgw-"
+#define RESERVED_MARK WALK_RESERVED_MARK
 
 static bool has_reserved(const char *c, size_t n)
 {

@@ -231,11 +231,10 @@ static int visit(struct walker *w, const char *path, const struct fsys_stat *s,
 
 bool walk_is_internal_name(const char *name)
 {
-	size_t n = strlen(name);
-
-	return strcmp(name, WALK_JOURNAL_NAME) == 0 ||
-	       (n > 9 && (strcmp(name + n - 9, WALK_NEW_SUFFIX) == 0 ||
-			  strcmp(name + n - 9, WALK_OLD_SUFFIX) == 0));
+	/* every name the tool writes holds ".msgw-" (its temporary files
+	 * too, whatever their suffix), and a restore refuses every such name
+	 * in a snapshot (plan_check_entry_name) */
+	return strstr(name, WALK_RESERVED_MARK) != NULL;
 }
 
 /* Visit the entries of dir that pick() accepts (all when pick is NULL). */
