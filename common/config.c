@@ -402,6 +402,24 @@ static int parse_bool(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *resul
 	return 0;
 }
 
+/* A boolean kept as its text, so that unset can be told from false (a
+ * gateway's value replaces the top level's only when set). */
+static int parse_bool_text(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+{
+	if (cfg_parse_boolean(value) < 0)
+		return fail(cfg->line, "bad boolean '%s' for '%s'", value, opt->name);
+	*(const char **)result = value;
+	return 0;
+}
+
+/* A validated boolean kept as text (parse_bool_text), or dflt when unset. */
+static int bool_of(cfg_t *sec, const char *key, int dflt)
+{
+	const char *s = cfg_getstr(sec, key);
+
+	return s ? cfg_parse_boolean(s) == 1 : dflt;
+}
+
 static int parse_nonempty(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 {
 	if (!*value)
@@ -623,11 +641,12 @@ static int check_follows(cfg_t *root)
 	    CFG_STR("hook-post-restore", 0, CFGF_NODEFAULT),                                       \
 	    CFG_STR("hook-failure", 0, CFGF_NODEFAULT)
 
-#define DURATION(name) CFG_STR_CB(name, 0, CFGF_NODEFAULT, parse_duration_opt)
-#define READABLE(name) CFG_STR_CB(name, 0, CFGF_NODEFAULT, parse_readable)
-#define COUNT(name, d) CFG_INT_CB(name, d, CFGF_NONE, parse_count)
-#define SIZE(name)     CFG_STR_CB(name, 0, CFGF_NODEFAULT, parse_size_opt)
-#define TITLED	       (CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES)
+#define DURATION(name)	CFG_STR_CB(name, 0, CFGF_NODEFAULT, parse_duration_opt)
+#define READABLE(name)	CFG_STR_CB(name, 0, CFGF_NODEFAULT, parse_readable)
+#define COUNT(name, d)	CFG_INT_CB(name, d, CFGF_NONE, parse_count)
+#define SIZE(name)	CFG_STR_CB(name, 0, CFGF_NODEFAULT, parse_size_opt)
+#define BOOL_TEXT(name) CFG_STR_CB(name, 0, CFGF_NODEFAULT, parse_bool_text)
+#define TITLED		(CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES)
 
 static cfg_t *new_parser(void)
 {
@@ -650,6 +669,7 @@ static cfg_t *new_parser(void)
 	    CFG_STR_CB("follows", 0, CFGF_NODEFAULT, parse_follows),
 	    SIZE("max-file-size"),
 	    SIZE("max-total-size"),
+	    BOOL_TEXT("strip-modes"),
 	    HOOK_OPTS,
 	    CFG_END(),
 	};
@@ -679,6 +699,7 @@ static cfg_t *new_parser(void)
 	    DURATION("hook-timeout"),
 	    SIZE("max-file-size"),
 	    SIZE("max-total-size"),
+	    BOOL_TEXT("strip-modes"),
 	    HOOK_OPTS,
 	    CFG_SEC("gateway", gateway_opts, TITLED),
 	    CFG_SEC("remote", remote_opts, TITLED),
@@ -772,6 +793,7 @@ static int copy_gateway(struct config_gateway *g, cfg_t *sec, const struct confi
 	g->line = (int)cfg_getnint(sec, "#line", 0);
 	g->max_file_size = size_of(sec, "max-file-size", c->max_file_size);
 	g->max_total_size = size_of(sec, "max-total-size", c->max_total_size);
+	g->strip_modes = bool_of(sec, "strip-modes", c->strip_modes);
 	g->timeout = duration_of(sec, "timeout", DEFAULT_TIMEOUT);
 	g->name = strdup(sec->title);
 	if (!g->name)
@@ -824,6 +846,7 @@ static void copy_scalars(struct config *c, cfg_t *root)
 	c->hook_timeout = duration_of(root, "hook-timeout", DEFAULT_HOOK_TIMEOUT);
 	c->max_file_size = size_of(root, "max-file-size", DEFAULT_MAX_FILE_SIZE);
 	c->max_total_size = size_of(root, "max-total-size", DEFAULT_MAX_TOTAL_SIZE);
+	c->strip_modes = bool_of(root, "strip-modes", 1);
 	for (f = retention_ints; f->key; f++)
 		*(int *)(void *)((char *)&c->retention + f->off) = (int)cfg_getint(ret, f->key);
 }

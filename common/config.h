@@ -48,6 +48,7 @@ struct config_gateway {
 	 * writes of one file and of all (bytes; the top-level values when
 	 * unset here) */
 	unsigned long long max_file_size, max_total_size;
+	int strip_modes; /* "strip-modes": the top level's when unset here */
 };
 
 struct config_remote {
@@ -88,6 +89,7 @@ struct config {
 	struct config_retention retention;
 	unsigned long long max_file_size;  /* "max-file-size", default 64 MiB */
 	unsigned long long max_total_size; /* "max-total-size", default 1 GiB */
+	int strip_modes;		   /* "strip-modes", default true */
 };
 
 /*

@@ -278,9 +278,11 @@ void plan_guard_init(struct plan_guard *g, const struct config *cfg,
 	if (lim) {
 		g->max_file_size = lim->max_file_size;
 		g->max_total_size = lim->max_total_size;
+		g->keep_modes = !lim->strip_modes;
 	} else if (cfg) {
 		g->max_file_size = cfg->max_file_size;
 		g->max_total_size = cfg->max_total_size;
+		g->keep_modes = !cfg->strip_modes;
 	}
 	g->config_file = cfg ? cfg->path : NULL;
 	g->stores[0] = target ? target->mailbox_store.v : NULL;
@@ -368,7 +370,7 @@ static void strip_mode(struct plan_guard *g, struct manifest_entry *e)
 {
 	struct plan_stripped *x;
 
-	if (e->type == 'l' || !(e->mode & PLAN_STRIP_MODE))
+	if (g->keep_modes || e->type == 'l' || !(e->mode & PLAN_STRIP_MODE))
 		return;
 	g->stripped = xrealloc(g->stripped, (g->nstripped + 1) * sizeof(*g->stripped));
 	x = &g->stripped[g->nstripped++];

@@ -50,6 +50,7 @@ struct plan_guard {
 	unsigned long long max_file_size;  /* bytes of one file; 0: no limit */
 	unsigned long long max_total_size; /* bytes of all files and links; 0: no limit */
 	const char *config_file;	   /* named in the limits' messages, or NULL */
+	bool keep_modes;		   /* strip-modes = false: no bits stripped */
 	char *const *stores[2];		/* mailbox-store patterns, each NULL or NULL-terminated */
 	struct plan_stripped *stripped; /* out: modes the check stripped */
 	size_t nstripped;
@@ -57,8 +58,8 @@ struct plan_guard {
 
 /* The guard for restoring a snapshot taken of gateway source (its meta
  * "gateway", may be NULL or unknown) onto target (NULL for an extract):
- * the target's limits, else the source's when it is configured, else the
- * top level's; the store patterns of both. */
+ * the target's limits and strip-modes, else the source's when it is
+ * configured, else the top level's; the store patterns of both. */
 void plan_guard_init(struct plan_guard *g, const struct config *cfg,
 		     const struct config_gateway *target, const char *source);
 void plan_guard_release(struct plan_guard *g);

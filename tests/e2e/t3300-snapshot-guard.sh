@@ -174,6 +174,22 @@ test_expect_success 'set-ID, sticky and group/other-write bits: stripped by appl
 	test "$(cat B/Stores/x1/msg1.eml)" = "the only copy"
 '
 
+test_expect_success 'strip-modes = false keeps every bit (top level, or a gateway of its own)' '
+	sed "/^state-dir/a\\strip-modes = false" conf-modes >conf-keep &&
+	msgw-restore -c conf-keep extract A ex-keep >out &&
+	! grep stripped out &&
+	test "$(stat -c %a ex-keep/Templates/setid.sh)" = 6755 &&
+	test "$(stat -c %a ex-keep/Templates/shared.txt)" = 666 &&
+	test "$(stat -c %a ex-keep/Spool)" = 1777 &&
+	with_b_line conf-modes "strip-modes = no" >conf-keep-b &&
+	msgw-restore -c conf-keep-b plan A --to B --force=target-diverged >out &&
+	! grep stripped out &&
+	test_grep "^  modify *Templates/setid.sh$" out &&
+	sed "/^state-dir/a\\strip-modes = maybe" conf-modes >conf-bad-bool &&
+	test_expect_code 2 msgw-restore -c conf-bad-bool plan A --to B &&
+	test_grep "bad boolean .maybe. for .strip-modes." err
+'
+
 test_expect_success 'max-total-size refuses before anything is written; a gateway'"'"'s own value wins' '
 	remember &&
 	sed "/^state-dir/a\\max-total-size = \"1K\"" "$CONF" >conf-small &&
