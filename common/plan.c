@@ -1041,6 +1041,7 @@ static void stripped_note(struct plan *p)
 int plan_build(struct plan *out, struct repo *r, const char *id, const struct config *cfg,
 	       const struct config_gateway *target, struct fsys *fs, const char *only)
 {
+	struct walk_stats ws;
 	struct walk_rules rules;
 	const char *g;
 	int rc;
@@ -1061,8 +1062,8 @@ int plan_build(struct plan *out, struct repo *r, const char *id, const struct co
 	rc = plan_check_snapshot(&out->snap, &out->guard);
 	snapshot_rules(&rules, target);
 	if (!rc)
-		rc = walk_location(&out->live, fs, &rules, NULL);
-	if (!rc)
+		rc = walk_location(&out->live, fs, &rules, &ws);
+	if (!rc && ws.internal) /* the walk saw some: find and name one */
 		rc = check_leftovers(out, fs);
 	if (!rc)
 		rc = walk_hash(&out->live, fs, NULL);

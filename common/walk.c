@@ -247,8 +247,12 @@ static int visit_some(struct walker *w, const char *dir, const struct fsys_diren
 	for (i = 0; rc == 0 && i < n; i++) {
 		char *path;
 
-		if ((pick && pick[i] != want) || walk_is_internal_name(ents[i].name))
+		if (pick && pick[i] != want)
 			continue;
+		if (walk_is_internal_name(ents[i].name)) {
+			w->st->internal++;
+			continue;
+		}
 		path = fsys_join(dir, ents[i].name);
 		rc = visit(w, path, &ents[i].st, included, has_config);
 		free(path);
@@ -298,6 +302,7 @@ static void stats_add(struct walk_stats *to, const struct walk_stats *from)
 	to->stores += from->stores;
 	to->excluded += from->excluded;
 	to->skipped += from->skipped;
+	to->internal += from->internal;
 	to->bytes += from->bytes;
 }
 

@@ -54,6 +54,7 @@ enum walk_class walk_classify(const struct walk_rules *rules, const char *path, 
 
 struct walk_stats {
 	size_t files, dirs, links, stores, excluded, skipped;
+	size_t internal; /* names holding WALK_RESERVED_MARK, left out */
 	uint64_t bytes;
 };
 
