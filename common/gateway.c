@@ -7,7 +7,9 @@
  *   - the store inventory: every mailbox store under a location (a
  *     directory named "mbx-" + 32 hex digits at any depth, or one matching
  *     a mailbox-store pattern, exactly as walk decides), with every regular
- *     file below it counted as a message.  Stores are listed, never opened,
+ *     file below it counted as a message; a store found by pattern only is
+ *     named by its path and gets no mailbox findings (the records name
+ *     mailboxes by mbx- id, never such a folder).  Stores are listed, never opened,
  *     and never descended into in search of further stores; everything
  *     else, excluded folders included, is searched for stores;
  *   - mailbox records from configuration files (JSON by structure, any

@@ -1,8 +1,12 @@
 /*
- * plan: computes a restore plan.  Order of checks: the snapshot's archive is
- * scanned for hostile entries first (so a crafted archive is named as such),
- * then verified against its manifest, then the target is walked and the
- * changes and findings computed.  Nothing here writes anywhere.
+ * plan: computes a restore plan.  Order of checks: the manifest's sizes
+ * against the limits; then one pass over the archive, each entry checked
+ * for hostile names, types and places first (so a crafted archive is named
+ * as such) and then against its manifest entry; then the snapshot's links
+ * resolved through each other.  Then the target is walked (a leftover of
+ * an earlier restore stops the plan), and the changes and findings are
+ * computed.  Nothing here writes anywhere.  The guard (plan_guard) is
+ * what the configuration adds: limits, mode stripping, store patterns.
  */
 #include "plan.h"
 #include "archive.h"
