@@ -24,8 +24,6 @@ VERSION := 0.1.0
 PKGS     := libarchive libgit2 libzstd libssh2 libconfuse jansson libcrypto zlib
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-# msgw-agent's front (agent/front.c) links only this: see front.c
-FRONT_LIBS := $(shell pkg-config --libs libconfuse 2>/dev/null)
 SIM_LIBS   := $(shell pkg-config --libs jansson libsodium 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 
@@ -39,12 +37,12 @@ HARDEN  := -fstack-protector-strong -fPIE
 LDSAN   := -fsanitize=address,undefined
 endif
 ALL_CFLAGS := -std=gnu11 $(WARN) $(HARDEN) $(CFLAGS) -iquote common -include common/compat.h \
-	-DMSGW_VERSION='"$(VERSION)"' -DMSGW_LIBEXECDIR='"$(PREFIX)/libexec/msgw-backup"' $(if $(filter 1,$(TESTING)),-DMSGW_TESTING) \
+	-DMSGW_VERSION='"$(VERSION)"' $(if $(filter 1,$(TESTING)),-DMSGW_TESTING) \
 	$(PKG_CFLAGS) -MMD -MP
 LDFLAGS_ALL := -pie -Wl,-z,relro,-z,now $(LDSAN) $(LDFLAGS)
 
 COMMON_SRC := $(wildcard common/*.c)
-AGENT_SRC  := $(filter-out agent/front.c,$(wildcard agent/*.c))
+AGENT_SRC  := $(wildcard agent/*.c)
 RESTORE_SRC := $(wildcard restore/*.c)
 SIM_SRC    := $(wildcard tests/sim/*.c)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
@@ -55,7 +53,7 @@ RESTORE_OBJ := $(RESTORE_SRC:%.c=$(BUILD)/obj/%.o)
 SIM_OBJ    := $(SIM_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/%)
 
-BINS := $(BUILD)/msgw-agent $(BUILD)/msgw-agent-full $(BUILD)/msgw-restore $(BUILD)/msgw-sim
+BINS := $(BUILD)/msgw-agent $(BUILD)/msgw-restore $(BUILD)/msgw-sim
 
 all: $(BINS) $(UNIT_BIN)
 
@@ -68,15 +66,9 @@ $(BUILD)/libmsgw.a: $(COMMON_OBJ)
 	@rm -f $@
 	$(Q)ar rcs $@ $^
 
-$(BUILD)/msgw-agent-full: $(AGENT_OBJ) $(BUILD)/libmsgw.a
+$(BUILD)/msgw-agent: $(AGENT_OBJ) $(BUILD)/libmsgw.a
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
-
-# The front must not pull in libgit2, libarchive or libssh2: linking it
-# with libconfuse alone fails if a common/ object it uses comes to need them.
-$(BUILD)/msgw-agent: $(BUILD)/obj/agent/front.o $(BUILD)/libmsgw.a
-	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS_ALL) -Wl,--as-needed -o $@ $^ $(FRONT_LIBS)
 
 $(BUILD)/msgw-restore: $(RESTORE_OBJ) $(BUILD)/libmsgw.a
 	@$(if $(Q),echo "  LD      $@")
@@ -106,7 +98,7 @@ asan: deps
 
 release:
 	@$(MAKE) --no-print-directory BUILD=build-release TESTING=0 \
-		build-release/msgw-agent build-release/msgw-agent-full build-release/msgw-restore
+		build-release/msgw-agent build-release/msgw-restore
 
 demo: deps
 	@$(MAKE) --no-print-directory all
@@ -121,20 +113,19 @@ bench-smoke: deps
 	scripts/bench --smoke
 
 format:
-	clang-format -i $(COMMON_SRC) $(wildcard common/*.h) $(AGENT_SRC) agent/front.c $(wildcard agent/*.h) \
+	clang-format -i $(COMMON_SRC) $(wildcard common/*.h) $(AGENT_SRC) $(wildcard agent/*.h) \
 		$(RESTORE_SRC) $(wildcard restore/*.h) $(SIM_SRC) $(wildcard tests/sim/*.h) $(UNIT_SRC)
 
 format-check:
-	clang-format --dry-run -Werror $(COMMON_SRC) $(wildcard common/*.h) $(AGENT_SRC) agent/front.c \
+	clang-format --dry-run -Werror $(COMMON_SRC) $(wildcard common/*.h) $(AGENT_SRC) \
 		$(wildcard agent/*.h) $(RESTORE_SRC) $(wildcard restore/*.h) $(SIM_SRC) \
 		$(wildcard tests/sim/*.h) $(UNIT_SRC)
 
 install: release
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man8 \
 		$(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)/etc/msgw-backup \
-		$(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/libexec/msgw-backup
+		$(DESTDIR)$(PREFIX)/lib/systemd/system
 	install -m 0755 build-release/msgw-agent build-release/msgw-restore $(DESTDIR)$(PREFIX)/bin/
-	install -m 0755 build-release/msgw-agent-full $(DESTDIR)$(PREFIX)/libexec/msgw-backup/
 	install -m 0640 etc/msgw-backup.conf $(DESTDIR)/etc/msgw-backup/msgw-backup.conf.example
 	for f in etc/systemd/*; do [ -f "$$f" ] && install -m 0644 "$$f" $(DESTDIR)$(PREFIX)/lib/systemd/system/; done; true
 	for f in man/*.8; do [ -f "$$f" ] && install -m 0644 "$$f" $(DESTDIR)$(PREFIX)/share/man/man8/; done; true

@@ -4,8 +4,9 @@
  *
  * Writing is deterministic: the same manifest and file contents give the same
  * bytes (entries in manifest order, only the recorded metadata, fixed zstd
- * parameters, one compression worker thread whatever the machine).  Reading hands out one entry at
- * a time with its data streamed, so memory does not grow with the archive.
+ * parameters: libzstd's two compression workers, whose output is fixed by
+ * the job size, not the machine).  Reading hands out one entry at a time
+ * with its data streamed, so memory does not grow with the archive.
  *
  * Function names use "archive_snapshot_" so they cannot collide with
  * libarchive's own archive_* symbols.
@@ -62,8 +63,8 @@ int archive_snapshot_open(struct archive_snapshot_reader **out, const void *data
  * Open a reader over a tar.zst read in order from src: src(ctx, buf, len)
  * puts up to len bytes into buf and returns how many, 0 at the end, or a
  * negative code with a message.  The zstd decoding, and so every call of
- * src, runs on a second thread (one call at a time) with a few hundred KiB
- * of buffers between the two.  Only when archive_snapshot_finish returned
+ * src, runs as libarchive asks for more tar, into one buffer of 128 KiB.
+ * Only when archive_snapshot_finish returned
  * 0 was all of src read and found sound (src's own end check included).
  */
 typedef ssize_t (*archive_source)(void *ctx, void *buf, size_t len);
@@ -114,12 +115,6 @@ struct archive_visit {
 	int (*data)(const void *buf, size_t len, void *ctx);
 	int (*end)(const struct manifest_entry *e, void *ctx);
 	void *ctx; /* for begin, data and end */
-	/* Hash files on another thread (hashq.h): end is then called once a
-	 * file's size matched, before its sha256 is known, and the pass
-	 * fails at its end (naming the first damaged file) if a sha256 did
-	 * not match.  For a caller that keeps what it wrote apart until the
-	 * whole pass succeeded, as extract does. */
-	bool defer_sha;
 };
 
 /* archive_snapshot_verify on an open reader (from its start), calling v's

@@ -48,10 +48,8 @@ void manifest_release(struct manifest *m);
 /* Append an entry; path is copied.  Returns the new entry (borrowed, valid
  * until the next add) so the caller can fill in the rest. */
 struct manifest_entry *manifest_add(struct manifest *m, char type, const char *path);
-/* Move every entry of src to the end of dst (src is left empty). */
-void manifest_take_all(struct manifest *dst, struct manifest *src);
 
-/* Sort by path, bytewise. */
+/* Sort by path, bytewise (paths are unique: a walk lists each once). */
 void manifest_sort(struct manifest *m);
 
 /* The text form; caller frees *out. */

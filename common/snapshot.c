@@ -6,7 +6,6 @@
 #include "archive.h"
 #include "err.h"
 #include "log.h"
-#include "quickcheck.h"
 #include "statcache.h"
 #include "util.h"
 
@@ -270,7 +269,6 @@ static int take_once(struct snapshot_result *out, struct repo *r, const struct c
 	size_t alen = 0;
 	bool has_tip, defer;
 	size_t i;
-	int64_t walk_time = (int64_t)time(NULL);
 	int rc;
 
 	rc = tip_manifest(&old_m, tip, r, gw->name, &has_tip);
@@ -303,8 +301,6 @@ static int take_once(struct snapshot_result *out, struct repo *r, const struct c
 	if (!rc)
 		rc = write_commit(out, r, gw, opts, has_tip ? &old_m : NULL, &m, archive_fd, alen);
 cleanup:
-	if (!rc && cache && opts->quickcheck)
-		quickcheck_record(opts->quickcheck, gw->location, out->id, &m, walk_time);
 	if (archive_fd >= 0)
 		close(archive_fd);
 	manifest_release(&m);

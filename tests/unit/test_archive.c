@@ -545,12 +545,9 @@ static int tally_end(const struct manifest_entry *e, void *ctx)
 	return 0;
 }
 
-/* whether check_stream hashes on another thread (archive_visit.defer_sha) */
-static bool defer_sha;
-
 static int check_stream(struct fixture *f, struct source *src, struct tally *t)
 {
-	struct archive_visit v = {NULL, NULL, tally_begin, tally_data, tally_end, t, defer_sha};
+	struct archive_visit v = {NULL, NULL, tally_begin, tally_data, tally_end, t};
 	struct archive_snapshot_reader *r = NULL;
 	int rc;
 
@@ -651,36 +648,13 @@ static void test_stream_damaged(void **state)
 	assert_int_equal(check_stream(f, &garbage, &t), MSGW_ECORRUPT);
 }
 
-/* The same three with the files hashed on another thread. */
-static void test_stream_check_deferred(void **state)
-{
-	defer_sha = true;
-	test_stream_check(state);
-	defer_sha = false;
-}
-
-static void test_stream_source_fails_deferred(void **state)
-{
-	defer_sha = true;
-	test_stream_source_fails(state);
-	defer_sha = false;
-}
-
-static void test_stream_damaged_deferred(void **state)
-{
-	defer_sha = true;
-	test_stream_damaged(state);
-	defer_sha = false;
-}
-
 /* A file whose content does not match its manifest entry (the manifest
- * changed here, the archive is sound): named, hashed here or on the other
- * thread; with two such files, the first is named. */
+ * changed here, the archive is sound): named; with two such files, the
+ * first is named. */
 static void test_stream_sha_mismatch(void **state)
 {
 	struct fixture *f = *state;
 	size_t i, first = 0, second = 0;
-	int pass;
 
 	for (i = 0; i < f->m.n; i++)
 		if (f->m.e[i].type == 'f' && f->m.e[i].size > 0) {
@@ -690,12 +664,11 @@ static void test_stream_sha_mismatch(void **state)
 				second = i;
 		}
 	assert_true(first && second > first);
-	for (pass = 0; pass < 2; pass++) {
+	{
 		struct source src = {f->ar, f->len, 0, 4096, 0, 0};
 		char want[PATH_MAX];
 		struct tally t;
 
-		defer_sha = pass == 1;
 		f->m.e[second].sha[3] ^= 1;
 		snprintf(want, sizeof(want), "'%s': sha256 does not match the manifest",
 			 f->m.e[second].path);
@@ -710,13 +683,12 @@ static void test_stream_sha_mismatch(void **state)
 		f->m.e[first].sha[3] ^= 1;
 		f->m.e[second].sha[3] ^= 1;
 	}
-	defer_sha = false;
 }
 
-/* A reader given up after its first entry stops its decoder thread, even
- * while that waits for buffer space: the source here (four archives one
- * after the other, as zstd frames may be) decodes to far more than the
- * decoder's buffers hold, so it cannot have been read to its end. */
+/* A reader given up after its first entry reads no further: the source
+ * here (four archives one after the other, as zstd frames may be) decodes
+ * to far more than the decoder's buffer holds, so it cannot have been read
+ * to its end. */
 static void test_stream_abandoned(void **state)
 {
 	struct fixture *f = *state;
@@ -925,9 +897,6 @@ int main(void)
 	    T(test_stream_read_back),
 	    T(test_stream_source_fails),
 	    T(test_stream_damaged),
-	    T(test_stream_check_deferred),
-	    T(test_stream_source_fails_deferred),
-	    T(test_stream_damaged_deferred),
 	    T(test_stream_sha_mismatch),
 	    T(test_stream_abandoned),
 	    T(test_write_fills_hashes),
