@@ -325,7 +325,9 @@ int snapshot_take(struct snapshot_result *out, struct repo *r, const struct conf
 		statcache_open(&cache, opts->statcache);
 	for (attempt = 0; attempt < 3; attempt++) {
 		memset(out, 0, sizeof(*out));
-		rc = take_once(out, r, gw, fs, opts, cache);
+		/* a retry reads every file: a cache entry that vouched for
+		 * content the archive then did not find must not decide again */
+		rc = take_once(out, r, gw, fs, opts, attempt ? NULL : cache);
 		if (rc != MSGW_ECHANGING)
 			break;
 		log_info("%s: %s; reading again", gw->name, err_last());
