@@ -9,6 +9,7 @@
 #include "err.h"
 #include "progress.h"
 #include "util.h"
+#include "walk.h"
 
 #include <archive.h>
 #include <errno.h>
@@ -110,23 +111,20 @@ static bool same_as_walked(const struct manifest_entry *e, const struct fsys_sta
 	       st->ctime_nsec == e->ctime_nsec && st->ino == e->ino;
 }
 
-/* Stream one file's content into the archive, checking it against e->sha;
- * with fill, e->sha is not known yet and is set from what was archived,
- * provided the file's stat after reading is still the walk's. */
-static int write_data(struct archive *a, struct manifest_entry *e, struct fsys *fs, bool fill)
+/* Stream one file's content (f, open) into the archive, checking it against
+ * e->sha; with fill, e->sha is not known yet and is set from what was
+ * archived, provided the file's stat after reading is still the walk's. */
+static int write_data(struct archive *a, struct manifest_entry *e, struct fsys_file *f,
+		      struct fsys *fs, bool fill)
 {
-	static char chunk[1 << 16];
+	char chunk[1 << 16];
 	unsigned char sha[SHA256_LEN];
-	struct fsys_file *f = NULL;
 	struct fsys_stat after;
 	uint64_t total = 0;
 	struct sha256 s;
 	ssize_t n;
-	int rc;
+	int rc = 0;
 
-	rc = fsys_open_read(fs, e->path, &f);
-	if (rc)
-		return rc;
 	sha256_init(&s);
 	while ((n = fsys_read(f, chunk, sizeof(chunk))) > 0) {
 		size_t take = (uint64_t)n > e->size - total ? (size_t)(e->size - total) : (size_t)n;
@@ -139,7 +137,6 @@ static int write_data(struct archive *a, struct manifest_entry *e, struct fsys *
 			break;
 		}
 	}
-	fsys_close(f);
 	if (rc)
 		return rc;
 	if (n < 0)
@@ -158,6 +155,27 @@ static int write_data(struct archive *a, struct manifest_entry *e, struct fsys *
 	return 0;
 }
 
+/* One entry: a file is opened before its header is written, so one removed
+ * since the walk is left out (marked gone, walk_vanished) rather than
+ * failing the archive. */
+static int write_entry(struct archive *a, struct archive_entry *ae, struct manifest_entry *e,
+		       struct fsys *fs, bool fill)
+{
+	struct fsys_file *f = NULL;
+	int rc = 0;
+
+	if (e->type == 'f' && (rc = fsys_open_read(fs, e->path, &f)) != 0)
+		return walk_vanished(fs, e, rc) ? 0 : rc;
+	fill_entry(ae, e);
+	if (archive_write_header(a, ae) < ARCHIVE_WARN)
+		rc = err_set(MSGW_ERR, "cannot archive '%s': %s", e->path, archive_error_string(a));
+	else if (f)
+		rc = write_data(a, e, f, fs, fill);
+	if (f)
+		fsys_close(f);
+	return rc;
+}
+
 static int write_entries(struct archive *a, struct manifest *m, struct fsys *fs, bool fill)
 {
 	struct archive_entry *ae = archive_entry_new();
@@ -167,12 +185,7 @@ static int write_entries(struct archive *a, struct manifest *m, struct fsys *fs,
 	progress_begin("archiving", m->n);
 	for (i = 0; !rc && i < m->n; i++) {
 		progress_update(i + 1);
-		fill_entry(ae, &m->e[i]);
-		if (archive_write_header(a, ae) < ARCHIVE_WARN)
-			rc = err_set(MSGW_ERR, "cannot archive '%s': %s", m->e[i].path,
-				     archive_error_string(a));
-		else if (m->e[i].type == 'f')
-			rc = write_data(a, &m->e[i], fs, fill);
+		rc = write_entry(a, ae, &m->e[i], fs, fill);
 	}
 	progress_end();
 	archive_entry_free(ae);
@@ -214,7 +227,7 @@ cleanup:
 	return rc;
 }
 
-int archive_snapshot_write(char **out, size_t *len_out, const struct manifest *m, struct fsys *fs)
+int archive_snapshot_write(char **out, size_t *len_out, struct manifest *m, struct fsys *fs)
 {
 	struct zsink z = {0};
 	int rc;
@@ -222,7 +235,7 @@ int archive_snapshot_write(char **out, size_t *len_out, const struct manifest *m
 	*out = NULL;
 	z.fd = -1;
 	buf_init(&z.out);
-	rc = write_archive(&z, (struct manifest *)m, fs, false); /* reads m only */
+	rc = write_archive(&z, m, fs, false);
 	if (!rc)
 		*out = buf_detach(&z.out, len_out);
 	buf_release(&z.out);

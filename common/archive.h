@@ -30,9 +30,12 @@
  * Build the tar.zst of m's entries, reading file contents from fs.  Each
  * file's content is hashed while it is written; a file whose content no
  * longer matches e->sha (it changed since it was hashed) fails with
- * MSGW_ECHANGING naming it, and nothing is returned.  *out is malloc'd.
+ * MSGW_ECHANGING naming it, and nothing is returned.  A file removed since
+ * the walk is left out of the archive and marked gone in m, with a warning
+ * (walk_vanished): drop it with manifest_drop_gone before recording m.
+ * *out is malloc'd.
  */
-int archive_snapshot_write(char **out, size_t *len_out, const struct manifest *m, struct fsys *fs);
+int archive_snapshot_write(char **out, size_t *len_out, struct manifest *m, struct fsys *fs);
 
 /* As archive_snapshot_write, streaming the compressed bytes to fd (from its
  * current offset) instead of memory; *len_out is how many were written.

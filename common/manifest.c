@@ -17,16 +17,20 @@ void manifest_init(struct manifest *m)
 	m->n = m->cap = 0;
 }
 
+static void entry_free(struct manifest_entry *e)
+{
+	free(e->path);
+	free(e->link);
+	free(e->uname);
+	free(e->gname);
+}
+
 void manifest_release(struct manifest *m)
 {
 	size_t i;
 
-	for (i = 0; i < m->n; i++) {
-		free(m->e[i].path);
-		free(m->e[i].link);
-		free(m->e[i].uname);
-		free(m->e[i].gname);
-	}
+	for (i = 0; i < m->n; i++)
+		entry_free(&m->e[i]);
 	free(m->e);
 	manifest_init(m);
 }
@@ -44,6 +48,19 @@ struct manifest_entry *manifest_add(struct manifest *m, char type, const char *p
 	e->type = type;
 	e->path = xstrdup(path);
 	return e;
+}
+
+void manifest_drop_gone(struct manifest *m)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < m->n; i++) {
+		if (m->e[i].gone)
+			entry_free(&m->e[i]);
+		else
+			m->e[n++] = m->e[i];
+	}
+	m->n = n;
 }
 
 static int entry_cmp(const void *a, const void *b)

@@ -168,6 +168,16 @@ static struct manifest_entry *add_entry(struct walker *w, char type, const char 
 
 static int walk_dir(struct walker *w, const char *dir, bool included, bool *has_config);
 
+/* Remove the entries from idx on (the last ones added). */
+static void drop_from(struct walker *w, size_t idx)
+{
+	size_t i;
+
+	for (i = idx; i < w->m->n; i++)
+		w->m->e[i].gone = true;
+	manifest_drop_gone(w->m);
+}
+
 /* parent_included: the directory path is in, or one above it, matches an
  * include pattern */
 static int visit(struct walker *w, const char *path, const struct fsys_stat *s,
@@ -194,6 +204,10 @@ static int visit(struct walker *w, const char *path, const struct fsys_stat *s,
 		struct manifest_entry *e = add_entry(w, 'l', path, s);
 
 		rc = fsys_readlink(w->fs, path, &e->link);
+		if (walk_vanished(w->fs, e, rc)) {
+			drop_from(w, w->m->n - 1);
+			return 0;
+		}
 		if (rc)
 			return rc;
 		e->size = strlen(e->link);
@@ -205,16 +219,16 @@ static int visit(struct walker *w, const char *path, const struct fsys_stat *s,
 		add_entry(w, 'd', path, s);
 		if (!all_below_excluded(w->rules, path)) {
 			rc = walk_dir(w, path, parent_included || included, &sub);
+			if (walk_vanished(w->fs, &w->m->e[idx], rc)) {
+				drop_from(w, idx); /* with what was found below */
+				return 0;
+			}
 			if (rc)
 				return rc;
 		}
 		if (!sub && !included) {
 			/* an empty directory nobody asked for: drop it again */
-			struct manifest_entry *e = &w->m->e[idx];
-
-			free(e->path), free(e->uname), free(e->gname);
-			memmove(e, e + 1, (w->m->n - idx - 1) * sizeof(*e));
-			w->m->n--;
+			drop_from(w, idx);
 			return 0;
 		}
 		w->st->dirs++;
@@ -227,13 +241,20 @@ static int visit(struct walker *w, const char *path, const struct fsys_stat *s,
 	return 0;
 }
 
+static bool ends_with(const char *s, size_t n, const char *suffix)
+{
+	size_t k = strlen(suffix);
+
+	return n > k && strcmp(s + n - k, suffix) == 0;
+}
+
 bool walk_is_internal_name(const char *name)
 {
 	size_t n = strlen(name);
 
-	return strcmp(name, WALK_JOURNAL_NAME) == 0 ||
-	       (n > 9 && (strcmp(name + n - 9, WALK_NEW_SUFFIX) == 0 ||
-			  strcmp(name + n - 9, WALK_OLD_SUFFIX) == 0));
+	return strncmp(name, WALK_JOURNAL_NAME, strlen(WALK_JOURNAL_NAME)) == 0 ||
+	       ends_with(name, n, WALK_NEW_SUFFIX) || ends_with(name, n, WALK_OLD_SUFFIX) ||
+	       strstr(name, WALK_TMP_INFIX) != NULL;
 }
 
 /* Visit the entries of dir, leaving out the tool's own temporary files. */
