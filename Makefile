@@ -50,12 +50,14 @@ ALL_CFLAGS := -std=gnu11 $(WARN) $(HARDEN) $(CFLAGS) -iquote common -include com
 LDFLAGS_ALL := -pie -Wl,-z,relro,-z,now $(LDSAN) $(LDFLAGS)
 
 COMMON_SRC := $(wildcard common/*.c)
+CLI_SRC    := $(wildcard cli/*.c)
 AGENT_SRC  := $(wildcard agent/*.c)
 RESTORE_SRC := $(wildcard restore/*.c)
 SIM_SRC    := $(wildcard tests/sim/*.c)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 
 COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/obj/%.o)
+CLI_OBJ    := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 AGENT_OBJ  := $(AGENT_SRC:%.c=$(BUILD)/obj/%.o)
 RESTORE_OBJ := $(RESTORE_SRC:%.c=$(BUILD)/obj/%.o)
 SIM_OBJ    := $(SIM_SRC:%.c=$(BUILD)/obj/%.o)
@@ -74,11 +76,15 @@ $(BUILD)/libmsgw.a: $(COMMON_OBJ)
 	@rm -f $@
 	$(Q)ar rcs $@ $^
 
-$(BUILD)/msgw-agent: $(AGENT_OBJ) $(BUILD)/libmsgw.a
+# cli/ is the front ends' own: common/ cannot include it (common never
+# prints to stdout nor exits)
+$(CLI_OBJ) $(AGENT_OBJ) $(RESTORE_OBJ): ALL_CFLAGS += -iquote cli
+
+$(BUILD)/msgw-agent: $(AGENT_OBJ) $(CLI_OBJ) $(BUILD)/libmsgw.a
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
 
-$(BUILD)/msgw-restore: $(RESTORE_OBJ) $(BUILD)/libmsgw.a
+$(BUILD)/msgw-restore: $(RESTORE_OBJ) $(CLI_OBJ) $(BUILD)/libmsgw.a
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
 
@@ -133,11 +139,11 @@ bench-smoke: deps
 	scripts/bench --smoke
 
 format:
-	clang-format -i $(COMMON_SRC) $(wildcard common/*.h) $(AGENT_SRC) $(wildcard agent/*.h) \
+	clang-format -i $(COMMON_SRC) $(wildcard common/*.h) $(CLI_SRC) $(wildcard cli/*.h) $(AGENT_SRC) $(wildcard agent/*.h) \
 		$(RESTORE_SRC) $(wildcard restore/*.h) $(SIM_SRC) $(wildcard tests/sim/*.h) $(UNIT_SRC)
 
 format-check:
-	clang-format --dry-run -Werror $(COMMON_SRC) $(wildcard common/*.h) $(AGENT_SRC) \
+	clang-format --dry-run -Werror $(COMMON_SRC) $(wildcard common/*.h) $(CLI_SRC) $(wildcard cli/*.h) $(AGENT_SRC) \
 		$(wildcard agent/*.h) $(RESTORE_SRC) $(wildcard restore/*.h) $(SIM_SRC) \
 		$(wildcard tests/sim/*.h) $(UNIT_SRC)
 

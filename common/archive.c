@@ -264,7 +264,7 @@ int archive_snapshot_write_fd(int fd, size_t *len_out, struct manifest *m, struc
 #define PIPE_SLOT (1 << 17)
 
 struct pipe {
-	archive_source src;
+	archive_snapshot_source src;
 	void *src_ctx;
 	ZSTD_DCtx *d;
 	unsigned char *inbuf, *slot;
@@ -394,7 +394,7 @@ static void pipe_free(struct pipe *p)
 
 static int read_fail(struct archive_snapshot_reader *r);
 
-int archive_snapshot_open_stream(struct archive_snapshot_reader **out, archive_source src,
+int archive_snapshot_open_stream(struct archive_snapshot_reader **out, archive_snapshot_source src,
 				 void *ctx)
 {
 	struct archive_snapshot_reader *r = xcalloc(1, sizeof(*r));
@@ -485,7 +485,7 @@ static char item_type(unsigned int ft, const char *hardlink)
 	}
 }
 
-int archive_snapshot_next(struct archive_snapshot_reader *r, struct archive_item *item)
+int archive_snapshot_next(struct archive_snapshot_reader *r, struct archive_snapshot_item *item)
 {
 	struct archive_entry *ae;
 	int st = archive_read_next_header(r->a, &ae);
@@ -599,7 +599,7 @@ void archive_snapshot_free(struct archive_snapshot_reader *r)
  * is more than the manifest says (a huge sparse entry, say).
  */
 static int read_item(struct archive_snapshot_reader *r, const struct manifest_entry *e,
-		     const struct archive_visit *v, unsigned char sha[SHA256_LEN],
+		     const struct archive_snapshot_visit *v, unsigned char sha[SHA256_LEN],
 		     uint64_t *size_out)
 {
 	const void *chunk;
@@ -624,8 +624,8 @@ static int read_item(struct archive_snapshot_reader *r, const struct manifest_en
 	return 0;
 }
 
-static int check_item(struct archive_snapshot_reader *r, const struct archive_item *it,
-		      const struct manifest *m, size_t i, const struct archive_visit *v)
+static int check_item(struct archive_snapshot_reader *r, const struct archive_snapshot_item *it,
+		      const struct manifest *m, size_t i, const struct archive_snapshot_visit *v)
 {
 	const struct manifest_entry *e = &m->e[i];
 	unsigned char sha[SHA256_LEN];
@@ -673,9 +673,9 @@ static int prefer_source_failure(struct archive_snapshot_reader *r, int rc)
 }
 
 int archive_snapshot_check(struct archive_snapshot_reader *r, const struct manifest *m,
-			   const struct archive_visit *v)
+			   const struct archive_snapshot_visit *v)
 {
-	struct archive_item it;
+	struct archive_snapshot_item it;
 	size_t i = 0;
 	int rc;
 
@@ -702,7 +702,7 @@ int archive_snapshot_check(struct archive_snapshot_reader *r, const struct manif
 }
 
 int archive_snapshot_verify_with(const void *data, size_t len, const struct manifest *m,
-				 const struct archive_visit *v)
+				 const struct archive_snapshot_visit *v)
 {
 	struct archive_snapshot_reader *r = NULL;
 	int rc;
@@ -723,7 +723,7 @@ int archive_snapshot_read_file(char **out, size_t *len_out, const void *data, si
 			       const char *path)
 {
 	struct archive_snapshot_reader *r = NULL;
-	struct archive_item it;
+	struct archive_snapshot_item it;
 	struct buf b;
 	int rc;
 
@@ -747,7 +747,7 @@ int archive_snapshot_read_file(char **out, size_t *len_out, const void *data, si
 	return rc;
 }
 
-const char *archive_versions(void)
+const char *archive_snapshot_versions(void)
 {
 	static char v[256];
 	const char *const parts[][2] = {

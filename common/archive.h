@@ -48,7 +48,7 @@ int archive_snapshot_write_fd(int fd, size_t *len_out, struct manifest *m, struc
 
 /* One entry as read back.  Types: 'f' file, 'd' directory, 'l' symlink,
  * 'h' hard link, 'c'/'b' devices, 'p' FIFO, 's' socket, '?' other. */
-struct archive_item {
+struct archive_snapshot_item {
 	char type;
 	const char *path; /* borrowed until the next call */
 	const char *link; /* symlink or hard link target, or NULL */
@@ -70,8 +70,8 @@ int archive_snapshot_open(struct archive_snapshot_reader **out, const void *data
  * Only when archive_snapshot_finish returned
  * 0 was all of src read and found sound (src's own end check included).
  */
-typedef ssize_t (*archive_source)(void *ctx, void *buf, size_t len);
-int archive_snapshot_open_stream(struct archive_snapshot_reader **out, archive_source src,
+typedef ssize_t (*archive_snapshot_source)(void *ctx, void *buf, size_t len);
+int archive_snapshot_open_stream(struct archive_snapshot_reader **out, archive_snapshot_source src,
 				 void *ctx);
 /* Read what is left of the source, unused, and return its verdict (0 for a
  * reader over memory). */
@@ -79,7 +79,7 @@ int archive_snapshot_finish(struct archive_snapshot_reader *r);
 
 /* 1 and the next item, 0 at the end, or a negative code (MSGW_ECORRUPT with
  * libarchive's message for damaged or truncated archives). */
-int archive_snapshot_next(struct archive_snapshot_reader *r, struct archive_item *item);
+int archive_snapshot_next(struct archive_snapshot_reader *r, struct archive_snapshot_item *item);
 /* The next piece of the current entry's data, without copying: *buf points
  * into the reader's buffers until the next call on r.  Returns its length,
  * 0 at the entry's end, or a negative code.  Holes of a sparse entry come
@@ -110,9 +110,9 @@ int archive_snapshot_verify(const void *data, size_t len, const struct manifest 
  * write entries out as they are verified, knowing that nothing after a
  * failed check is handed to it.
  */
-typedef int (*archive_item_check)(const struct archive_item *item, void *ctx);
-struct archive_visit {
-	archive_item_check pre;
+typedef int (*archive_snapshot_item_check)(const struct archive_snapshot_item *item, void *ctx);
+struct archive_snapshot_visit {
+	archive_snapshot_item_check pre;
 	void *pre_ctx;
 	int (*begin)(const struct manifest_entry *e, void *ctx);
 	int (*data)(const void *buf, size_t len, void *ctx);
@@ -124,11 +124,11 @@ struct archive_visit {
  * callbacks (v may be NULL), and on success archive_snapshot_finish.  On a
  * stream, a failure caused by a damaged source is reported as such. */
 int archive_snapshot_check(struct archive_snapshot_reader *r, const struct manifest *m,
-			   const struct archive_visit *v);
+			   const struct archive_snapshot_visit *v);
 
 /* As archive_snapshot_verify, calling v's callbacks (v may be NULL). */
 int archive_snapshot_verify_with(const void *data, size_t len, const struct manifest *m,
-				 const struct archive_visit *v);
+				 const struct archive_snapshot_visit *v);
 
 /* Read one file's whole content out of a tar.zst held in memory into a
  * malloc'd NUL-terminated buffer; MSGW_ENOTFOUND when it has no such file. */
@@ -136,6 +136,6 @@ int archive_snapshot_read_file(char **out, size_t *len_out, const void *data, si
 			       const char *path);
 
 /* Library versions for --version: "libarchive 3.6.2 zlib/... zstd/1.5.4". */
-const char *archive_versions(void);
+const char *archive_snapshot_versions(void);
 
 #endif

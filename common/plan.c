@@ -87,7 +87,7 @@ static const char *type_name(char t)
 	}
 }
 
-static void fill_entry(struct manifest_entry *e, const struct archive_item *it)
+static void fill_entry(struct manifest_entry *e, const struct archive_snapshot_item *it)
 {
 	if (it->type == 'l' && it->link && !e->link)
 		e->link = xstrdup(it->link);
@@ -135,7 +135,7 @@ static int check_parents(const struct manifest *m, const char *entry)
  * name that stays inside the destination and is not written through a
  * link.  What only the archive holds (link targets, owner names, mtimes)
  * is copied into the manifest entry (ctx) here. */
-static int check_entry(const struct archive_item *it, void *ctx)
+static int check_entry(const struct archive_snapshot_item *it, void *ctx)
 {
 	struct manifest_entry *e;
 	int rc;
@@ -153,9 +153,9 @@ static int check_entry(const struct archive_item *it, void *ctx)
 }
 
 int plan_check_archive(struct snapshot *s, struct archive_snapshot_reader *r,
-		       const struct archive_visit *then)
+		       const struct archive_snapshot_visit *then)
 {
-	struct archive_visit v = {0};
+	struct archive_snapshot_visit v = {0};
 	int rc;
 
 	/* one pass over the archive: each entry's own checks first, then the
@@ -358,7 +358,7 @@ static void add_records(struct gateway_records *recs, const char *file, const ch
 static int snapshot_records(struct gateway_records *recs, const struct snapshot *s)
 {
 	struct archive_snapshot_reader *ar = NULL;
-	struct archive_item it;
+	struct archive_snapshot_item it;
 	int rc;
 
 	rc = archive_snapshot_open(&ar, s->archive, s->archive_len);

@@ -78,12 +78,12 @@ int plan_check_snapshot(struct snapshot *s);
 /* The same check, in the same single pass, over an archive reader r
  * opened at its start (the snapshot's archive, from memory or streamed),
  * handing every entry to then's begin, data and end callbacks as soon as
- * it has passed its own checks (archive.h, struct archive_visit; then's
+ * it has passed its own checks (archive.h, struct archive_snapshot_visit; then's
  * pre is not used; then may be NULL): how extract writes a snapshot while
  * it checks it.  Whatever was handed over before a failure must be thrown
  * away by the caller. */
 int plan_check_archive(struct snapshot *s, struct archive_snapshot_reader *r,
-		       const struct archive_visit *then);
+		       const struct archive_snapshot_visit *then);
 
 /* Validate one archive entry's name and link target against escaping the
  * destination (absolute, "..", empty components, links leaving the root).

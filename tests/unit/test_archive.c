@@ -289,7 +289,7 @@ static void test_read_back(void **state)
 {
 	struct fixture *f = *state;
 	struct archive_snapshot_reader *r = NULL;
-	struct archive_item it;
+	struct archive_snapshot_item it;
 	size_t i = 0;
 	int rc;
 
@@ -547,7 +547,7 @@ static int tally_end(const struct manifest_entry *e, void *ctx)
 
 static int check_stream(struct fixture *f, struct source *src, struct tally *t)
 {
-	struct archive_visit v = {NULL, NULL, tally_begin, tally_data, tally_end, t};
+	struct archive_snapshot_visit v = {NULL, NULL, tally_begin, tally_data, tally_end, t};
 	struct archive_snapshot_reader *r = NULL;
 	int rc;
 
@@ -585,7 +585,7 @@ static void test_stream_read_back(void **state)
 	struct fixture *f = *state;
 	struct source src = {f->ar, f->len, 0, 1 << 20, 0, 0};
 	struct archive_snapshot_reader *r = NULL;
-	struct archive_item it;
+	struct archive_snapshot_item it;
 	unsigned char *big = big_data();
 	const void *piece;
 	struct buf b;
@@ -694,7 +694,7 @@ static void test_stream_abandoned(void **state)
 	struct fixture *f = *state;
 	struct source src = {NULL, 4 * f->len, 0, 512, 0, 0};
 	struct archive_snapshot_reader *r = NULL;
-	struct archive_item it;
+	struct archive_snapshot_item it;
 	size_t i;
 
 	f->ar2 = xmalloc(4 * f->len);
@@ -820,7 +820,7 @@ static void test_empty_manifest(void **state)
 	struct manifest m;
 	struct fsys *fs = NULL;
 	struct archive_snapshot_reader *r = NULL;
-	struct archive_item it;
+	struct archive_snapshot_item it;
 	char *out = NULL;
 	size_t len = 0;
 
@@ -841,8 +841,8 @@ static void test_empty_manifest(void **state)
 static void test_versions(void **state)
 {
 	(void)state;
-	assert_contains(archive_versions(), "libarchive");
-	assert_contains(archive_versions(), "zstd");
+	assert_contains(archive_snapshot_versions(), "libarchive");
+	assert_contains(archive_snapshot_versions(), "zstd");
 }
 
 /* A sparse entry, as GNU tar --sparse writes it: the data comes back whole,
@@ -851,7 +851,7 @@ static void test_read_sparse(void **state)
 {
 	struct fixture *f = *state;
 	struct archive_snapshot_reader *r = NULL;
-	struct archive_item it;
+	struct archive_snapshot_item it;
 	const void *piece;
 	char *arch = NULL;
 	size_t alen, i;
