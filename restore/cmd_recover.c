@@ -145,7 +145,8 @@ int cmd_recover(struct cli_ctx *ctx, int argc, char **argv)
 		char phase[32];
 		int64_t deadline;
 
-		if (apply_pending(cfg, cfg->gateways[i].name, phase, sizeof(phase), &deadline)) {
+		if (apply_pending(cfg, cfg->gateways[i].name, phase, sizeof(phase), &deadline) ||
+		    apply_has_leftovers(cfg, cfg->gateways[i].name)) {
 			int s = recover_one(ctx, cfg->gateways[i].name, RECOVER_ANY);
 
 			status = s > status ? s : status;
