@@ -51,7 +51,7 @@ ALL_CFLAGS := -std=gnu11 $(WARN) $(HARDEN) $(CFLAGS) -iquote common -include com
 	$(PKG_CFLAGS) -MMD -MP
 LDFLAGS_ALL := -pie -Wl,-z,relro,-z,now $(LDSAN) $(LDFLAGS)
 
-COMMON_SRC := $(wildcard common/*.c)
+COMMON_SRC := $(wildcard common/*.c common/repo/*.c)
 CLI_SRC    := $(wildcard cli/*.c)
 AGENT_SRC  := $(wildcard agent/*.c)
 RESTORE_SRC := $(wildcard restore/*.c)
@@ -108,7 +108,7 @@ FUZZ_CC      ?= clang
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS  := -std=gnu11 -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link $(FUZZ_SAN) \
 	-Wall -Wextra -iquote common -include common/compat.h -DMSGW_VERSION='"$(VERSION)"' \
-	-DMSGW_LIBEXECDIR='"$(PREFIX)/libexec/msgw-backup"' $(PKG_CFLAGS) -MMD -MP
+	$(PKG_CFLAGS) -MMD -MP
 FUZZ_SRC     := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN     := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
 
@@ -175,11 +175,11 @@ bench-smoke: deps
 	scripts/bench --smoke
 
 format:
-	clang-format -i $(COMMON_SRC) $(wildcard common/*.h) $(CLI_SRC) $(wildcard cli/*.h) $(AGENT_SRC) $(wildcard agent/*.h) \
+	clang-format -i $(COMMON_SRC) $(wildcard common/*.h common/repo/*.h) $(CLI_SRC) $(wildcard cli/*.h) $(AGENT_SRC) $(wildcard agent/*.h) \
 		$(RESTORE_SRC) $(wildcard restore/*.h) $(SIM_SRC) $(wildcard tests/sim/*.h) $(UNIT_SRC)
 
 format-check:
-	clang-format --dry-run -Werror $(COMMON_SRC) $(wildcard common/*.h) $(CLI_SRC) $(wildcard cli/*.h) $(AGENT_SRC) \
+	clang-format --dry-run -Werror $(COMMON_SRC) $(wildcard common/*.h common/repo/*.h) $(CLI_SRC) $(wildcard cli/*.h) $(AGENT_SRC) \
 		$(wildcard agent/*.h) $(RESTORE_SRC) $(wildcard restore/*.h) $(SIM_SRC) \
 		$(wildcard tests/sim/*.h) $(UNIT_SRC)
 

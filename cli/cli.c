@@ -8,7 +8,7 @@
 #include "err.h"
 #include "log.h"
 #include "progress.h"
-#include "repo_remote.h"
+#include "repo.h"
 #include "snapshot.h"
 #include "ssh.h"
 #include "util.h"
@@ -155,14 +155,11 @@ struct repo *cli_repo(struct cli_ctx *ctx)
 
 void cli_lock_repo(struct cli_ctx *ctx)
 {
-	char *path;
 	int rc;
 
 	if (ctx->lock)
 		return;
-	path = xasprintf("%s/msgw.lock", repo_path(cli_repo(ctx)));
-	rc = lock_acquire(&ctx->lock, path, "repository");
-	free(path);
+	rc = repo_lock(&ctx->lock, cli_repo(ctx));
 	if (rc)
 		log_die_err(rc);
 }

@@ -354,27 +354,21 @@ int extract_snapshot(struct extract_result *out, struct repo *r, const char *id,
 		return rc;
 	st.out = out;
 	v.ctx = &st;
-	/* the archive is streamed, never held whole */
+	/* the archive is streamed, and checked against its id by its end */
 	rc = repo_open_stream(&blob, &size, r, s.id, "config.tar.zst");
-	if (!rc)
+	if (rc)
+		err_wrap(rc, "extract into '%s' failed, nothing written there", dir);
+	else
 		rc = prepare_dir(&fs, &created, dir);
 	if (!rc)
 		rc = check_space(fs, &s.manifest);
 	if (!rc)
 		rc = stage_open(&st, dir, &s.manifest);
 	if (!rc) {
-		/* every byte read is checked: each file against its sha256 in
-		 * the manifest (itself SHA-1 checked), the archive by zstd's
-		 * checksum; so the archive object's own SHA-1 (as much CPU as
-		 * the sha256s here) is asked only when a check failed, to
-		 * name a damaged object as such */
-		repo_stream_no_sha1(blob);
 		if ((rc = archive_snapshot_open_stream(&ar, read_blob, blob)) != 0)
 			err_wrap(rc, "snapshot %.12s", s.id);
 		else
 			rc = plan_check_archive(&s, ar, &v);
-		if (rc && repo_stream_check(blob) == MSGW_ECORRUPT)
-			rc = err_wrap(MSGW_ECORRUPT, "snapshot %.12s", s.id);
 	}
 	if (!rc)
 		rc = fsys_sync_all(st.fs); /* every file and folder staged */

@@ -103,10 +103,8 @@ static int wait_deadline(struct cli_ctx *ctx, const char *name)
 	       strcmp(phase, "awaiting-confirm") == 0 && deadline > (int64_t)time(NULL))
 		sleep(1);
 	for (;;) {
-		char *path = xasprintf("%s/msgw.lock", repo_path(cli_repo(ctx)));
-		int rc = ctx->lock ? 0 : lock_acquire(&ctx->lock, path, "repository");
+		int rc = ctx->lock ? 0 : repo_lock(&ctx->lock, cli_repo(ctx));
 
-		free(path);
 		if (rc && rc != MSGW_ELOCKED)
 			return cli_fail(ctx, rc);
 		if (!rc) {
