@@ -104,7 +104,7 @@ static int step(struct cli_ctx *ctx, struct target *t, const char *tip)
 	struct plan p;
 	int rc;
 
-	rc = plan_build(&p, cli_repo(ctx), tip, t->gw, t->fs, NULL);
+	rc = plan_build(&p, cli_repo(ctx), tip, cli_config(ctx), t->gw, t->fs, NULL);
 	if (rc) {
 		record(ctx, t->gw->name, "failed", err_last(), NULL, NULL);
 		return cli_fail(ctx, rc);

@@ -268,7 +268,7 @@ int restore_apply_flow(struct cli_ctx *ctx, const char *snapshot, const char *to
 			phase, strcmp(phase, "awaiting-confirm") ? "recover" : "confirm", to);
 		return cli_fail(ctx, MSGW_ERR);
 	}
-	rc = plan_build(&p, cli_repo(ctx), id, t.gw, t.fs, o->only);
+	rc = plan_build(&p, cli_repo(ctx), id, cli_config(ctx), t.gw, t.fs, o->only);
 	if (rc) {
 		target_close(&t);
 		return cli_fail(ctx, rc);
