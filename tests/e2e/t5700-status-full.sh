@@ -2,7 +2,7 @@
 # t5700-status-full: a status record that cannot be written fails the run
 # visibly.  The state directory is a 64 KiB tmpfs mounted by the test (as
 # root; without root it is made read-only instead) and filled up: a
-# snapshot that writes a commit, an unchanged one (the agent's quick path)
+# snapshot that writes a commit, an unchanged one
 # and a failing one all exit 1 with one line naming the record's file; the
 # repository still gets the commit; status says CRITICAL (state directory
 # cannot be written) instead of going stale, in text, JSON and the
@@ -80,7 +80,7 @@ test_expect_success 'full: status is CRITICAL, not stale, in text, JSON and Prom
 	grep -x "msgw_status 2" m.prom
 '
 
-test_expect_success 'full: an unchanged snapshot (the quick path) exits 1 too' '
+test_expect_success 'full: an unchanged snapshot exits 1 too' '
 	msgw-agent -c c.conf snapshot >/dev/null &&
 	fill &&
 	test_when_finished unfill &&
