@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <poll.h>
 #include <signal.h>
@@ -52,12 +53,13 @@ static bool pump(int fdo, int fde, struct buf *out, struct buf *err, int64_t dea
 	struct pollfd p[2] = {{fdo, POLLIN, 0}, {fde, POLLIN, 0}};
 
 	while (p[0].fd >= 0 || p[1].fd >= 0) {
-		int wait = deadline ? (int)(deadline - time_now_ms()) : 1000;
+		/* 64-bit until clamped: a long timeout overflows poll's int */
+		int64_t left = deadline ? deadline - time_now_ms() : 1000;
 		int i;
 
-		if (deadline && wait <= 0)
+		if (deadline && left <= 0)
 			return false;
-		if (poll(p, 2, wait > 1000 ? 1000 : wait) < 0 && errno != EINTR)
+		if (poll(p, 2, left > 1000 ? 1000 : (int)left) < 0 && errno != EINTR)
 			return true;
 		for (i = 0; i < 2; i++) {
 			if (p[i].fd >= 0 && (p[i].revents & (POLLIN | POLLHUP | POLLERR))) {
@@ -109,23 +111,109 @@ static bool wait_until(pid_t pid, int *status, int64_t deadline)
 	}
 }
 
-static void child(const char *command, int so[2], int se[2])
+static void child(const char *command, int out, int err)
 {
 	int devnull = open("/dev/null", O_RDONLY);
+	sigset_t none;
 
-	setpgid(0, 0);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 	dup2(devnull, 0);
-	dup2(so[1], 1);
-	dup2(se[1], 2);
-	close(so[0]), close(se[0]), close(so[1]), close(se[1]);
+	dup2(out, 1);
+	dup2(err, 2);
+	if (out > 2)
+		close(out);
+	if (err > 2)
+		close(err);
 	execl("/bin/sh", "sh", "-c", command, (char *)NULL);
 	_exit(127);
+}
+
+/* Close every descriptor above 2 but a, b and c: the leader lives as long
+ * as the command and must not hold our locks, files or connections. */
+static void keep_only(int a, int b, int c)
+{
+	int keep[3] = {a, b, c}, i, j, from = 3;
+
+	for (i = 0; i < 3; i++)
+		for (j = i + 1; j < 3; j++)
+			if (keep[j] < keep[i]) {
+				int t = keep[i];
+
+				keep[i] = keep[j];
+				keep[j] = t;
+			}
+	for (i = 0; i < 3; i++) {
+		if (keep[i] > from)
+			close_range((unsigned)from, (unsigned)keep[i] - 1, 0);
+		if (keep[i] >= from)
+			from = keep[i] + 1;
+	}
+	close_range((unsigned)from, ~0U, 0);
+}
+
+static void on_chld(int sig)
+{
+	(void)sig;
+}
+
+/* The command's end: exit as it did, or die of its signal. */
+static void leave_as(int status)
+{
+	if (WIFSIGNALED(status)) {
+		signal(WTERMSIG(status), SIG_DFL);
+		raise(WTERMSIG(status));
+	}
+	_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 127);
+}
+
+/*
+ * The process between us and the command: it leads the command's process
+ * group and holds the read end of the lifeline, a pipe whose write end only
+ * we hold.  When we die, killed at any instant, the lifeline reads EOF and
+ * the leader kills its whole group, itself included, so nothing we started
+ * outlives us.  Otherwise it waits for the command and exits as it did.
+ */
+static void leader(const char *command, int so[2], int se[2], int life[2])
+{
+	struct sigaction sa = {0};
+	sigset_t block, wait_mask;
+	pid_t pid;
+	int status;
+
+	setpgid(0, 0);
+	close(life[1]);
+	close(so[0]), close(se[0]);
+	keep_only(so[1], se[1], life[0]);
+	sa.sa_handler = on_chld;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGCHLD, &sa, NULL);
+	sigemptyset(&block);
+	sigaddset(&block, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &block, &wait_mask);
+	sigdelset(&wait_mask, SIGCHLD);
+	pid = fork();
+	if (pid == 0) {
+		close(life[0]);
+		child(command, so[1], se[1]);
+	}
+	close(so[1]), close(se[1]);
+	if (pid < 0)
+		_exit(127);
+	for (;;) {
+		struct pollfd p = {life[0], POLLIN, 0};
+
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			leave_as(status);
+		if (ppoll(&p, 1, NULL, &wait_mask) > 0 && (p.revents & (POLLIN | POLLHUP)))
+			kill(0, SIGKILL); /* the lifeline broke: we are gone */
+	}
 }
 
 static int local_run(void *ctx, const char *command, int timeout, struct service_result *out)
 {
 	struct buf o, e;
-	int so[2], se[2], status = 0;
+	int so[2], se[2], life[2], status = 0;
 	int64_t deadline;
 	bool done;
 	pid_t pid;
@@ -137,12 +225,16 @@ static int local_run(void *ctx, const char *command, int timeout, struct service
 		close(so[0]), close(so[1]);
 		return err_set_errno(MSGW_ERR, errno, "cannot run '%s'", command);
 	}
+	if (pipe2(life, O_CLOEXEC) < 0) {
+		close(so[0]), close(so[1]), close(se[0]), close(se[1]);
+		return err_set_errno(MSGW_ERR, errno, "cannot run '%s'", command);
+	}
 	pid = fork();
 	if (pid == 0)
-		child(command, so, se);
-	close(so[1]), close(se[1]);
+		leader(command, so, se, life);
+	close(so[1]), close(se[1]), close(life[0]);
 	if (pid < 0) {
-		close(so[0]), close(se[0]);
+		close(so[0]), close(se[0]), close(life[1]);
 		return err_set_errno(MSGW_ERR, errno, "cannot run '%s'", command);
 	}
 	setpgid(pid, pid);
@@ -163,6 +255,7 @@ static int local_run(void *ctx, const char *command, int timeout, struct service
 		out->status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 		kill(-pid, SIGKILL); /* nothing of ours may linger, daemons detach first */
 	}
+	close(life[1]);
 	out->out = buf_detach(&o, NULL);
 	out->err = buf_detach(&e, NULL);
 	return 0;
@@ -268,6 +361,77 @@ int service_run_checked(struct service_host *h, const char *what, const char *co
 		rc = err_set(MSGW_ERR, "%s: '%s' exited with status %d%s%s", what, command,
 			     r.status, line[0] ? ": " : "", line);
 	service_result_release(&r);
+	return rc;
+}
+
+/*
+ * What the status command says: 1 running (exit 0), 0 stopped (any other
+ * exit status a command gives), -1 cannot tell (it could not run, timed
+ * out, died of a signal, or the shell could not find or run it: 126, 127).
+ */
+static int ask_status(struct service_host *h, const char *status, int timeout)
+{
+	struct service_result r;
+	int says = -1;
+
+	if (service_run(h, status, timeout, &r))
+		return -1;
+	if (!r.timed_out && r.status == 0)
+		says = 1;
+	else if (!r.timed_out && r.status > 0 && r.status != 126 && r.status != 127)
+		says = 0;
+	service_result_release(&r);
+	return says;
+}
+
+int service_is_running(struct service_host *h, const char *status, int timeout)
+{
+	if (!status || !*status)
+		return 0;
+	return ask_status(h, status, timeout > 0 ? timeout : 60) == 1;
+}
+
+/* Poll the status command every 250 ms until it says want (1 running, 0
+ * stopped) or timeout seconds have passed: 0, or MSGW_ERR. */
+static int await_status(struct service_host *h, const char *what, const char *cmd,
+			const char *status, int want, int timeout)
+{
+	int64_t deadline = time_now_ms() + (timeout > 0 ? timeout : 60) * 1000LL;
+	int says;
+
+	for (;;) {
+		int64_t left = (deadline - time_now_ms() + 999) / 1000;
+
+		says = ask_status(h, status, left > 1 ? (int)(left > INT_MAX ? INT_MAX : left) : 1);
+		if (says == want)
+			return 0;
+		if (time_now_ms() >= deadline)
+			break;
+		usleep(250000);
+	}
+	return err_set(MSGW_ERR, "%s: '%s' exited 0 but status '%s' %s after %d s", what, cmd,
+		       status,
+		       says < 0	   ? "could not tell whether the service runs"
+		       : want == 0 ? "still reports the service running"
+				   : "still reports the service stopped",
+		       timeout > 0 ? timeout : 60);
+}
+
+int service_stop(struct service_host *h, const char *stop, const char *status, int timeout)
+{
+	int rc = service_run_checked(h, "stop", stop, timeout);
+
+	if (!rc && status && *status)
+		rc = await_status(h, "stop", stop, status, 0, timeout);
+	return rc;
+}
+
+int service_start(struct service_host *h, const char *start, const char *status, int timeout)
+{
+	int rc = service_run_checked(h, "start", start, timeout);
+
+	if (!rc && status && *status)
+		rc = await_status(h, "start", start, status, 1, timeout);
 	return rc;
 }
 

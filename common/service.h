@@ -62,6 +62,27 @@ int service_run(struct service_host *h, const char *command, int timeout,
 int service_run_checked(struct service_host *h, const char *what, const char *command, int timeout);
 
 /*
+ * Stopped means stopped: run the stop command (it must exit 0), then, when
+ * a status command is configured, poll it every 250 ms until it reports the
+ * service stopped (exits non-zero, but not 126 or 127, which say the shell
+ * could not run it), for at most timeout seconds.  The stop command's exit
+ * status alone is not trusted: `sc.exe stop` returns while the service is
+ * STOP_PENDING, and some Win32-OpenSSH builds report 0 for everything.
+ * MSGW_ERR with a message naming the commands when it never says stopped.
+ */
+int service_stop(struct service_host *h, const char *stop, const char *status, int timeout);
+
+/* The start command (exit 0), then the status command until it reports the
+ * service running (exit 0), at most timeout seconds. */
+int service_start(struct service_host *h, const char *start, const char *status, int timeout);
+
+/* 1 when the status command says the service runs, 0 when it says stopped,
+ * cannot tell, or no status command is configured: whether a start after a
+ * failed stop would start something the stop did not stop (when in doubt,
+ * start: a gateway left down loses journal mail). */
+int service_is_running(struct service_host *h, const char *status, int timeout);
+
+/*
  * The health check: "tcp:PORT" or "tcp:HOST:PORT" (a connection accepted,
  * HOST default 127.0.0.1 on the gateway's host) or a command exiting 0,
  * retried every 250 ms until timeout seconds have passed.  NULL or ""
