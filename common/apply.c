@@ -447,7 +447,7 @@ static int start_healthy(const struct apply_env *env)
 	int rc = svc(env, "start", env->gw->start);
 
 	if (!rc)
-		rc = service_health(env->host, env->gw->health, env->gw->timeout);
+		rc = service_health_gateway(env->host, env->gw);
 	return rc;
 }
 

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -261,33 +262,131 @@ static int local_run(void *ctx, const char *command, int timeout, struct service
 	return 0;
 }
 
-static int local_probe(void *ctx, const char *host, int port, int timeout_ms)
+/* A socket connected to host:port within timeout_ms, non-blocking, or -1. */
+static int tcp_connect(const char *host, int port, int timeout_ms)
 {
 	struct addrinfo hints = {0}, *res = NULL, *ai;
 	char portstr[16];
-	int rc = MSGW_ERR;
+	int fd = -1;
 
-	(void)ctx;
 	hints.ai_socktype = SOCK_STREAM;
 	snprintf(portstr, sizeof(portstr), "%d", port);
 	if (getaddrinfo(host, portstr, &hints, &res) != 0)
-		return MSGW_ERR;
-	for (ai = res; ai && rc; ai = ai->ai_next) {
-		int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		struct pollfd p = {fd, POLLOUT, 0};
+		return -1;
+	for (ai = res; ai && fd < 0; ai = ai->ai_next) {
+		struct pollfd p = {-1, POLLOUT, 0};
 		int soerr = 0;
 		socklen_t len = sizeof(soerr);
 
-		if (fd < 0)
+		p.fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (p.fd < 0)
 			continue;
-		if ((connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 ||
+		if ((connect(p.fd, ai->ai_addr, ai->ai_addrlen) == 0 ||
 		     (errno == EINPROGRESS && poll(&p, 1, timeout_ms) == 1 &&
-		      getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 && soerr == 0)))
-			rc = 0;
-		close(fd);
+		      getsockopt(p.fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 && soerr == 0)))
+			fd = p.fd;
+		else
+			close(p.fd);
 	}
 	freeaddrinfo(res);
-	return rc;
+	return fd;
+}
+
+static int local_probe(void *ctx, const char *host, int port, int timeout_ms)
+{
+	int fd = tcp_connect(host, port, timeout_ms);
+
+	(void)ctx;
+	if (fd < 0)
+		return MSGW_ERR;
+	close(fd);
+	return 0;
+}
+
+struct sockconn {
+	struct service_conn base;
+	int fd;
+};
+
+/* Wait until fd is ready for events or the deadline passes: 0 when ready. */
+static int ready(int fd, short events, int64_t deadline)
+{
+	for (;;) {
+		struct pollfd p = {fd, events, 0};
+		int64_t left = deadline - time_now_ms();
+		int r;
+
+		if (left <= 0)
+			return -1;
+		r = poll(&p, 1, left > 1000 ? 1000 : (int)left);
+		if (r > 0)
+			return 0;
+		if (r < 0 && errno != EINTR)
+			return -1;
+	}
+}
+
+static int sock_send(struct service_conn *c, const void *buf, size_t len, int64_t deadline)
+{
+	int fd = ((struct sockconn *)c)->fd;
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+
+		if (n > 0) {
+			p += n, len -= (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno != EAGAIN && errno != EINTR)
+			return -1;
+		if (ready(fd, POLLOUT, deadline))
+			return -1;
+	}
+	return 0;
+}
+
+static ssize_t sock_recv(struct service_conn *c, void *buf, size_t len, int64_t deadline)
+{
+	int fd = ((struct sockconn *)c)->fd;
+
+	for (;;) {
+		ssize_t n = recv(fd, buf, len, 0);
+
+		if (n >= 0)
+			return n;
+		if (errno != EAGAIN && errno != EINTR)
+			return -1;
+		if (ready(fd, POLLIN, deadline))
+			return -1;
+	}
+}
+
+static void sock_close(struct service_conn *c)
+{
+	if (!c)
+		return;
+	close(((struct sockconn *)c)->fd);
+	free(c);
+}
+
+static const struct service_conn_ops sock_ops = {sock_send, sock_recv, sock_close};
+
+static int local_connect(void *ctx, const char *host, int port, int timeout_ms,
+			 struct service_conn **out)
+{
+	struct sockconn *c;
+	int fd = tcp_connect(host, port, timeout_ms);
+
+	(void)ctx;
+	*out = NULL;
+	if (fd < 0)
+		return MSGW_ERR;
+	c = xcalloc(1, sizeof(*c));
+	c->base.ops = &sock_ops;
+	c->fd = fd;
+	*out = &c->base;
+	return 0;
 }
 
 static void local_free(void *ctx)
@@ -295,7 +394,8 @@ static void local_free(void *ctx)
 	(void)ctx;
 }
 
-static const struct service_host_ops local_ops = {local_run, local_probe, local_free};
+static const struct service_host_ops local_ops = {local_run, local_probe, local_connect,
+						  local_free};
 
 int service_host_local(struct service_host **out)
 {
@@ -435,77 +535,191 @@ int service_start(struct service_host *h, const char *start, const char *status,
 	return rc;
 }
 
-int service_parse_tcp(const char *health, char **host_out, int *port_out)
+static const char *const probe_prefix[] = {NULL, "tcp:", "tls:", "pop3:"};
+
+int service_parse_probe(const char *health, enum service_probe_kind *kind_out, char **host_out,
+			int *port_out)
 {
-	const char *p, *colon;
+	const char *p = NULL, *colon;
 	char *end;
 	long port;
+	int k;
+
+	*host_out = NULL;
+	*kind_out = SERVICE_PROBE_COMMAND;
+	for (k = SERVICE_PROBE_TCP; k <= SERVICE_PROBE_POP3 && !p; k++)
+		if (strncmp(health, probe_prefix[k], strlen(probe_prefix[k])) == 0) {
+			p = health + strlen(probe_prefix[k]);
+			*kind_out = (enum service_probe_kind)k;
+		}
+	if (!p)
+		return SERVICE_PROBE_COMMAND;
+	colon = strrchr(p, ':');
+	port = strtol(colon ? colon + 1 : p, &end, 10);
+	if (*end || port < 1 || port > 65535 || end == (colon ? colon + 1 : p) || colon == p)
+		return err_set(MSGW_ECONFIG,
+			       "bad health check '%s': expected %sPORT or %sHOST:PORT", health,
+			       probe_prefix[*kind_out], probe_prefix[*kind_out]);
+	*host_out = colon ? xstrndup(p, (size_t)(colon - p)) : xstrdup("127.0.0.1");
+	*port_out = (int)port;
+	return (int)*kind_out;
+}
+
+int service_parse_tcp(const char *health, char **host_out, int *port_out)
+{
+	enum service_probe_kind kind;
+	int rc;
 
 	*host_out = NULL;
 	if (strncmp(health, "tcp:", 4) != 0)
 		return 0;
-	p = health + 4;
-	colon = strrchr(p, ':');
-	port = strtol(colon ? colon + 1 : p, &end, 10);
-	if (*end || port < 1 || port > 65535 || end == (colon ? colon + 1 : p))
-		return err_set(MSGW_ECONFIG,
-			       "bad health check '%s': expected tcp:PORT or tcp:HOST:PORT", health);
-	*host_out = colon ? xstrndup(p, (size_t)(colon - p)) : xstrdup("127.0.0.1");
-	*port_out = (int)port;
-	return 1;
+	rc = service_parse_probe(health, &kind, host_out, port_out);
+	return rc < 0 ? rc : 1;
 }
 
-static int health_once(struct service_host *h, const char *health, const char *host, int port,
-		       int timeout, char *why, size_t whylen)
+struct check {
+	const char *health;
+	enum service_probe_kind kind;
+	char *host;
+	int port;
+	const struct service_login *login;
+};
+
+/* One probe's time: what is left of the check, at most 5 s. */
+static int probe_ms(int seconds_left)
+{
+	return seconds_left >= 5 ? 5000 : seconds_left * 1000;
+}
+
+static int health_once(struct service_host *h, const struct check *c, int timeout, char *why,
+		       size_t whylen)
 {
 	struct service_result r;
 	int rc;
 
-	if (host) {
-		rc = h->ops->tcp_probe(h->ctx, host, port, 1000);
+	switch (c->kind) {
+	case SERVICE_PROBE_TCP:
+		rc = h->ops->tcp_probe(h->ctx, c->host, c->port, 1000);
 		if (rc)
-			snprintf(why, whylen, "nothing accepts connections on %s:%d", host, port);
+			snprintf(why, whylen, "nothing accepts connections on %s:%d", c->host,
+				 c->port);
 		return rc;
+	case SERVICE_PROBE_TLS:
+		return service_probe_tls(h, c->host, c->port, probe_ms(timeout), why, whylen);
+	case SERVICE_PROBE_POP3:
+		return service_probe_pop3(h, c->host, c->port, probe_ms(timeout), c->login, why,
+					  whylen);
+	case SERVICE_PROBE_COMMAND:
+		break;
 	}
-	rc = service_run(h, health, timeout, &r);
+	rc = service_run(h, c->health, timeout, &r);
 	if (rc) {
 		snprintf(why, whylen, "%s", err_last());
 		return rc;
 	}
 	if (r.status != 0) {
-		snprintf(why, whylen, "'%s' exited with status %d", health, r.status);
+		snprintf(why, whylen, "'%s' exited with status %d", c->health, r.status);
 		rc = MSGW_ERR;
 	}
 	service_result_release(&r);
 	return rc;
 }
 
-int service_health(struct service_host *h, const char *health, int timeout)
+static int health_run(struct service_host *h, const char *health, int timeout,
+		      const struct service_login *login)
 {
 	int64_t deadline = time_now_ms() + (timeout > 0 ? timeout : 60) * 1000LL;
-	char *host = NULL, why[512] = "no attempt";
-	int port = 0, rc;
+	struct check c = {health, SERVICE_PROBE_COMMAND, NULL, 0, login};
+	char why[512] = "no attempt";
+	int rc;
 
 	if (!health || !*health)
 		return 0;
-	rc = service_parse_tcp(health, &host, &port);
+	rc = service_parse_probe(health, &c.kind, &c.host, &c.port);
 	if (rc < 0)
 		return rc;
 	for (;;) {
 		int left = (int)((deadline - time_now_ms()) / 1000);
 
-		if (health_once(h, health, host, port, left > 1 ? left : 1, why, sizeof(why)) ==
-		    0) {
+		if (health_once(h, &c, left > 1 ? left : 1, why, sizeof(why)) == 0) {
 			rc = 0;
 			break;
 		}
 		if (time_now_ms() >= deadline) {
-			rc = err_set(MSGW_EHEALTH, "health check '%s' failed for %d s: %s", health,
-				     timeout, why);
+			rc = err_set(MSGW_EHEALTH, "health check '%s'%s failed for %d s: %s",
+				     health, login ? " with the mail probe" : "", timeout, why);
 			break;
 		}
 		usleep(250000);
 	}
-	free(host);
+	free(c.host);
+	return rc;
+}
+
+int service_health(struct service_host *h, const char *health, int timeout)
+{
+	return health_run(h, health, timeout, NULL);
+}
+
+/* The probe password: the file's first line, which only its owner may
+ * read; the caller wipes and frees it. */
+static int read_password(char **out, const char *path)
+{
+	struct stat st;
+	char *text = NULL;
+	size_t len = 0;
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), rc = 0;
+
+	*out = NULL;
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		rc = err_set_errno(MSGW_ECONFIG, errno, "cannot read probe-password-file '%s'",
+				   path);
+		goto cleanup;
+	}
+	if (st.st_mode & 077) {
+		rc = err_set(MSGW_ECONFIG,
+			     "probe-password-file '%s' is readable by others: run 'chmod 600 %s'",
+			     path, path);
+		goto cleanup;
+	}
+	len = 1024;
+	text = xcalloc(1, len + 1);
+	n = read(fd, text, len);
+	if (n < 0) {
+		rc = err_set_errno(MSGW_ECONFIG, errno, "cannot read probe-password-file '%s'",
+				   path);
+		goto cleanup;
+	}
+	text[strcspn(text, "\r\n")] = '\0';
+	if (!*text)
+		rc = err_set(MSGW_ECONFIG, "probe-password-file '%s' is empty", path);
+cleanup:
+	if (fd >= 0)
+		close(fd);
+	if (rc && text) {
+		secure_wipe(text, len);
+		free(text);
+		text = NULL;
+	}
+	*out = text;
+	return rc;
+}
+
+int service_health_gateway(struct service_host *h, const struct config_gateway *gw)
+{
+	struct service_login l = {gw->probe_mailbox, NULL};
+	char *pw = NULL;
+	int rc;
+
+	if (!gw->probe_mailbox)
+		return health_run(h, gw->health, gw->timeout, NULL);
+	rc = read_password(&pw, gw->probe_password_file);
+	if (rc)
+		return rc;
+	l.password = pw;
+	rc = health_run(h, gw->health, gw->timeout, &l);
+	secure_wipe(pw, strlen(pw));
+	free(pw);
 	return rc;
 }

@@ -46,12 +46,12 @@ test_expect_success 'apply killed while its stop command runs: recover leaves no
 '
 
 test_expect_success 'a hook past its timeout dies with its children' '
-	sed -i "s|^state-dir.*|&\nhook-pre-snapshot = \"sleep 30 \& echo \$! >$TRASH/child.pid; wait\"\nhook-timeout = 1|" "$CONF" &&
-	test_grep "hook-timeout = 1" "$CONF" &&
+	sed -i "s|^state-dir.*|&\nhook-pre-snapshot = \"sleep 30 \& echo \$! >$TRASH/child.pid; wait\"\nhook-timeout = 2|" "$CONF" &&
+	test_grep "hook-timeout = 2" "$CONF" &&
 	test_expect_code 1 agent snapshot A &&
-	test_grep "hook-pre-snapshot of .A.: .* timed out after 1 s" err &&
+	test_grep "hook-pre-snapshot of .A.: .* timed out after 2 s" err &&
 	test -s child.pid &&
-	wait_for 2 eval "! kill -0 $(cat child.pid) 2>/dev/null"
+	wait_for 5 eval "! kill -0 $(cat child.pid) 2>/dev/null"
 '
 
 test_done

@@ -24,16 +24,19 @@
 
 /* What the daemon needs, taken from the options and Gateway.json at start. */
 struct svc {
-	char *dir;	  /* data directory */
-	char *pidfile;	  /* DIR.pid */
-	char *greeting;	  /* the line each connection gets */
-	const char *addr; /* --listen */
-	long port;	  /* ports.console */
-	double delay;	  /* MSGW_SIM_START_DELAY */
-	int hang;	  /* MSGW_SIM_STOP_HANG=1 */
-	double linger;	  /* MSGW_SIM_STOP_DELAY: seconds between SIGTERM and exit */
-	char *config;	  /* Gateway.json as loaded, saved back on exit when lingering */
-	int ready_fd;	  /* the daemon's end of the readiness pipe */
+	char *dir;		/* data directory */
+	char *pidfile;		/* DIR.pid */
+	char *greeting;		/* the line each connection gets */
+	const char *addr;	/* --listen */
+	long port;		/* ports.console */
+	long pop3_port;		/* ports.pop3 */
+	struct sim_gw gw;	/* the configuration loaded at start, for POP3 logins */
+	struct ssl_ctx_st *tls; /* the console's and POP3's certificate */
+	double delay;		/* MSGW_SIM_START_DELAY */
+	int hang;		/* MSGW_SIM_STOP_HANG=1 */
+	double linger;		/* MSGW_SIM_STOP_DELAY: seconds between SIGTERM and exit */
+	char *config;		/* Gateway.json as loaded, saved back on exit when lingering */
+	int ready_fd;		/* the daemon's end of the readiness pipe */
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -312,31 +315,36 @@ static int open_listener(const struct svc *s)
 	return fd;
 }
 
-static void answer(int lfd, const char *greeting)
-{
-	int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-
-	if (c < 0)
-		return;
-	if (send(c, greeting, strlen(greeting), MSG_NOSIGNAL) < 0) {
-		/* the client left early; nothing to do */
-	}
-	close(c);
-}
-
-static void serve(const struct svc *s, int lfd, const sigset_t *waitmask)
+static void serve(const struct svc *s, int lfd, int pfd, const sigset_t *waitmask)
 {
 	while (!stop_requested) {
-		struct pollfd p = {lfd, POLLIN, 0};
-		int r = ppoll(&p, 1, NULL, waitmask);
+		struct pollfd p[2] = {{lfd, POLLIN, 0}, {pfd, POLLIN, 0}};
+		int r = ppoll(p, pfd >= 0 ? 2 : 1, NULL, waitmask);
 
 		if (r < 0 && errno != EINTR) {
 			sim_log(s->dir, "poll failed: %s", strerror(errno));
 			return;
 		}
-		if (r > 0 && (p.revents & POLLIN))
-			answer(lfd, s->greeting);
+		if (r > 0 && (p[0].revents & POLLIN))
+			sim_console_answer(lfd, s->greeting, s->tls);
+		if (r > 0 && pfd >= 0 && (p[1].revents & POLLIN))
+			sim_pop3_answer(pfd, &s->gw, s->tls);
 	}
+}
+
+/* The POP3 listener on ports.pop3, or -1 (logged) when it cannot be bound:
+ * the default port 110 needs privileges the tests do not have. */
+static int open_pop3(struct svc *s)
+{
+	long console = s->port;
+	int fd;
+
+	s->port = s->pop3_port;
+	fd = open_listener(s);
+	s->port = console;
+	if (fd < 0)
+		sim_log(s->dir, "no POP3: %s", sim_lasterr());
+	return fd;
 }
 
 /*
@@ -385,11 +393,18 @@ static int daemon_main(struct svc *s)
 		return SIM_EXIT_FAIL;
 	}
 	if (lfd >= 0) {
+		int pfd = open_pop3(s);
+
+		s->tls = sim_tls_new();
+		if (!s->tls)
+			sim_log(s->dir, "console without TLS: %s", sim_lasterr());
 		sim_log(s->dir, "service started: pid %ld, console on %s:%ld", (long)getpid(),
 			s->addr, s->port);
 		report(s, "OK\n");
-		serve(s, lfd, &waitmask);
+		serve(s, lfd, pfd, &waitmask);
 		close(lfd);
+		if (pfd >= 0)
+			close(pfd);
 		linger(s);
 	}
 	remove_pidfile_of(s->pidfile, getpid());
@@ -503,7 +518,9 @@ static int load_svc(struct svc *s, const char *dir)
 				  json_array_size(json_object_get(gw.root, "mailboxes")));
 	s->port =
 	    (long)json_integer_value(json_object_get(json_object_get(gw.root, "ports"), "console"));
-	sim_gw_release(&gw);
+	s->pop3_port =
+	    (long)json_integer_value(json_object_get(json_object_get(gw.root, "ports"), "pop3"));
+	s->gw = gw; /* kept for POP3 logins; the daemon's copy lives until it exits */
 	return 0;
 }
 
@@ -529,5 +546,7 @@ int sim_cmd_start(const struct sim_opts *o)
 	free(s.pidfile);
 	free(s.greeting);
 	free(s.config);
+	if (s.gw.root)
+		sim_gw_release(&s.gw);
 	return rc;
 }
