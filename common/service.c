@@ -186,6 +186,11 @@ static void leader(const char *command, int so[2], int se[2], int life[2])
 	close(life[1]);
 	close(so[0]), close(se[0]);
 	keep_only(so[1], se[1], life[0]);
+	/* our handlers (the scheduler's SIGTERM flag) must not keep the leader
+	 * alive when its group is told to end */
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
 	sa.sa_handler = on_chld;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGCHLD, &sa, NULL);
@@ -560,7 +565,10 @@ int service_parse_probe(const char *health, enum service_probe_kind *kind_out, c
 		return err_set(MSGW_ECONFIG,
 			       "bad health check '%s': expected %sPORT or %sHOST:PORT", health,
 			       probe_prefix[*kind_out], probe_prefix[*kind_out]);
-	*host_out = colon ? xstrndup(p, (size_t)(colon - p)) : xstrdup("127.0.0.1");
+	if (colon && *p == '[' && colon[-1] == ']' && colon - p > 2) /* [IPv6] */
+		*host_out = xstrndup(p + 1, (size_t)(colon - p - 2));
+	else
+		*host_out = colon ? xstrndup(p, (size_t)(colon - p)) : xstrdup("127.0.0.1");
 	*port_out = (int)port;
 	return (int)*kind_out;
 }
