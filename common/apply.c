@@ -437,7 +437,7 @@ static int svc(const struct apply_env *env, const char *what, const char *cmd)
 			 env->gw->name);
 		return 0;
 	}
-	if (cmd == env->gw->stop)
+	if (strcmp(what, "stop") == 0)
 		return service_stop(env->host, cmd, env->gw->status, env->gw->timeout);
 	return service_start(env->host, cmd, env->gw->status, env->gw->timeout);
 }
