@@ -1,10 +1,12 @@
 # msgw-backup: one hand-written Makefile.  Targets: all, check, test, asan,
-# demo, bench, bench-smoke, release, format, format-check, install, clean.
+# demo, bench, bench-smoke, release, fuzz, format, format-check, install, clean.
 #   make                 build/msgw-agent, build/msgw-restore, build/msgw-sim
 #                        (a test build: fault-injection points compiled in)
 #   make check           every unit and end-to-end test
 #   make asan            the same tests under ASan+UBSan (build-asan/)
 #   make release         build-release/, without fault injection
+#   make fuzz            build the libFuzzer harnesses of tests/fuzz/ with clang
+#                        (build-fuzz/) and run each for FUZZ_SECONDS
 #   make install PREFIX=/usr/local DESTDIR=...   installs the release build
 #   make V=1             show the compiler command lines
 
@@ -90,6 +92,40 @@ $(BUILD)/test_%: $(BUILD)/obj/tests/unit/test_%.o $(BUILD)/libmsgw.a
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS)
 
+# libFuzzer harnesses: tests/fuzz/fuzz_NAME.c, linked with common/ compiled
+# by clang with the fuzzer's coverage and ASan+UBSan; tests/fuzz/run runs
+# each over its seed corpus tests/fuzz/corpus/NAME/ (new inputs are kept in
+# build-fuzz/corpus/NAME/, crashes in build-fuzz/crash-NAME-*).
+FUZZ_BUILD   ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_CC      ?= clang
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS  := -std=gnu11 -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link $(FUZZ_SAN) \
+	-Wall -Wextra -iquote common -include common/compat.h -DMSGW_VERSION='"$(VERSION)"' \
+	-DMSGW_LIBEXECDIR='"$(PREFIX)/libexec/msgw-backup"' $(PKG_CFLAGS) -MMD -MP
+FUZZ_SRC     := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN     := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
+
+$(FUZZ_BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $< (fuzz)")
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
+
+$(FUZZ_BUILD)/libmsgw.a: $(COMMON_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
+	@rm -f $@
+	$(Q)ar rcs $@ $^
+
+$(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/tests/fuzz/fuzz_%.o $(FUZZ_BUILD)/libmsgw.a
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ $(PKG_LIBS)
+
+.PRECIOUS: $(FUZZ_BUILD)/obj/%.o
+fuzz-build: $(FUZZ_BIN)
+
+fuzz: deps
+	@$(MAKE) --no-print-directory fuzz-build
+	tests/fuzz/run $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
 # check, demo and asan first install what they need (fresh machines), then
 # build in a sub-make so pkg-config sees the freshly installed libraries.
 deps:
@@ -141,8 +177,12 @@ install: release
 	for f in man/*.5; do [ -f "$$f" ] && install -m 0644 "$$f" $(DESTDIR)$(PREFIX)/share/man/man5/; done; true
 
 clean:
-	rm -rf build build-asan build-release
+	rm -rf build build-asan build-release build-fuzz
 
-.PHONY: all deps check test run-tests asan release demo bench bench-smoke format format-check install clean
+.PHONY: all deps check test run-tests asan release demo bench bench-smoke format format-check install clean \
+	fuzz fuzz-build
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+ifneq ($(filter fuzz fuzz-build $(FUZZ_BUILD)/%,$(MAKECMDGOALS)),)
+-include $(shell find $(FUZZ_BUILD)/obj -name '*.d' 2>/dev/null)
+endif

@@ -1,6 +1,8 @@
 /*
- * glob: a small recursive matcher with git-style "**".  Patterns here are
- * short and paths shallow, so plain backtracking is fast enough.
+ * glob: a small matcher with git-style "**".  It never recurses and
+ * retries only its last star, so its work is bounded by the pattern's
+ * length times the path's (times the path's depth for "**") whatever the
+ * number of stars: a typo in the configuration must not hang a run.
  */
 #include "glob.h"
 #include "util.h"
@@ -37,60 +39,92 @@ static bool match_class(const char **pp, char c)
 }
 
 /*
+ * One pattern element other than '*' against one character of s: advance
+ * both and return true, or return false on a mismatch.
+ */
+static bool match_one(const char **pp, const char **ss)
+{
+	const char *p = *pp, *s = *ss;
+
+	switch (*p) {
+	case '\0':
+		return false;
+	case '?':
+		if (*s == '\0' || *s == '/')
+			return false;
+		p++;
+		break;
+	case '[':
+		if (*s == '\0' || *s == '/' || !match_class(&p, *s))
+			return false;
+		break;
+	case '\\':
+		if (p[1])
+			p++;
+		/* fall through */
+	default:
+		if (*p != *s)
+			return false;
+		p++;
+	}
+	*pp = p;
+	*ss = s + 1;
+	return true;
+}
+
+/*
  * start is the beginning of the whole pattern: "**" is special only as a
  * whole component (at the start or after a '/', and followed by '/' or the
  * end); elsewhere, as in "a**" or "**b", it is a plain '*' that never
  * crosses a '/'.
+ *
+ * No recursion, so no exponential backtracking on patterns with many
+ * stars: only the last '*' and the last "**" + "/" are ever retried, as in
+ * the classic wildcard matcher.  That is enough because a '/' in s is
+ * matched only by a '/' of the pattern, so what lies before a "**" + "/"
+ * always ends at the same component whichever way its stars matched, and
+ * the earliest component where the part after it matches is as good as
+ * any later one (the next "**" takes up whatever lies between).
  */
 static bool match(const char *start, const char *p, const char *s)
 {
+	const char *star_p = NULL, *star_s = NULL;   /* after the last '*'; where it stops */
+	const char *dstar_p = NULL, *dstar_s = NULL; /* after the last "**" + "/"; where */
+	const char *slash;
+
 	for (;;) {
-		switch (*p) {
-		case '\0':
-			return *s == '\0';
-		case '*':
+		if (*p == '\0' && *s == '\0')
+			return true;
+		if (*p == '*') {
 			if (p[1] == '*' && (p == start || p[-1] == '/')) {
 				if (p[2] == '\0')
 					return true;
 				if (p[2] == '/') {
-					const char *t;
-
-					if (match(start, p + 3, s))
-						return true;
-					for (t = s; *t; t++)
-						if (*t == '/' && match(start, p + 3, t + 1))
-							return true;
-					return false;
+					p += 3;
+					dstar_p = p, dstar_s = s;
+					star_p = NULL;
+					continue;
 				}
 			}
-			while (p[1] == '*')
-				p++; /* "**x", "a**": a run of stars inside a component acts as '*'
-				      */
-			for (;; s++) {
-				if (match(start, p + 1, s))
-					return true;
-				if (*s == '\0' || *s == '/')
-					return false;
-			}
-		case '?':
-			if (*s == '\0' || *s == '/')
-				return false;
-			p++, s++;
-			break;
-		case '[':
-			if (*s == '\0' || *s == '/' || !match_class(&p, *s))
-				return false;
-			s++;
-			break;
-		case '\\':
-			if (p[1])
-				p++;
-			/* fall through */
-		default:
-			if (*p != *s)
-				return false;
-			p++, s++;
+			while (*p == '*')
+				p++; /* a run of stars inside a component acts as one '*' */
+			star_p = p, star_s = s;
+			continue;
 		}
+		if (match_one(&p, &s))
+			continue;
+		/* a mismatch: the last '*' takes one more character, else the
+		 * last "**" + "/" one more component */
+		if (star_p && *star_s != '\0' && *star_s != '/') {
+			p = star_p, s = ++star_s;
+			continue;
+		}
+		if (dstar_p && (slash = strchr(dstar_s, '/'))) {
+			p = dstar_p, s = dstar_s = slash + 1;
+			star_p = NULL;
+			continue;
+		}
+		return false;
 	}
 }
 

@@ -213,11 +213,12 @@ static int xfer_init(struct xfer *x, const struct config_remote *rem, const char
 			    MSGW_ECONFIG,
 			    "remote '%s': this libgit2 (%s) was built without ssh support",
 			    rem->name, repo_version());
-		if (rem->identity && rem->passphrase_file) {
+		/* libgit2 reads the key itself: refuse a readable one first */
+		rc = rem->identity ? ssh_key_file_check("identity", rem->identity) : 0;
+		if (!rc && rem->identity && rem->passphrase_file)
 			rc = ssh_passphrase_read(&x->passphrase, rem->passphrase_file);
-			if (rc)
-				return err_wrap(rc, "remote '%s'", rem->name);
-		}
+		if (rc)
+			return err_wrap(rc, "remote '%s'", rem->name);
 		return 0;
 	}
 	if (strncmp(rem->url, "file://", 7) == 0 || rem->url[0] == '/') {

@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <libssh2.h>
 #include <libssh2_sftp.h>
 #include <netdb.h>
@@ -227,9 +228,30 @@ int ssh_session_sftp(LIBSSH2_SFTP **out, struct ssh_session *s)
 
 /* ---- passphrases ------------------------------------------------------- */
 
+/* A secret that group or others may read or change is refused, as OpenSSH
+ * refuses such private keys (st: the file's status). */
+static int secret_mode_check(const char *what, const char *file, const struct stat *st)
+{
+	if (!(st->st_mode & 077))
+		return 0;
+	return err_set(MSGW_ERR,
+		       "%s '%s' is accessible by group or others (mode %04o): run 'chmod 600 %s'",
+		       what, file, (unsigned)(st->st_mode & 07777), file);
+}
+
+int ssh_key_file_check(const char *what, const char *file)
+{
+	struct stat st;
+
+	if (stat(file, &st) < 0)
+		return err_set_errno(MSGW_ERR, errno, "cannot read %s '%s'", what, file);
+	return secret_mode_check(what, file, &st);
+}
+
 int ssh_passphrase_read(char **out, const char *file)
 {
 	struct buf b;
+	struct stat st;
 	char chunk[256];
 	ssize_t n;
 	int fd, rc = 0;
@@ -238,6 +260,14 @@ int ssh_passphrase_read(char **out, const char *file)
 	fd = open(file, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return err_set_errno(MSGW_ERR, errno, "cannot read passphrase file '%s'", file);
+	if (fstat(fd, &st) < 0)
+		rc = err_set_errno(MSGW_ERR, errno, "cannot read passphrase file '%s'", file);
+	else
+		rc = secret_mode_check("passphrase file", file, &st);
+	if (rc) {
+		close(fd);
+		return rc;
+	}
 	buf_init(&b);
 	while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
 		if (n < 0) {
@@ -351,52 +381,157 @@ void ssh_hostkey_release(struct ssh_hostkey *k)
 	memset(k, 0, sizeof(*k));
 }
 
-/*
- * Read known_hosts into a libssh2 collection line by line, so one line
- * libssh2 cannot parse (a marker, a key type it does not know) is skipped
- * instead of failing the whole file.  A missing file gives an empty one.
- */
-static int kh_load(LIBSSH2_KNOWNHOSTS **out, LIBSSH2_SESSION *session, const char *file)
+/* libssh2's check of key for name in kh (its LIBSSH2_KNOWNHOST_CHECK_*). */
+static int kh_check(LIBSSH2_KNOWNHOSTS *kh, const char *name, const struct ssh_hostkey *key)
 {
-	LIBSSH2_KNOWNHOSTS *kh;
+	const struct key_kind *kind = kind_by_name(key->type);
+
+	/* port -1: only the exact name is looked up, never a port-less
+	 * fallback (libssh2 would take a port 22 key for any port) */
+	return libssh2_knownhost_checkp(
+	    kh, name, -1, (const char *)key->blob, key->len,
+	    LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW |
+		(kind ? kind->knownhost : LIBSSH2_KNOWNHOST_KEY_UNKNOWN),
+	    NULL);
+}
+
+/*
+ * Whether the entry at p is plain, or hashed ("|1|SALT|HASH") with a HASH
+ * of a SHA-1's 20 bytes (27 base64 digits and '=').  libssh2 1.10 leaks an
+ * HMAC context on every lookup through a hashed entry of another length
+ * (knownhost_check starts the HMAC before it checks the length): such an
+ * entry can match nothing anyway, so it is skipped before libssh2 sees it.
+ */
+static bool kh_entry_ok(const char *p)
+{
+	static const char digits[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const char *hash;
+	size_t n;
+
+	if (strncmp(p, "|1|", 3) != 0)
+		return true;
+	hash = strchr(p + 3, '|');
+	if (!hash)
+		return false;
+	hash++;
+	n = strcspn(hash, " \t\r\n");
+	return n == 28 && hash[27] == '=' && strspn(hash, digits) == 27;
+}
+
+/* What reading a known_hosts file found beside its entries. */
+struct kh_read {
+	const char *file;	       /* for messages */
+	const struct ssh_hostkey *key; /* to check @revoked lines against, or NULL */
+	bool warn;		       /* warn about lines that are not used */
+	int revoked_line;	       /* the first @revoked line naming key, or 0 */
+};
+
+/* A "@revoked" line's entry (rest): when it names r->key for the key's
+ * host, remember the line. */
+static void kh_revoked(LIBSSH2_SESSION *session, struct kh_read *r, const char *rest, int lineno)
+{
+	LIBSSH2_KNOWNHOSTS *one = libssh2_knownhost_init(session);
+	char *name;
+
+	if (!one)
+		return;
+	if (!kh_entry_ok(rest) ||
+	    libssh2_knownhost_readline(one, rest, strlen(rest), LIBSSH2_KNOWNHOST_FILE_OPENSSH)) {
+		if (r->warn)
+			log_warn("known-hosts '%s' line %d: @revoked entry not understood, ignored",
+				 r->file, lineno);
+	} else if (r->key && !r->revoked_line) {
+		name = location_known_hosts_name(r->key->host, r->key->port);
+		if (kh_check(one, name, r->key) == LIBSSH2_KNOWNHOST_CHECK_MATCH)
+			r->revoked_line = lineno;
+		free(name);
+	}
+	libssh2_knownhost_free(one);
+}
+
+/* A line starting with '@' (p): "@revoked" lines are checked against the
+ * key, others are not supported and said so. */
+static void kh_marker(LIBSSH2_SESSION *session, struct kh_read *r, const char *p, int lineno)
+{
+	size_t n = strcspn(p, " \t\r\n");
+	const char *rest = p + n + strspn(p + n, " \t");
+
+	if (n == 8 && strncmp(p, "@revoked", n) == 0)
+		kh_revoked(session, r, rest, lineno);
+	else if (r->warn && n == 15 && strncmp(p, "@cert-authority", n) == 0)
+		log_warn("known-hosts '%s' line %d: @cert-authority lines are not supported, "
+			 "ignored (record the host's own key)",
+			 r->file, lineno);
+	else if (r->warn)
+		log_warn("known-hosts '%s' line %d: unknown marker '%.*s', line ignored", r->file,
+			 lineno, (int)(n > 40 ? 40 : n), p);
+}
+
+/* Read the lines of f into kh; see kh_load. */
+static int kh_read_lines(LIBSSH2_KNOWNHOSTS *kh, LIBSSH2_SESSION *session, FILE *f,
+			 struct kh_read *r)
+{
 	char *line = NULL;
 	size_t cap = 0;
 	ssize_t n;
 	int lineno = 0;
-	FILE *f;
+
+	while ((n = getline(&line, &cap, f)) > 0) {
+		const char *p = line;
+
+		lineno++;
+		if (memchr(line, '\0', (size_t)n))
+			continue; /* not text */
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p == '#' || *p == '\n' || *p == '\r' || *p == '\0')
+			continue;
+		if (*p == '@')
+			kh_marker(session, r, p, lineno);
+		else if (!kh_entry_ok(p) || libssh2_knownhost_readline(
+						kh, p, strlen(p), LIBSSH2_KNOWNHOST_FILE_OPENSSH))
+			log_debug("known-hosts '%s' line %d: not understood, skipped", r->file,
+				  lineno);
+	}
+	free(line);
+	return ferror(f) ? err_set(MSGW_ERR, "cannot read known-hosts '%s': read error", r->file)
+			 : 0;
+}
+
+/*
+ * Read known_hosts (f, or the file r->file when f is NULL) into a libssh2
+ * collection line by line, so one line libssh2 cannot parse (a key type it
+ * does not know) is skipped instead of failing the whole file.  Lines with
+ * a marker are not entries: "@revoked" ones are checked against r->key
+ * (r->revoked_line), others are not supported (a warning when r->warn).
+ * A missing file gives an empty collection.
+ */
+static int kh_load(LIBSSH2_KNOWNHOSTS **out, LIBSSH2_SESSION *session, FILE *f, struct kh_read *r)
+{
+	LIBSSH2_KNOWNHOSTS *kh;
+	FILE *opened = NULL;
+	int rc;
 
 	*out = NULL;
 	kh = libssh2_knownhost_init(session);
 	if (!kh)
-		return err_set(MSGW_ERR, "cannot read known-hosts '%s': out of memory", file);
-	f = fopen(file, "re");
-	if (!f) {
+		return err_set(MSGW_ERR, "cannot read known-hosts '%s': out of memory", r->file);
+	if (!f && !(f = opened = fopen(r->file, "re"))) {
 		if (errno == ENOENT) {
 			*out = kh;
 			return 0;
 		}
 		libssh2_knownhost_free(kh);
-		return err_set_errno(MSGW_ERR, errno, "cannot read known-hosts '%s'", file);
+		return err_set_errno(MSGW_ERR, errno, "cannot read known-hosts '%s'", r->file);
 	}
-	while ((n = getline(&line, &cap, f)) > 0) {
-		const char *p = line;
-
-		lineno++;
-		while (*p == ' ' || *p == '\t')
-			p++;
-		if (*p == '#' || *p == '\n' || *p == '\0')
-			continue;
-		if (libssh2_knownhost_readline(kh, line, (size_t)n, LIBSSH2_KNOWNHOST_FILE_OPENSSH))
-			log_debug("known-hosts '%s' line %d: not understood, skipped", file,
-				  lineno);
-	}
-	free(line);
-	if (ferror(f)) {
-		fclose(f);
+	rc = kh_read_lines(kh, session, f, r);
+	if (opened)
+		fclose(opened);
+	if (rc) {
 		libssh2_knownhost_free(kh);
-		return err_set(MSGW_ERR, "cannot read known-hosts '%s': read error", file);
+		return rc;
 	}
-	fclose(f);
 	*out = kh;
 	return 0;
 }
@@ -459,25 +594,20 @@ static LIBSSH2_SESSION *scratch_session(void)
 	return libssh2_session_init();
 }
 
-static int kh_lookup(enum ssh_hostkey_status *status_out, LIBSSH2_SESSION *session,
-		     const char *known_hosts, const struct ssh_hostkey *key)
+/* The lookup of key in known_hosts (f: its text, or NULL to open r->file);
+ * a revoked key is SSH_HOSTKEY_KNOWN with r->revoked_line set. */
+static int kh_lookup(enum ssh_hostkey_status *status_out, LIBSSH2_SESSION *session, FILE *f,
+		     struct kh_read *r)
 {
-	const struct key_kind *kind = kind_by_name(key->type);
 	LIBSSH2_KNOWNHOSTS *kh = NULL;
 	char *name = NULL;
-	int rc, r;
+	int rc;
 
-	rc = kh_load(&kh, session, known_hosts);
+	rc = kh_load(&kh, session, f, r);
 	if (rc)
 		return rc;
-	name = location_known_hosts_name(key->host, key->port);
-	/* port -1: only the exact name is looked up, never a port-less
-	 * fallback (libssh2 would take a port 22 key for any port) */
-	r = libssh2_knownhost_checkp(kh, name, -1, (const char *)key->blob, key->len,
-				     LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW |
-					 (kind ? kind->knownhost : LIBSSH2_KNOWNHOST_KEY_UNKNOWN),
-				     NULL);
-	switch (r) {
+	name = location_known_hosts_name(r->key->host, r->key->port);
+	switch (kh_check(kh, name, r->key)) {
 	case LIBSSH2_KNOWNHOST_CHECK_MATCH:
 		*status_out = SSH_HOSTKEY_KNOWN;
 		break;
@@ -488,24 +618,64 @@ static int kh_lookup(enum ssh_hostkey_status *status_out, LIBSSH2_SESSION *sessi
 		*status_out = SSH_HOSTKEY_UNKNOWN;
 		break;
 	default:
-		rc = err_set(MSGW_ERR, "cannot check host key of '%s' in '%s': %s", name,
-			     known_hosts, ssh_errmsg(session));
+		rc = err_set(MSGW_ERR, "cannot check host key of '%s' in '%s': %s", name, r->file,
+			     ssh_errmsg(session));
 	}
 	free(name);
 	libssh2_knownhost_free(kh);
 	return rc;
 }
 
-int ssh_known_hosts_lookup(enum ssh_hostkey_status *status_out, const char *known_hosts,
-			   const struct ssh_hostkey *key)
+static int revoked_msg(const struct kh_read *r)
 {
+	char *name = location_known_hosts_name(r->key->host, r->key->port);
+	int rc;
+
+	rc = err_set(MSGW_ERR,
+		     "host key verification failed: the %s key of '%s' (%s) is revoked by '%s' "
+		     "line %d",
+		     r->key->type, name, r->key->fingerprint, r->file, r->revoked_line);
+	free(name);
+	return rc;
+}
+
+/* ssh_known_hosts_lookup over f (NULL: open known_hosts), warning about
+ * unused lines when warn. */
+static int lookup_in(enum ssh_hostkey_status *status_out, FILE *f, const char *known_hosts,
+		     const struct ssh_hostkey *key, bool warn)
+{
+	struct kh_read r = {known_hosts, key, warn, 0};
 	LIBSSH2_SESSION *session = scratch_session();
 	int rc;
 
 	if (!session)
 		return err_set(MSGW_ERR, "cannot check host keys: libssh2 failed to start");
-	rc = kh_lookup(status_out, session, known_hosts, key);
+	rc = kh_lookup(status_out, session, f, &r);
 	libssh2_session_free(session);
+	if (!rc && r.revoked_line)
+		rc = revoked_msg(&r);
+	return rc;
+}
+
+int ssh_known_hosts_lookup(enum ssh_hostkey_status *status_out, const char *known_hosts,
+			   const struct ssh_hostkey *key)
+{
+	return lookup_in(status_out, NULL, known_hosts, key, true);
+}
+
+int ssh_known_hosts_lookup_text(enum ssh_hostkey_status *status_out, const char *known_hosts,
+				const char *text, size_t len, const struct ssh_hostkey *key)
+{
+	FILE *f;
+	int rc;
+
+	if (len == 0)
+		text = "\n", len = 1; /* fmemopen wants a buffer */
+	f = fmemopen((void *)text, len, "r");
+	if (!f)
+		return err_set_errno(MSGW_ERR, errno, "cannot read known-hosts '%s'", known_hosts);
+	rc = lookup_in(status_out, f, known_hosts, key, false);
+	fclose(f);
 	return rc;
 }
 
@@ -629,7 +799,7 @@ static int tcp_connect(int *out, const char *who, const char *host, int port, in
 		p.fd = fd;
 		p.events = POLLOUT;
 		do
-			r = poll(&p, 1, timeout * 1000);
+			r = poll(&p, 1, timeout > INT_MAX / 1000 ? INT_MAX : timeout * 1000);
 		while (r < 0 && errno == EINTR);
 		if (r == 0) {
 			timed_out = true;
@@ -665,10 +835,11 @@ static void prefer_known_types(LIBSSH2_SESSION *session, const char *known_hosts
 	LIBSSH2_KNOWNHOSTS *kh = NULL;
 	const char **algs = NULL;
 	char *name;
+	struct kh_read r = {known_hosts, NULL, false, 0};
 	struct buf pref;
 	int nalgs, i;
 
-	if (!known_hosts || kh_load(&kh, session, known_hosts))
+	if (!known_hosts || kh_load(&kh, session, NULL, &r))
 		return;
 	nalgs = libssh2_session_supported_algs(session, LIBSSH2_METHOD_HOSTKEY, &algs);
 	if (nalgs <= 0) {
@@ -769,11 +940,11 @@ static int auth_key(struct ssh_session *s, const struct ssh_opts *opts)
 	char *pass = NULL;
 	int rc = 0;
 
-	if (opts->passphrase_file) {
+	rc = ssh_key_file_check("identity", opts->identity);
+	if (!rc && opts->passphrase_file)
 		rc = ssh_passphrase_read(&pass, opts->passphrase_file);
-		if (rc)
-			return err_wrap(rc, "ssh '%s'", s->name);
-	}
+	if (rc)
+		return err_wrap(rc, "ssh '%s'", s->name);
 	if (libssh2_userauth_publickey_fromfile_ex(s->session, s->user, (unsigned)strlen(s->user),
 						   NULL, opts->identity, pass))
 		rc = ssh_session_fail(s, MSGW_ERR,

@@ -14,7 +14,8 @@
  * Host keys are verified against the configured known_hosts file (never
  * ~/.ssh/known_hosts) before authenticating.  There is no trust on first
  * use: an unknown or changed key stops with the key's SHA256 fingerprint and
- * the line to add.  Authentication is by a private key file (its passphrase
+ * the line to add; a key marked "@revoked" is refused, and "@cert-authority"
+ * lines are warned about and not used.  Authentication is by a private key file (its passphrase
  * read from a file and wiped after use) or, with no identity configured, by
  * the ssh-agent.  Every error message starts with "ssh 'USER@HOST:PORT': "
  * and names the step that failed.
@@ -133,11 +134,22 @@ void ssh_hostkey_release(struct ssh_hostkey *k);
  * Look key up in the known_hosts file (a missing file counts as empty).
  * Entries for "[host]:port" are used for ports other than 22 and plain
  * "host" entries for port 22, as OpenSSH does; hashed entries work.
+ * A "@revoked" line for the host and key refuses the key even when a plain
+ * line records it too (MSGW_ERR: "host key verification failed: the TYPE
+ * key of 'NAME' (FINGERPRINT) is revoked by 'FILE' line N").
+ * "@cert-authority" lines (and unknown markers) are not supported: a
+ * warning names the file and line, and the line is not used.
  * Returns 0 and *status_out, or MSGW_ERR when the file cannot be read or
- * parsed.
+ * parsed or the key is revoked.
  */
 int ssh_known_hosts_lookup(enum ssh_hostkey_status *status_out, const char *known_hosts,
 			   const struct ssh_hostkey *key);
+
+/* The same lookup over the text of a known_hosts file (text[0..len), any
+ * bytes; known_hosts names it in messages), without the warnings: for
+ * tests and the fuzzer. */
+int ssh_known_hosts_lookup_text(enum ssh_hostkey_status *status_out, const char *known_hosts,
+				const char *text, size_t len, const struct ssh_hostkey *key);
 
 /*
  * The whole check, shared with the git transport's certificate callback:
@@ -162,9 +174,16 @@ int ssh_hostkey_fetch(struct ssh_hostkey *out, const struct location *loc, const
 int ssh_known_hosts_append(const char *known_hosts, const char *line);
 
 /* Read a passphrase file: its first line, without the line end.  The
- * caller wipes and frees it with ssh_passphrase_free. */
+ * caller wipes and frees it with ssh_passphrase_free.  A file group or
+ * others may read or change is refused as ssh_key_file_check says. */
 int ssh_passphrase_read(char **out, const char *file);
 void ssh_passphrase_free(char *p);
+
+/* Refuse a private key file (what: "identity") that group or others may
+ * read or change, as OpenSSH does: MSGW_ERR "identity 'FILE' is accessible
+ * by group or others (mode 0644): run 'chmod 600 FILE'", or "cannot read
+ * identity 'FILE': ..." when it cannot be looked at. */
+int ssh_key_file_check(const char *what, const char *file);
 
 /* "libssh2 1.10.0" */
 const char *ssh_version(void);

@@ -90,6 +90,7 @@ test_expect_success 'an encrypted key with its passphrase from passphrase-file' 
 	ssh-keygen -q -t ed25519 -N "correct horse" -f locked &&
 	cat locked.pub >>"$SSHD_DIR/authorized_keys" &&
 	printf "correct horse\n" >locked.pass &&
+	chmod 600 locked.pass &&
 	conf locked.conf "identity = \"$TRASH/locked\"" "passphrase-file = \"$TRASH/locked.pass\"" &&
 	msgw-agent -c locked.conf snapshot gw >out &&
 	test_grep "gw: unchanged" out
@@ -97,6 +98,7 @@ test_expect_success 'an encrypted key with its passphrase from passphrase-file' 
 
 test_expect_success 'a wrong passphrase: authentication failed, key named' '
 	printf "wrong\n" >wrong.pass &&
+	chmod 600 wrong.pass &&
 	conf wrong.conf "identity = \"$TRASH/locked\"" "passphrase-file = \"$TRASH/wrong.pass\"" &&
 	test_expect_code 1 msgw-agent -c wrong.conf snapshot gw &&
 	test_grep "authentication failed for user .$SSH_USER. with key .$TRASH/locked." err

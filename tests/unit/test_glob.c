@@ -13,6 +13,8 @@
 
 #include "glob.h"
 
+#include <string.h>
+
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 struct row {
@@ -146,6 +148,27 @@ static const struct row rows[] = {
     {"Templates/*.txt", "Templates/bounce.txt", true},
     {"Templates/*.txt", "Templates/sub/bounce.txt", false},
     {"Templates/*.txt", "x/Templates/bounce.txt", false},
+
+    /* several stars and "**": only the last is retried, with the same answers */
+    {"*a*b*c", "xaybzc", true},
+    {"*a*b*c", "xaybzcx", false},
+    {"*a*a*a", "aaa", true},
+    {"*a*a*a", "aa", false},
+    {"a/**/b/**/c", "a/b/c", true},
+    {"a/**/b/**/c", "a/x/b/y/z/c", true},
+    {"a/**/b/**/c", "a/x/y/c", false},
+    {"**/b/**/b", "b/b/b", true},
+    {"**/b/**/b", "b/x", false},
+    {"**/a*/c", "x/ab/y/ac/c", true},
+    {"**/a*/c", "x/ab/c/d", false},
+    {"*/**/x", "a/x", true},
+    {"*/**/x", "x", false},
+    {"a/**/", "a/b/", true},
+    {"a/**/", "a/b", false},
+    {"**/", "", true},
+    {"**/", "a/", true},
+    {"a//**/b", "a//b", true},
+    {"**/x", "a//x", true},
 };
 
 static void test_glob_table(void **state)
@@ -239,6 +262,166 @@ static void test_all_below_agrees(void **state)
 		}
 }
 
+/*
+ * The matcher this one replaced (plain recursion, exponential on many
+ * stars), kept as the reference of the semantics: both must agree on every
+ * small pattern and path.
+ */
+static bool ref_class(const char **pp, char c)
+{
+	const char *p = *pp + 1;
+	bool neg = false, hit = false;
+
+	if (*p == '!' || *p == '^') {
+		neg = true;
+		p++;
+	}
+	do {
+		char lo = *p, hi;
+
+		if (!lo)
+			return false;
+		if (p[1] == '-' && p[2] && p[2] != ']') {
+			hi = p[2];
+			p += 3;
+		} else {
+			hi = lo;
+			p++;
+		}
+		if (c >= lo && c <= hi)
+			hit = true;
+	} while (*p != ']');
+	*pp = p + 1;
+	return hit != neg;
+}
+
+static bool ref_match(const char *start, const char *p, const char *s)
+{
+	for (;;) {
+		switch (*p) {
+		case '\0':
+			return *s == '\0';
+		case '*':
+			if (p[1] == '*' && (p == start || p[-1] == '/')) {
+				if (p[2] == '\0')
+					return true;
+				if (p[2] == '/') {
+					const char *t;
+
+					if (ref_match(start, p + 3, s))
+						return true;
+					for (t = s; *t; t++)
+						if (*t == '/' && ref_match(start, p + 3, t + 1))
+							return true;
+					return false;
+				}
+			}
+			while (p[1] == '*')
+				p++;
+			for (;; s++) {
+				if (ref_match(start, p + 1, s))
+					return true;
+				if (*s == '\0' || *s == '/')
+					return false;
+			}
+		case '?':
+			if (*s == '\0' || *s == '/')
+				return false;
+			p++, s++;
+			break;
+		case '[':
+			if (*s == '\0' || *s == '/' || !ref_class(&p, *s))
+				return false;
+			s++;
+			break;
+		case '\\':
+			if (p[1])
+				p++;
+			/* fall through */
+		default:
+			if (*p != *s)
+				return false;
+			p++, s++;
+		}
+	}
+}
+
+/* A small deterministic generator (xorshift), so a failure repeats. */
+static uint32_t rng_next(uint32_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 17;
+	*x ^= *x << 5;
+	return *x;
+}
+
+static void random_string(char *out, size_t max, const char *alphabet, uint32_t *x)
+{
+	size_t n = rng_next(x) % max, i, k = strlen(alphabet);
+
+	for (i = 0; i < n; i++)
+		out[i] = alphabet[rng_next(x) % k];
+	out[n] = '\0';
+}
+
+static void test_agrees_with_reference(void **state)
+{
+	uint32_t x = 2463534242u;
+	char pattern[16], path[16];
+	int i, bad = 0, hits = 0;
+
+	(void)state;
+	for (i = 0; i < 200000; i++) {
+		bool want, got;
+
+		random_string(pattern, 12, "ab*/?*[]!-\\", &x);
+		random_string(path, 12, "ab/-*", &x);
+		want = ref_match(pattern, pattern, path);
+		got = glob_match(pattern, path);
+		hits += want;
+		if (got != want && bad++ < 10)
+			print_error("glob_match(\"%s\", \"%s\") = %d, the reference says %d\n",
+				    pattern, path, got, want);
+	}
+	assert_int_equal(bad, 0);
+	assert_true(hits > 2000); /* the sample has matches, not only misses */
+}
+
+/*
+ * Many stars against a long path that does not match: the recursive
+ * matcher needed about C(100, 30) steps here (it never finished); this one
+ * answers at once (the suite's timeout is the assertion on time).
+ */
+static void test_many_stars(void **state)
+{
+	char pattern[256], path[256], deep[512];
+	size_t i, n = 0;
+
+	(void)state;
+	for (i = 0; i < 30; i++)
+		pattern[n++] = '*', pattern[n++] = 'a';
+	pattern[n++] = 'b';
+	pattern[n] = '\0';
+	memset(path, 'a', 100);
+	path[100] = '\0';
+	assert_false(glob_match(pattern, path));
+	path[99] = 'b';
+	assert_true(glob_match(pattern, path));
+
+	/* "**" across 30 components: ** / x / ** / x ... against x/x/.../y */
+	n = 0;
+	for (i = 0; i < 30; i++)
+		n += (size_t)snprintf(pattern + n, sizeof(pattern) - n, "**/x/");
+	snprintf(pattern + n, sizeof(pattern) - n, "z");
+	n = 0;
+	for (i = 0; i < 100; i++)
+		n += (size_t)snprintf(deep + n, sizeof(deep) - n, "x/");
+	snprintf(deep + n, sizeof(deep) - n, "y");
+	assert_false(glob_match(pattern, deep));
+	deep[n] = 'z';
+	assert_true(glob_match(pattern, deep));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -246,6 +429,8 @@ int main(void)
 	    cmocka_unit_test(test_glob_match_any),
 	    cmocka_unit_test(test_matches_all_below),
 	    cmocka_unit_test(test_all_below_agrees),
+	    cmocka_unit_test(test_agrees_with_reference),
+	    cmocka_unit_test(test_many_stars),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
