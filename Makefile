@@ -45,7 +45,7 @@ ALL_CFLAGS := -std=gnu11 $(WARN) $(HARDEN) $(CFLAGS) -iquote common -include com
 	$(PKG_CFLAGS) -MMD -MP
 LDFLAGS_ALL := -pie -Wl,-z,relro,-z,now $(LDSAN) $(LDFLAGS)
 
-COMMON_SRC := $(wildcard common/*.c)
+COMMON_SRC := $(wildcard common/*.c common/repo/*.c)
 AGENT_SRC  := $(filter-out agent/front.c,$(wildcard agent/*.c))
 RESTORE_SRC := $(wildcard restore/*.c)
 SIM_SRC    := $(wildcard tests/sim/*.c)
@@ -157,11 +157,11 @@ bench-smoke: deps
 	scripts/bench --smoke
 
 format:
-	clang-format -i $(COMMON_SRC) $(wildcard common/*.h) $(AGENT_SRC) agent/front.c $(wildcard agent/*.h) \
+	clang-format -i $(COMMON_SRC) $(wildcard common/*.h common/repo/*.h) $(AGENT_SRC) agent/front.c $(wildcard agent/*.h) \
 		$(RESTORE_SRC) $(wildcard restore/*.h) $(SIM_SRC) $(wildcard tests/sim/*.h) $(UNIT_SRC)
 
 format-check:
-	clang-format --dry-run -Werror $(COMMON_SRC) $(wildcard common/*.h) $(AGENT_SRC) agent/front.c \
+	clang-format --dry-run -Werror $(COMMON_SRC) $(wildcard common/*.h common/repo/*.h) $(AGENT_SRC) agent/front.c \
 		$(wildcard agent/*.h) $(RESTORE_SRC) $(wildcard restore/*.h) $(SIM_SRC) \
 		$(wildcard tests/sim/*.h) $(UNIT_SRC)
 

@@ -13,7 +13,7 @@
 #include "err.h"
 #include "log.h"
 #include "prune.h"
-#include "repo_remote.h"
+#include "repo.h"
 #include "util.h"
 
 #include <getopt.h>
@@ -283,6 +283,7 @@ int cmd_prune(struct fe_ctx *ctx, int argc, char **argv)
 	struct config *cfg;
 	struct repo *r;
 	size_t dropped = 0;
+	int64_t started;
 	int c, json = 0, rc = 0, status = 0;
 
 	if (fe_want_help(argc, argv, help))
@@ -306,6 +307,8 @@ int cmd_prune(struct fe_ctx *ctx, int argc, char **argv)
 			   cfg->path),
 		       fe_fail(ctx, MSGW_ECONFIG);
 	r = fe_repo(ctx);
+	/* the run's start: an object newer than this survives the repack */
+	started = (int64_t)time(NULL);
 	if (!pr.dry_run)
 		fe_lock_repo(ctx);
 	rc = check_no_restore(cfg, pr.dry_run);
@@ -314,7 +317,7 @@ int cmd_prune(struct fe_ctx *ctx, int argc, char **argv)
 	if (!rc && !pr.dry_run)
 		rc = rewrite_all(&pr, r, &dropped);
 	if (!rc && dropped) {
-		rc = repo_repack(&pr.repack, r);
+		rc = repo_repack(&pr.repack, r, started);
 		pr.repacked = rc == 0;
 	}
 	if (rc) {

@@ -7,7 +7,7 @@
 #include "agent.h"
 #include "err.h"
 #include "log.h"
-#include "repo_remote.h"
+#include "repo.h"
 
 #include <getopt.h>
 #include <stdio.h>

@@ -10,7 +10,7 @@
 #include "jobs.h"
 #include "lock.h"
 #include "log.h"
-#include "repo_remote.h"
+#include "repo.h"
 #include "util.h"
 
 #include <errno.h>
@@ -84,13 +84,11 @@ static int cycle(struct fe_ctx *ctx)
 {
 	struct config *cfg = ctx->cfg;
 	struct lock *lk = NULL;
-	char *lockpath = xasprintf("%s/msgw.lock", repo_path(fe_repo(ctx)));
 	size_t i;
 	int failed = 0;
 
-	if (lock_acquire(&lk, lockpath, "repository")) {
+	if (repo_lock(&lk, fe_repo(ctx))) {
 		log_warn("skipping this cycle: %s", err_last());
-		free(lockpath);
 		return 1;
 	}
 	mkdir(cfg->state_dir, 0700);
@@ -111,7 +109,6 @@ static int cycle(struct fe_ctx *ctx)
 	if (!stop_requested)
 		repo_push_auto(fe_repo(ctx), cfg, cfg->state_dir);
 	lock_release(lk);
-	free(lockpath);
 	return failed;
 }
 

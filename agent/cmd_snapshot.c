@@ -6,7 +6,7 @@
 #include "agent.h"
 #include "err.h"
 #include "jobs.h"
-#include "repo_remote.h"
+#include "repo.h"
 #include "log.h"
 #include "snapshot.h"
 #include "util.h"

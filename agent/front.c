@@ -166,7 +166,7 @@ static bool quick_snapshot(int argc, char **argv, int *status)
 	}
 	/* under the repository lock, as the full program, so no snapshot,
 	 * prune or fetch moves a branch between the check and the record */
-	lockpath = xasprintf("%s/msgw.lock", cfg->repository);
+	lockpath = lock_repo_path(cfg->repository);
 	if (lock_acquire(&lk, lockpath, "repository") == 0 && all_unchanged(&g, &n, cfg, &a)) {
 		for (i = 0; i < n; i++) {
 			if (state_record_snapshot(cfg->state_dir, g[i].gw->name, "unchanged", NULL,

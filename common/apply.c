@@ -5,6 +5,7 @@
  * to put back, so it is safe to run twice or after any crash.
  */
 #include "apply.h"
+#include "apply_internal.h"
 #include "archive.h"
 #include "err.h"
 #include "jobs.h"
@@ -15,6 +16,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,9 +65,18 @@ static void build_ops(struct journal *j, const struct plan *p)
 	for (i = 0; i < p->n; i++) {
 		const struct plan_change *c = &p->c[i];
 
-		if (c->op == PLAN_ADD && c->snap->type != 'd')
+		if (c->op == PLAN_ADD && c->snap->type != 'd') {
+			struct journal_entry *e;
+
 			journal_add(j, J_ADD, c->snap->path);
-		else if (c->op == PLAN_MODIFY && !c->meta_only)
+			e = &j->e[j->n - 1];
+			e->has_sha = true;
+			if (c->snap->type == 'l')
+				sha256_buf(e->sha, c->snap->link ? c->snap->link : "",
+					   c->snap->link ? strlen(c->snap->link) : 0);
+			else
+				memcpy(e->sha, c->snap->sha, SHA256_LEN);
+		} else if (c->op == PLAN_MODIFY && !c->meta_only)
 			journal_add(j, J_MODIFY, c->snap->path);
 	}
 	for (i = 0; i < p->n; i++) {
@@ -110,13 +121,18 @@ static int save_journal(const struct apply_env *env, const struct journal *j)
 	return 0;
 }
 
+/* The journal goes, durably: a crash just after must not find it again
+ * (recover would then finish the restore a second time). */
 static void remove_journal(const struct apply_env *env)
 {
 	char *path = journal_path(env->cfg->state_dir, env->gw->name);
 
-	(void)fsys_unlink(env->fs, WALK_JOURNAL_NAME);
+	if (fsys_unlink(env->fs, WALK_JOURNAL_NAME) == 0 && fsys_sync_dir(env->fs, ""))
+		log_warn("%s", err_last());
 	if (unlink(path) < 0 && errno != ENOENT)
 		log_warn("cannot remove journal '%s': %s", path, strerror(errno));
+	else if (fsync_dir(env->cfg->state_dir))
+		log_warn("%s", err_last());
 	free(path);
 }
 
@@ -160,27 +176,39 @@ static void set_meta(struct fsys *fs, const char *path, const struct plan_change
 	}
 }
 
+/*
+ * A staged file is created exclusively (a leftover is removed first, and
+ * nothing may appear in between: a link or a hard link planted there is
+ * never written through) and gets its mode, owner and time through its
+ * open handle, which no link can redirect; a staged link gets only its
+ * owner, never through the link.
+ */
 static int stage_one(struct fsys *fs, struct archive_snapshot_reader *ar,
 		     const struct plan_change *c)
 {
 	char *tmp = suffixed(c->snap->path, WALK_NEW_SUFFIX);
+	uint32_t owner[2] = {c->uid, c->gid};
 	struct fsys_file *f = NULL;
 	int rc;
 
 	(void)fsys_unlink(fs, tmp); /* a leftover of an earlier crash */
 	if (c->snap->type == 'l') {
 		rc = fsys_symlink(fs, c->snap->link ? c->snap->link : "", tmp);
-	} else {
-		rc = fsys_open_write(fs, tmp, 0600, &f);
 		if (!rc)
-			rc = copy_data(ar, f, c->snap);
-		if (!rc)
-			rc = fsys_sync(f);
-		if (f && fsys_close(f) && !rc)
-			rc = MSGW_ERR;
+			set_meta(fs, tmp, c);
+		goto cleanup;
 	}
+	rc = fsys_create(fs, tmp, 0600, &f);
 	if (!rc)
-		set_meta(fs, tmp, c);
+		rc = copy_data(ar, f, c->snap);
+	if (!rc)
+		rc = fsys_file_setattr(f, tmp, c->snap->mode, owner, c->snap->mtime,
+				       c->snap->mtime_nsec);
+	if (!rc)
+		rc = fsys_sync(f);
+	if (f && fsys_close(f) && !rc)
+		rc = MSGW_ERR;
+cleanup:
 	free(tmp);
 	return rc;
 }
@@ -291,6 +319,68 @@ static int present(struct fsys *fs, const char *path)
 	return rc == MSGW_ENOTFOUND ? 0 : rc;
 }
 
+/* The sha256 of what is at path: a file's content, a link's target. */
+static int digest_of(struct fsys *fs, const char *path, const struct fsys_stat *st,
+		     unsigned char out[SHA256_LEN])
+{
+	char *buf = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (st->type == FSYS_LINK) {
+		rc = fsys_readlink(fs, path, &buf);
+		len = buf ? strlen(buf) : 0;
+	} else {
+		rc = fsys_read_all(fs, path, &buf, &len);
+	}
+	if (!rc)
+		sha256_buf(out, buf, len);
+	free(buf);
+	return rc;
+}
+
+/*
+ * 1 when what is at e->path is what this restore put there (an "add"), 0
+ * when it is not (the service made or rewrote it meanwhile) or is gone, or
+ * an error.  Its content or link target must equal what was staged; where
+ * the backend has inodes, another inode than the staged file's says "not
+ * ours" at once (an inode number alone proves nothing: a file removed and
+ * made again often gets the same one).  A journal without a digest (an
+ * older version's) keeps the old rule: whatever is there.
+ */
+static int ours(struct fsys *fs, const struct journal_entry *e)
+{
+	unsigned char sha[SHA256_LEN];
+	struct fsys_stat st;
+	int rc = fsys_stat(fs, e->path, &st);
+
+	if (rc)
+		return rc == MSGW_ENOTFOUND ? 0 : rc;
+	if (e->ino && st.ino && st.ino != e->ino)
+		return 0;
+	if (!e->has_sha)
+		return 1;
+	if (st.type != FSYS_FILE && st.type != FSYS_LINK)
+		return 0;
+	rc = digest_of(fs, e->path, &st, sha);
+	if (rc)
+		return rc == MSGW_ENOTFOUND ? 0 : rc;
+	return memcmp(sha, e->sha, SHA256_LEN) == 0;
+}
+
+static int undo_add(struct fsys *fs, const struct journal_entry *e, const char *nw)
+{
+	int rc = present(fs, nw);
+
+	if (rc > 0)
+		return fsys_unlink(fs, nw);
+	if (rc == 0 && (rc = ours(fs, e)) > 0)
+		return fsys_unlink(fs, e->path);
+	if (rc == 0 && present(fs, e->path) > 0)
+		log_warn("left '%s' in place: it is not the file this restore put there", e->path);
+	return rc;
+}
+
 static int undo_one(struct fsys *fs, const struct journal_entry *e)
 {
 	char *nw = suffixed(e->path, WALK_NEW_SUFFIX), *old = suffixed(e->path, WALK_OLD_SUFFIX);
@@ -303,10 +393,7 @@ static int undo_one(struct fsys *fs, const struct journal_entry *e)
 			log_warn("left new directory '%s': %s", e->path, err_last());
 		break;
 	case J_ADD:
-		if ((rc = present(fs, nw)) > 0)
-			rc = fsys_unlink(fs, nw);
-		else if (rc == 0 && (rc = present(fs, e->path)) > 0)
-			rc = fsys_unlink(fs, e->path);
+		rc = undo_add(fs, e, nw);
 		break;
 	case J_MODIFY:
 		if ((rc = present(fs, old)) > 0) {
@@ -334,12 +421,18 @@ static int undo_one(struct fsys *fs, const struct journal_entry *e)
 	}
 	free(nw);
 	free(old);
+	if (rc == MSGW_EHOSTILE) {
+		/* a folder on the way became a link: nothing of this restore
+		 * is reachable there without following it, so it is left */
+		log_warn("left '%s' as it is: %s", e->path, err_last());
+		return 0;
+	}
 	return rc < 0 ? err_wrap(rc, "cannot undo '%s'", e->path) : 0;
 }
 
 /* Undo every operation in reverse; keeps going past failures, returns the
  * first (and leaves its message as the last error). */
-static int undo_all(struct fsys *fs, const struct journal *j)
+int apply_undo_all(struct fsys *fs, const struct journal *j)
 {
 	char msg[1024] = "";
 	size_t i = j->n;
@@ -365,12 +458,12 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Sync each directory that holds a journal entry, once: the swap is the
- * service's downtime, and a directory sync costs a disk flush. */
-static void sync_parents(struct fsys *fs, const struct journal *j)
+/* The folders that hold a journal entry, each once, sorted; the caller
+ * frees them with free_dirs. */
+static char **parent_dirs(const struct journal *j, size_t *n_out)
 {
 	char **dirs = j->n ? xcalloc(j->n, sizeof(*dirs)) : NULL;
-	size_t i;
+	size_t i, n = 0;
 
 	for (i = 0; i < j->n; i++) {
 		char *slash;
@@ -384,26 +477,83 @@ static void sync_parents(struct fsys *fs, const struct journal *j)
 	}
 	if (j->n > 1)
 		qsort(dirs, j->n, sizeof(*dirs), cmp_str);
-	for (i = 0; i < j->n; i++)
-		if ((i == 0 || strcmp(dirs[i], dirs[i - 1]) != 0) && fsys_sync_dir(fs, dirs[i]))
-			log_warn("%s", err_last());
-	for (i = 0; i < j->n; i++)
+	for (i = 0; i < j->n; i++) {
+		if (n && strcmp(dirs[i], dirs[n - 1]) == 0) {
+			free(dirs[i]);
+			continue;
+		}
+		dirs[n++] = dirs[i];
+	}
+	*n_out = n;
+	return dirs;
+}
+
+static void free_dirs(char **dirs, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
 		free(dirs[i]);
 	free(dirs);
 }
 
-static int swap_all(struct fsys *fs, const struct journal *j)
+/* Sync each directory that holds a journal entry, once: the swap is the
+ * service's downtime, and a directory sync costs a disk flush. */
+static void sync_parents(struct fsys *fs, const struct journal *j)
 {
-	size_t i;
+	size_t n, i;
+	char **dirs = parent_dirs(j, &n);
+
+	for (i = 0; i < n; i++)
+		if (fsys_sync_dir(fs, dirs[i]))
+			log_warn("%s", err_last());
+	free_dirs(dirs, n);
+}
+
+/*
+ * Right before the swap (the service is stopped; its account may have
+ * acted since the plan): every folder that holds an entry is still a
+ * folder, reached without a link.  MSGW_EHOSTILE naming the path when one
+ * turned into a link; nothing has been swapped then.
+ */
+static int check_parents(struct fsys *fs, const struct journal *j)
+{
+	size_t n, i;
+	char **dirs = parent_dirs(j, &n);
 	int rc = 0;
 
+	for (i = 0; !rc && i < n; i++) {
+		struct fsys_stat st;
+
+		if (!*dirs[i])
+			continue;
+		rc = fsys_stat(fs, dirs[i], &st);
+		if (!rc && st.type != FSYS_DIR)
+			rc = err_set(st.type == FSYS_LINK ? MSGW_EHOSTILE : MSGW_ERR,
+				     "%s: folder '%s' turned into %s since the plan; not followed",
+				     fs->location, dirs[i],
+				     st.type == FSYS_LINK ? "a symbolic link" : "something else");
+	}
+	free_dirs(dirs, n);
+	return rc;
+}
+
+int apply_swap_all(struct fsys *fs, const struct journal *j)
+{
+	size_t i;
+	int rc = check_parents(fs, j);
+	char msg[1024];
+
+	if (rc)
+		return rc;
 	for (i = 0; !rc && i < j->n; i++) {
 		rc = swap_one(fs, &j->e[i]);
 		if (i == j->n / 2)
 			fault("mid-swap");
 	}
+	snprintf(msg, sizeof(msg), "%s", err_last());
 	sync_parents(fs, j);
-	return rc;
+	return rc ? err_set(rc, "%s", msg) : 0;
 }
 
 static void commit_backups(struct fsys *fs, const struct journal *j)
@@ -461,7 +611,7 @@ static int roll_back(const struct apply_env *env, const struct journal *j, const
 	log_warn("%s: rolling back: %s", env->gw->name, reason);
 	if (svc(env, "stop", env->gw->stop))
 		log_warn("%s", err_last());
-	rc = undo_all(env->fs, j);
+	rc = apply_undo_all(env->fs, j);
 	if (!rc)
 		rc = start_healthy(env);
 	if (rc) {
@@ -543,6 +693,12 @@ static void spawn_timer(const struct apply_env *env)
 			_exit(0);
 		for (int fd = 0; fd < 1024; fd++)
 			close(fd);
+		/* fds 0-2 on /dev/null: a file the recover opens must never
+		 * become its stdout or stderr */
+		if (open("/dev/null", O_RDWR) == 0) {
+			(void)dup2(0, 1);
+			(void)dup2(0, 2);
+		}
 		execl(self, self, "-q", "-c", env->cfg->path, "recover", env->gw->name, "--timer",
 		      (char *)NULL);
 		_exit(127);
@@ -580,7 +736,7 @@ static int undo_staged(const struct apply_env *env, struct journal *j, int rc, c
 {
 	char cause[1024];
 
-	if (undo_all(env->fs, j) == 0) {
+	if (apply_undo_all(env->fs, j) == 0) {
 		remove_journal(env);
 		return err_set(rc, "%s; nothing changed", why);
 	}
@@ -593,6 +749,25 @@ static int undo_staged(const struct apply_env *env, struct journal *j, int rc, c
 		       why, cause, env->cfg->state_dir, env->gw->name, env->gw->name);
 }
 
+/* The inode of each staged "add" (the journal saved before the stop
+ * keeps them), so that its undo knows the file as this restore's own. */
+static void note_staged(struct fsys *fs, struct journal *j)
+{
+	size_t i;
+
+	for (i = 0; i < j->n; i++) {
+		struct fsys_stat st;
+		char *nw;
+
+		if (j->e[i].op != J_ADD)
+			continue;
+		nw = suffixed(j->e[i].path, WALK_NEW_SUFFIX);
+		if (fsys_stat(fs, nw, &st) == 0)
+			j->e[i].ino = st.ino;
+		free(nw);
+	}
+}
+
 static int stage(const struct apply_env *env, struct journal *j, const struct plan *p)
 {
 	int rc = save_journal(env, j);
@@ -601,8 +776,10 @@ static int stage(const struct apply_env *env, struct journal *j, const struct pl
 		rc = make_dirs(env, j, p);
 	if (!rc)
 		rc = stage_files(env, p);
-	if (!rc)
+	if (!rc) {
+		note_staged(env->fs, j);
 		sync_parents(env->fs, j);
+	}
 	if (rc) {
 		char why[1024];
 
@@ -640,8 +817,9 @@ static int swap_and_start(struct apply_result *out, const struct apply_env *env,
 			  int64_t t_stop)
 {
 	int64_t t0 = time_now_ms();
-	int rc = swap_all(env->fs, j);
+	int rc = apply_swap_all(env->fs, j);
 	char why[1024];
+	bool hostile;
 
 	out->swap_ms = time_now_ms() - t0;
 	fault("before-start");
@@ -654,6 +832,7 @@ static int swap_and_start(struct apply_result *out, const struct apply_env *env,
 	if (!rc)
 		return 0;
 	snprintf(why, sizeof(why), "%s", err_last());
+	hostile = rc == MSGW_EHOSTILE;
 	rc = roll_back(env, j, why);
 	if (rc) {
 		char msg[1024];
@@ -667,7 +846,26 @@ static int swap_and_start(struct apply_result *out, const struct apply_env *env,
 	out->rolled_back = true;
 	if (hook_run(env->cfg, env->gw, HOOK_FAILURE, j->snapshot, "rolled-back"))
 		log_warn("%s", err_last());
+	if (hostile)
+		return err_set(MSGW_EHOSTILE,
+			       "%s; the restore was stopped and rolled back; the previous "
+			       "configuration is back and running",
+			       why);
 	return err_set(MSGW_EHEALTH, "%s; the previous configuration is back and running", why);
+}
+
+/* Room for every staged file (a block more each, for its metadata), or
+ * a clear error before anything is written: a full disk mid-staging
+ * would leave the gateway's disk full while its service runs. */
+static int check_space(const struct apply_env *env, const struct plan *p)
+{
+	uint64_t need = 0;
+	size_t i;
+
+	for (i = 0; i < p->n; i++)
+		if (needs_staging(&p->c[i]))
+			need += p->c[i].snap->size + 4096;
+	return fsys_check_space(env->fs, need, "stage the restore");
 }
 
 int apply_run(struct apply_result *out, const struct apply_env *env, struct plan *p,
@@ -678,6 +876,9 @@ int apply_run(struct apply_result *out, const struct apply_env *env, struct plan
 	int rc;
 
 	memset(out, 0, sizeof(*out));
+	rc = check_space(env, p);
+	if (rc)
+		return rc;
 	rc = record(env, "pre-restore", NULL, NULL, out->pre_restore);
 	if (rc)
 		return err_wrap(rc, "cannot record the target's current state");
@@ -731,6 +932,55 @@ bool apply_pending(const struct config *cfg, const char *gateway, char *phase, s
 	return pending;
 }
 
+static char *state_tmp_path(const struct config *cfg, const char *gateway)
+{
+	return xasprintf("%s/journal-%s.tmp", cfg->state_dir, gateway);
+}
+
+bool apply_has_leftovers(const struct config *cfg, const char *gateway)
+{
+	char *tmp = state_tmp_path(cfg, gateway);
+	bool there = access(tmp, F_OK) == 0;
+
+	free(tmp);
+	return there;
+}
+
+/*
+ * Temporary files a killed run may have left (issue 14): the state
+ * folder's journal-GW.tmp and the target's copy of the journal being
+ * written (.msgw-journal.msgw-tmp.*, any name: older versions used the
+ * pid).  The caller holds the target lock, so no run of ours is writing
+ * them; each one removed is named.  Staged files (*.msgw-new) are the
+ * journal's undo's to remove: it knows which are ours.
+ */
+static void remove_leftovers(const struct apply_env *env)
+{
+	static const char prefix[] = WALK_JOURNAL_NAME ".msgw-tmp.";
+	char *tmp = state_tmp_path(env->cfg, env->gw->name);
+	struct fsys_dirent *ents = NULL;
+	size_t n = 0, i;
+
+	if (unlink(tmp) == 0)
+		log_warn("%s: removed '%s', left by a run that was killed", env->gw->name, tmp);
+	free(tmp);
+	if (fsys_list(env->fs, "", &ents, &n)) {
+		log_warn("%s", err_last());
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		if (strncmp(ents[i].name, prefix, sizeof(prefix) - 1) != 0 ||
+		    ents[i].st.type == FSYS_DIR)
+			continue;
+		if (fsys_unlink(env->fs, ents[i].name))
+			log_warn("%s", err_last());
+		else
+			log_warn("%s: removed '%s' from the target, left by a run that was killed",
+				 env->gw->name, ents[i].name);
+	}
+	fsys_dirents_free(ents, n);
+}
+
 static int undo_and_restart(const struct apply_env *env, struct journal *j, const char **what)
 {
 	int rc = roll_back(env, j, "an interrupted or unconfirmed restore");
@@ -753,13 +1003,26 @@ int apply_recover(const struct apply_env *env, enum recover_mode mode, const cha
 	*what = "nothing to recover";
 	rc = journal_load(&j, path);
 	free(path);
+	if (rc == MSGW_ECORRUPT) {
+		char msg[1024];
+
+		/* never guess: a wrong undo would do more harm than none */
+		snprintf(msg, sizeof(msg), "%s", err_last());
+		return err_set(MSGW_ECORRUPT,
+			       "%s; nothing was touched; check the target by hand for '*%s' "
+			       "and '*%s' files of an interrupted restore, then move the journal "
+			       "aside and run 'msgw-restore rollback --to %s' if the "
+			       "configuration is not the one wanted",
+			       msg, WALK_NEW_SUFFIX, WALK_OLD_SUFFIX, env->gw->name);
+	}
+	if (rc && rc != MSGW_ENOTFOUND)
+		return rc;
+	remove_leftovers(env);
 	if (rc == MSGW_ENOTFOUND)
 		return mode == RECOVER_CONFIRM
 			   ? err_set(MSGW_ENOTFOUND, "no restore of '%s' waits for confirmation",
 				     env->gw->name)
 			   : 0;
-	if (rc)
-		return rc;
 	confirm_open = strcmp(j.phase, "awaiting-confirm") == 0;
 	if (mode == RECOVER_CONFIRM) {
 		rc = confirm_open ? commit(env, &j, restored)

@@ -73,9 +73,12 @@ enum recover_mode {
 };
 
 /*
- * Finish or undo an interrupted restore of env->gw from its journal.  *what
- * is set to a static description ("nothing to recover", "rolled back",
- * "committed", "waiting for confirm").
+ * Finish or undo an interrupted restore of env->gw from its journal, and
+ * remove the temporary files a killed run leaves (the state folder's
+ * journal-GW.tmp, the target's .msgw-journal.msgw-tmp.*).  *what is set to
+ * a static description ("nothing to recover", "rolled back", "committed",
+ * "waiting for confirm").  A journal that cannot be parsed touches
+ * nothing: MSGW_ECORRUPT naming the file and what to do by hand.
  */
 int apply_recover(const struct apply_env *env, enum recover_mode mode, const char **what);
 
@@ -83,6 +86,10 @@ int apply_recover(const struct apply_env *env, enum recover_mode mode, const cha
  * exists for the gateway; its phase and deadline when it does. */
 bool apply_pending(const struct config *cfg, const char *gateway, char *phase, size_t len,
 		   int64_t *deadline);
+
+/* Whether a killed run left state-dir/journal-<gateway>.tmp (recover
+ * removes it, and the target's temporary journal copies). */
+bool apply_has_leftovers(const struct config *cfg, const char *gateway);
 
 /* The target lock: state-dir/target-<gateway>.lock. */
 int apply_lock_target(struct lock **out, const struct config *cfg, const char *gateway);

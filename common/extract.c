@@ -290,6 +290,39 @@ static void finish_dirs(struct fsys *fs, const struct snapshot *s)
 	}
 }
 
+/* Room for every file (a block more each), before anything is written. */
+static int check_space(struct fsys *fs, const struct manifest *m)
+{
+	uint64_t need = 0;
+	size_t i;
+
+	for (i = 0; i < m->n; i++)
+		need += (m->e[i].type == 'f' ? m->e[i].size : 0) + 4096;
+	return fsys_check_space(fs, need, "extract the snapshot");
+}
+
+/*
+ * Durable before success is reported (a standby bootstrapped from it may
+ * lose power next): the moves into place and the folders' modes and times
+ * (one syncfs of the destination's file system: every file and folder at
+ * once), and the destination's own entry in its parent when this call
+ * created it.
+ */
+static int sync_done(struct fsys *fs, const char *dir, bool created)
+{
+	int rc = fsys_sync_all(fs);
+
+	if (!rc && created) {
+		char *parent = xstrdup(dir), *slash = strrchr(parent, '/');
+
+		if (slash)
+			*(slash == parent ? slash + 1 : slash) = '\0';
+		rc = fsync_dir(slash ? parent : ".");
+		free(parent);
+	}
+	return rc;
+}
+
 /*
  * One pass over the archive: each entry is checked exactly as a restore
  * checks it (plan_check_snapshot_with) and written into a staging
@@ -321,30 +354,30 @@ int extract_snapshot(struct extract_result *out, struct repo *r, const char *id,
 		return rc;
 	st.out = out;
 	v.ctx = &st;
-	/* the archive is streamed, never held whole */
+	/* the archive is streamed, and checked against its id by its end */
 	rc = repo_open_stream(&blob, &size, r, s.id, "config.tar.zst");
-	if (!rc)
+	if (rc)
+		err_wrap(rc, "extract into '%s' failed, nothing written there", dir);
+	else
 		rc = prepare_dir(&fs, &created, dir);
+	if (!rc)
+		rc = check_space(fs, &s.manifest);
 	if (!rc)
 		rc = stage_open(&st, dir, &s.manifest);
 	if (!rc) {
-		/* every byte read is checked: each file against its sha256 in
-		 * the manifest (itself SHA-1 checked), the archive by zstd's
-		 * checksum; so the archive object's own SHA-1 (as much CPU as
-		 * the sha256s here) is asked only when a check failed, to
-		 * name a damaged object as such */
-		repo_stream_no_sha1(blob);
 		if ((rc = archive_snapshot_open_stream(&ar, read_blob, blob)) != 0)
 			err_wrap(rc, "snapshot %.12s", s.id);
 		else
 			rc = plan_check_archive(&s, ar, &v);
-		if (rc && repo_stream_check(blob) == MSGW_ECORRUPT)
-			rc = err_wrap(MSGW_ECORRUPT, "snapshot %.12s", s.id);
 	}
 	if (!rc)
-		rc = stage_commit(&st, fs, &s.manifest);
+		rc = fsys_sync_all(st.fs); /* every file and folder staged */
 	if (!rc)
+		rc = stage_commit(&st, fs, &s.manifest);
+	if (!rc) {
 		finish_dirs(fs, &s);
+		rc = sync_done(fs, dir, created);
+	}
 	if (rc && fs) {
 		stage_discard(&st, fs);
 		if (created)

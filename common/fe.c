@@ -8,7 +8,7 @@
 #include "err.h"
 #include "log.h"
 #include "progress.h"
-#include "repo_remote.h"
+#include "repo.h"
 #include "snapshot.h"
 #include "ssh.h"
 #include "util.h"
@@ -154,14 +154,11 @@ struct repo *fe_repo(struct fe_ctx *ctx)
 
 void fe_lock_repo(struct fe_ctx *ctx)
 {
-	char *path;
 	int rc;
 
 	if (ctx->lock)
 		return;
-	path = xasprintf("%s/msgw.lock", repo_path(fe_repo(ctx)));
-	rc = lock_acquire(&ctx->lock, path, "repository");
-	free(path);
+	rc = repo_lock(&ctx->lock, fe_repo(ctx));
 	if (rc)
 		log_die_err(rc);
 }

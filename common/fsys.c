@@ -8,8 +8,12 @@
 #include "err.h"
 #include "util.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 struct fsys_file {
@@ -108,6 +112,18 @@ int fsys_open_write(struct fsys *fs, const char *path, uint32_t mode, struct fsy
 	return rc ? rc : wrap_handle(fs, fh, out);
 }
 
+int fsys_create(struct fsys *fs, const char *path, uint32_t mode, struct fsys_file **out)
+{
+	void *fh = NULL;
+	int rc;
+
+	*out = NULL;
+	if (!fs->ops->create)
+		return err_set(MSGW_ERR, "%s: cannot create '%s' exclusively", fs->location, path);
+	rc = fs->ops->create(fs->ctx, path, mode, &fh);
+	return rc ? rc : wrap_handle(fs, fh, out);
+}
+
 ssize_t fsys_read(struct fsys_file *f, void *buf, size_t len)
 {
 	return f->fs->ops->read(f->fs->ctx, f->fh, buf, len);
@@ -174,14 +190,61 @@ static char *parent_of(const char *path)
 	return slash ? xstrndup(path, (size_t)(slash - path)) : xstrdup("");
 }
 
+int fsys_check_space(struct fsys *fs, uint64_t need, const char *what)
+{
+	uint64_t avail = 0;
+	int rc = fsys_space(fs, &avail);
+
+#ifdef MSGW_TESTING
+	const char *fake = getenv("MSGW_FAULT_FREE_SPACE");
+
+	if (fake) {
+		avail = strtoull(fake, NULL, 10);
+		rc = 0;
+	}
+#endif
+	if (rc == MSGW_ENOTFOUND)
+		return 0; /* the backend cannot tell: the writes will */
+	if (rc)
+		return rc;
+	if (avail < need)
+		return err_set(MSGW_ERR,
+			       "not enough free space on '%s' to %s: %llu bytes needed, %llu free; "
+			       "nothing was written",
+			       fs->location, what, (unsigned long long)need,
+			       (unsigned long long)avail);
+	return 0;
+}
+
+void fsys_random_suffix(char *buf, size_t len)
+{
+	uint64_t r = 0;
+	ssize_t n;
+
+	do
+		n = getrandom(&r, sizeof(r), 0);
+	while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)sizeof(r)) {
+		/* getrandom cannot fail on Linux >= 3.17 once the pool is
+		 * ready; the exclusive create below keeps this safe anyway */
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		r = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^ (uint64_t)getpid();
+	}
+	snprintf(buf, len, "%016llx", (unsigned long long)r);
+}
+
 int fsys_write_atomic(struct fsys *fs, const char *path, const void *buf, size_t len, uint32_t mode)
 {
-	char *tmp = xasprintf("%s.msgw-tmp.%ld", path, (long)getpid());
-	char *dir = parent_of(path);
+	char rnd[17];
+	char *tmp, *dir = parent_of(path);
 	struct fsys_file *f = NULL;
 	int rc;
 
-	rc = fsys_open_write(fs, tmp, mode, &f);
+	fsys_random_suffix(rnd, sizeof(rnd));
+	tmp = xasprintf("%s.msgw-tmp.%s", path, rnd);
+	rc = fsys_create(fs, tmp, mode, &f);
 	if (rc)
 		goto cleanup;
 	rc = fsys_write(f, buf, len);
@@ -323,6 +386,17 @@ int fsys_file_setattr(struct fsys_file *f, const char *path, uint32_t mode, cons
 int fsys_sync_dir(struct fsys *fs, const char *path)
 {
 	return fs->ops->sync_dir(fs->ctx, path);
+}
+
+int fsys_sync_all(struct fsys *fs)
+{
+	return fs->ops->sync_all ? fs->ops->sync_all(fs->ctx) : 0;
+}
+
+int fsys_space(struct fsys *fs, uint64_t *avail_out)
+{
+	*avail_out = 0;
+	return fs->ops->space ? fs->ops->space(fs->ctx, avail_out) : MSGW_ENOTFOUND;
 }
 
 int fsys_uname(struct fsys *fs, uint32_t uid, char *buf, size_t len)

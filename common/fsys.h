@@ -7,6 +7,17 @@
  * the backend joins it to the root.  Nothing here follows symbolic links:
  * fsys_stat is lstat.
  *
+ * The local backend opens the root once and resolves every path below it
+ * one component at a time without following a symbolic link anywhere on
+ * the way (openat2 with RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS, or openat
+ * with O_NOFOLLOW | O_DIRECTORY per component), then does the last step
+ * with *at() calls that do not follow links either: a folder on the way
+ * that is a link (or "..") fails with MSGW_EHOSTILE naming the path, so a
+ * service account that swaps a folder for a link mid-restore cannot make
+ * the restore write, remove, chmod or chown anything outside the root.
+ * The SFTP backend cannot hold a directory open: it checks each folder's
+ * type (lstat) before a change and never sets meta data on a link.
+ *
  * Every function returns 0 or a negative MSGW_E* code (MSGW_ENOTFOUND when
  * the path does not exist) with a message naming the location and path.
  */
@@ -42,6 +53,8 @@ struct fsys_ops {
 	int (*list)(void *ctx, const char *path, struct fsys_dirent **out, size_t *n_out);
 	int (*open_read)(void *ctx, const char *path, void **fh_out);
 	int (*open_write)(void *ctx, const char *path, uint32_t mode, void **fh_out);
+	/* create a new file, failing when anything exists at path (O_EXCL) */
+	int (*create)(void *ctx, const char *path, uint32_t mode, void **fh_out);
 	ssize_t (*read)(void *ctx, void *fh, void *buf, size_t len);
 	int (*write)(void *ctx, void *fh, const void *buf, size_t len);
 	int (*sync)(void *ctx, void *fh);
@@ -63,6 +76,12 @@ struct fsys_ops {
 	int (*fsetattr)(void *ctx, void *fh, uint32_t mode, const uint32_t *owner, int64_t mtime,
 			int64_t mtime_nsec);
 	int (*sync_dir)(void *ctx, const char *path);
+	/* flush everything written below the root to stable storage; may be
+	 * NULL (fsys_sync_all then returns 0: the backend cannot) */
+	int (*sync_all)(void *ctx);
+	/* bytes free for an unprivileged writer on the root's file system;
+	 * may be NULL (fsys_space: MSGW_ENOTFOUND, the caller cannot tell) */
+	int (*space)(void *ctx, uint64_t *avail_out);
 	/* name lookups for owners; may be NULL (owners then stay numeric) */
 	int (*uname)(void *ctx, uint32_t uid, char *buf, size_t len);
 	int (*gname)(void *ctx, uint32_t gid, char *buf, size_t len);
@@ -109,6 +128,9 @@ void fsys_dirents_free(struct fsys_dirent *ents, size_t n);
 int fsys_open_read(struct fsys *fs, const char *path, struct fsys_file **out);
 /* Create or truncate path with mode (before umask for local). */
 int fsys_open_write(struct fsys *fs, const char *path, uint32_t mode, struct fsys_file **out);
+/* Create a new file exclusively (nothing may exist at path, not even a
+ * link): MSGW_ERR "File exists" otherwise. */
+int fsys_create(struct fsys *fs, const char *path, uint32_t mode, struct fsys_file **out);
 /* Returns bytes read (0 at end) or a negative code. */
 ssize_t fsys_read(struct fsys_file *f, void *buf, size_t len);
 int fsys_write(struct fsys_file *f, const void *buf, size_t len);
@@ -118,7 +140,9 @@ int fsys_close(struct fsys_file *f);
 
 /* Read a whole (small) file into a NUL-terminated malloc'd buffer. */
 int fsys_read_all(struct fsys *fs, const char *path, char **buf_out, size_t *len_out);
-/* Write a whole file durably: temp file beside it, fsync, rename, sync dir. */
+/* Write a whole file durably: a temporary file beside it under an
+ * unpredictable name (PATH.msgw-tmp.RANDOM, created exclusively), fsync,
+ * rename, sync dir. */
 int fsys_write_atomic(struct fsys *fs, const char *path, const void *buf, size_t len,
 		      uint32_t mode);
 
@@ -145,6 +169,20 @@ int fsys_utime(struct fsys *fs, const char *path, int64_t mtime, int64_t mtime_n
 int fsys_file_setattr(struct fsys_file *f, const char *path, uint32_t mode, const uint32_t *owner,
 		      int64_t mtime, int64_t mtime_nsec);
 int fsys_sync_dir(struct fsys *fs, const char *path);
+/* Flush everything below the root (local: syncfs); 0 where the backend
+ * cannot. */
+int fsys_sync_all(struct fsys *fs);
+/* Free bytes on the root's file system; MSGW_ENOTFOUND when the backend
+ * cannot tell. */
+int fsys_space(struct fsys *fs, uint64_t *avail_out);
+/* Fail (MSGW_ERR, naming the location and both figures) unless need
+ * bytes are free on the root's file system; what names the work ("stage
+ * the restore").  0 when the backend cannot tell.  Test builds
+ * (MSGW_TESTING) take the free bytes from MSGW_FAULT_FREE_SPACE when set. */
+int fsys_check_space(struct fsys *fs, uint64_t need, const char *what);
+/* A random name suffix (16 hex digits, from getrandom) for temporary
+ * files; buf holds at least 17 bytes. */
+void fsys_random_suffix(char *buf, size_t len);
 /* Owner names; 0 and buf filled, or MSGW_ENOTFOUND (caller uses numbers). */
 int fsys_uname(struct fsys *fs, uint32_t uid, char *buf, size_t len);
 int fsys_gname(struct fsys *fs, uint32_t gid, char *buf, size_t len);

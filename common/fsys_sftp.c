@@ -11,7 +11,14 @@
  *    existing target and libssh2 1.10 cannot send posix-rename@openssh.com,
  *    so rename_overwrites() is 0 and callers swap in two steps;
  *  - directory fsync: sync_dir is a no-op; file sync uses the
- *    fsync@openssh.com extension and is a no-op where the server lacks it.
+ *    fsync@openssh.com extension and is a no-op where the server lacks it;
+ *  - a setstat that does not follow links: OpenSSH's SETSTAT follows them
+ *    and libssh2 1.10 cannot send lsetstat@openssh.com, so meta data is
+ *    never set on a link (skipped), a path's type is checked (lstat) just
+ *    before a setstat, and files being written get theirs through their
+ *    open handle (fsetstat), which no link can redirect;
+ *  - a directory held open: each folder on a changed path is checked
+ *    (lstat, no link) right before the change instead.
  */
 #include "err.h"
 #include "fsys.h"
@@ -23,6 +30,7 @@
 #include <libssh2.h>
 #include <libssh2_sftp.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -154,6 +162,49 @@ static int lstat_full(struct sftp *c, const char *p, struct fsys_stat *out)
 	return 0;
 }
 
+/*
+ * Every folder on the way to path (relative) is a folder, not a link:
+ * SFTP resolves paths on the server, following links, so a folder the
+ * service account swapped for a link would redirect the change.  A link
+ * (or "..") fails as hostile, naming the path.
+ */
+static int check_parents(struct sftp *c, const char *path, const char *what)
+{
+	char *copy = xstrdup(path ? path : ""), *slash, *comp = copy;
+	int rc = 0;
+
+	for (slash = strchr(copy, '/'); !rc && slash; slash = strchr(slash + 1, '/')) {
+		struct fsys_stat st;
+		char *p;
+
+		*slash = '\0';
+		if (strcmp(comp, "..") == 0) {
+			rc =
+			    err_set(MSGW_EHOSTILE, "ssh '%s': cannot %s '%s': '..' leaves the root",
+				    ssh_session_name(c->ssh), what, path);
+			break;
+		}
+		p = full(c, copy);
+		rc = lstat_full(c, p, &st);
+		if (rc == MSGW_ENOTFOUND) {
+			/* missing: the operation itself fails as it always did */
+			free(p);
+			rc = 0;
+			break;
+		}
+		if (!rc && st.type != FSYS_DIR)
+			rc = err_set(st.type == FSYS_LINK ? MSGW_EHOSTILE : MSGW_ERR,
+				     "ssh '%s': cannot %s '%s': '%s' is %s; not followed",
+				     ssh_session_name(c->ssh), what, path, copy,
+				     st.type == FSYS_LINK ? "a symbolic link" : "not a directory");
+		free(p);
+		*slash = '/';
+		comp = slash + 1;
+	}
+	free(copy);
+	return rc;
+}
+
 static int s_stat(void *ctx, const char *path, struct fsys_stat *out)
 {
 	char *p = full(ctx, path);
@@ -268,7 +319,22 @@ static int s_open_read(void *ctx, const char *path, void **fh_out)
 
 static int s_open_write(void *ctx, const char *path, uint32_t mode, void **fh_out)
 {
+	int rc = check_parents(ctx, path, "create");
+
+	if (rc)
+		return rc;
 	return open_file(ctx, path, LIBSSH2_FXF_WRITE | LIBSSH2_FXF_CREAT | LIBSSH2_FXF_TRUNC,
+			 (long)(mode & 07777), "create", fh_out);
+}
+
+/* O_EXCL: fails when anything, a link included, is at path */
+static int s_create(void *ctx, const char *path, uint32_t mode, void **fh_out)
+{
+	int rc = check_parents(ctx, path, "create");
+
+	if (rc)
+		return rc;
+	return open_file(ctx, path, LIBSSH2_FXF_WRITE | LIBSSH2_FXF_CREAT | LIBSSH2_FXF_EXCL,
 			 (long)(mode & 07777), "create", fh_out);
 }
 
@@ -333,8 +399,12 @@ static int s_rename(void *ctx, const char *from, const char *to)
 	struct sftp *c = ctx;
 	char *pf = full(c, from), *pt = full(c, to);
 	LIBSSH2_SFTP_ATTRIBUTES a;
-	int rc = 0;
+	int rc = check_parents(c, from, "rename");
 
+	if (!rc)
+		rc = check_parents(c, to, "rename to");
+	if (rc)
+		goto cleanup;
 	ssh_session_keepalive(c->ssh);
 	if (libssh2_sftp_rename_ex(c->sftp, pf, (unsigned)strlen(pf), pt, (unsigned)strlen(pt),
 				   LIBSSH2_SFTP_RENAME_OVERWRITE | LIBSSH2_SFTP_RENAME_ATOMIC |
@@ -357,6 +427,7 @@ static int s_rename(void *ctx, const char *from, const char *to)
 				     "ssh '%s': cannot rename '%s' to '%s': %s",
 				     ssh_session_name(c->ssh), pf, pt, fx_text((unsigned long)fx));
 	}
+cleanup:
 	free(pf);
 	free(pt);
 	return rc;
@@ -366,8 +437,12 @@ static int s_unlink(void *ctx, const char *path)
 {
 	struct sftp *c = ctx;
 	char *p = full(c, path);
-	int rc = 0;
+	int rc = check_parents(c, path, "remove");
 
+	if (rc) {
+		free(p);
+		return rc;
+	}
 	ssh_session_keepalive(c->ssh);
 	if (libssh2_sftp_unlink_ex(c->sftp, p, (unsigned)strlen(p)))
 		rc = fail(c, "remove", p);
@@ -379,8 +454,12 @@ static int s_mkdir(void *ctx, const char *path, uint32_t mode)
 {
 	struct sftp *c = ctx;
 	char *p = full(c, path);
-	int rc = 0;
+	int rc = check_parents(c, path, "create directory");
 
+	if (rc) {
+		free(p);
+		return rc;
+	}
 	ssh_session_keepalive(c->ssh);
 	if (libssh2_sftp_mkdir_ex(c->sftp, p, (unsigned)strlen(p), (long)(mode & 07777)))
 		rc = fail(c, "create directory", p);
@@ -392,8 +471,12 @@ static int s_rmdir(void *ctx, const char *path)
 {
 	struct sftp *c = ctx;
 	char *p = full(c, path);
-	int rc = 0;
+	int rc = check_parents(c, path, "remove directory");
 
+	if (rc) {
+		free(p);
+		return rc;
+	}
 	ssh_session_keepalive(c->ssh);
 	if (libssh2_sftp_rmdir_ex(c->sftp, p, (unsigned)strlen(p)))
 		rc = fail(c, "remove directory", p);
@@ -435,8 +518,10 @@ static int s_symlink(void *ctx, const char *target, const char *path)
 	struct sftp *c = ctx;
 	char *p = full(c, path), *back = xmalloc(NAME_MAX_SFTP + 1);
 	LIBSSH2_SFTP_ATTRIBUTES a;
-	int rc = 0, n;
+	int rc = check_parents(c, path, "create symbolic link"), n;
 
+	if (rc)
+		goto cleanup;
 	ssh_session_keepalive(c->ssh);
 	if (libssh2_sftp_stat_ex(c->sftp, p, (unsigned)strlen(p), LIBSSH2_SFTP_LSTAT, &a) == 0) {
 		rc = err_set(MSGW_ERR, "ssh '%s': cannot create symbolic link '%s': File exists",
@@ -465,16 +550,65 @@ cleanup:
 	return rc;
 }
 
+/*
+ * SETSTAT follows links on OpenSSH: the folders on the way and the object
+ * itself are checked first, and a link is left as it is (0: links have no
+ * mode of their own, and their owner and times are not worth following a
+ * link for).  A link swapped in between the check and the setstat is the
+ * one window left; files the restore writes avoid it (s_fsetattr).
+ */
 static int setstat(struct sftp *c, const char *path, LIBSSH2_SFTP_ATTRIBUTES *a, const char *what)
 {
 	char *p = full(c, path);
-	int rc = 0;
+	struct fsys_stat st;
+	int rc = check_parents(c, path, what);
 
+	if (!rc)
+		rc = lstat_full(c, p, &st);
+	if (!rc && st.type == FSYS_LINK) {
+		log_debug(
+		    "ssh '%s': '%s' is a link: its meta data is not set (SFTP would follow it)",
+		    ssh_session_name(c->ssh), p);
+		goto cleanup;
+	}
 	ssh_session_keepalive(c->ssh);
-	if (libssh2_sftp_stat_ex(c->sftp, p, (unsigned)strlen(p), LIBSSH2_SFTP_SETSTAT, a))
+	if (!rc && libssh2_sftp_stat_ex(c->sftp, p, (unsigned)strlen(p), LIBSSH2_SFTP_SETSTAT, a))
 		rc = fail(c, what, p);
+cleanup:
 	free(p);
 	return rc;
+}
+
+/* through the open handle: no path, so no link, is involved */
+static int s_fsetattr(void *ctx, void *fh, uint32_t mode, const uint32_t *owner, int64_t mtime,
+		      int64_t mtime_nsec)
+{
+	struct sftp *c = ctx;
+	struct sfile *f = fh;
+	LIBSSH2_SFTP_ATTRIBUTES a;
+
+	(void)mtime_nsec;
+	if (owner) {
+		memset(&a, 0, sizeof(a));
+		a.flags = LIBSSH2_SFTP_ATTR_UIDGID;
+		a.uid = owner[0];
+		a.gid = owner[1];
+		if (libssh2_sftp_fsetstat(f->h, &a))
+			log_debug("ssh '%s': cannot change owner of '%s'", ssh_session_name(c->ssh),
+				  f->path);
+	}
+	if (mode != FSYS_MODE_KEEP) {
+		memset(&a, 0, sizeof(a));
+		a.flags = LIBSSH2_SFTP_ATTR_PERMISSIONS;
+		a.permissions = mode & 07777;
+		if (libssh2_sftp_fsetstat(f->h, &a))
+			return fail(c, "set mode of", f->path);
+	}
+	memset(&a, 0, sizeof(a));
+	a.flags = LIBSSH2_SFTP_ATTR_ACMODTIME;
+	a.atime = a.mtime = (unsigned long)mtime;
+	(void)libssh2_sftp_fsetstat(f->h, &a);
+	return 0;
 }
 
 static int s_chmod(void *ctx, const char *path, uint32_t mode)
@@ -517,6 +651,21 @@ static int s_sync_dir(void *ctx, const char *path)
 	return 0; /* SFTP has no way to sync a directory */
 }
 
+static int s_space(void *ctx, uint64_t *avail_out)
+{
+	struct sftp *c = ctx;
+	LIBSSH2_SFTP_STATVFS v;
+
+	ssh_session_keepalive(c->ssh);
+	if (libssh2_sftp_statvfs(c->sftp, c->root, strlen(c->root), &v)) {
+		if (last_fx(c) == (long)LIBSSH2_FX_OP_UNSUPPORTED)
+			return MSGW_ENOTFOUND; /* no statvfs@openssh.com: cannot tell */
+		return fail(c, "check free space of", c->root);
+	}
+	*avail_out = (uint64_t)v.f_bavail * (uint64_t)v.f_frsize;
+	return 0;
+}
+
 static int s_rename_overwrites(void *ctx)
 {
 	(void)ctx;
@@ -540,6 +689,7 @@ static const struct fsys_ops sftp_ops = {
     .list = s_list,
     .open_read = s_open_read,
     .open_write = s_open_write,
+    .create = s_create,
     .read = s_read,
     .write = s_write,
     .sync = s_sync,
@@ -553,7 +703,9 @@ static const struct fsys_ops sftp_ops = {
     .chmod = s_chmod,
     .chown = s_chown,
     .utime = s_utime,
+    .fsetattr = s_fsetattr,
     .sync_dir = s_sync_dir,
+    .space = s_space,
     .uname = NULL,
     .gname = NULL,
     .uid_of = NULL,

@@ -6,6 +6,7 @@
 #include "manifest.h"
 #include "util.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -78,64 +79,146 @@ char *journal_format(const struct journal *j)
 			buf_addf(&b, " %04o %u %u %04o %u %u", (unsigned)e->old_mode,
 				 (unsigned)e->old_uid, (unsigned)e->old_gid, (unsigned)e->mode,
 				 (unsigned)e->uid, (unsigned)e->gid);
+		if (e->op == J_ADD && e->ino)
+			buf_addf(&b, " ino=%llu", (unsigned long long)e->ino);
+		if (e->op == J_ADD && e->has_sha) {
+			char hex[2 * SHA256_LEN + 1];
+
+			hex_encode(hex, e->sha, SHA256_LEN);
+			buf_addf(&b, " sha256=%s", hex);
+		}
 		buf_addf(&b, " %s\n", enc);
 		free(enc);
 	}
 	return buf_detach(&b, NULL);
 }
 
+/* A header line "key: value"; -1 when key is not a header, -2 when it
+ * was already given (a journal the tool wrote never repeats one). */
 static int parse_header(struct journal *j, const char *key, const char *val)
 {
+	char **str = NULL;
+
 	if (strcmp(key, "gateway") == 0)
-		j->gateway = xstrdup(val);
+		str = &j->gateway;
+	else if (strcmp(key, "phase") == 0)
+		str = &j->phase;
+	else if (strcmp(key, "started") == 0)
+		str = &j->started;
+	else if (strcmp(key, "forced") == 0)
+		str = &j->forced;
 	else if (strcmp(key, "snapshot") == 0)
 		snprintf(j->snapshot, sizeof(j->snapshot), "%s", val);
 	else if (strcmp(key, "pre-restore") == 0)
 		snprintf(j->pre_restore, sizeof(j->pre_restore), "%s", val);
-	else if (strcmp(key, "phase") == 0)
-		j->phase = xstrdup(val);
-	else if (strcmp(key, "started") == 0)
-		j->started = xstrdup(val);
 	else if (strcmp(key, "confirm-deadline") == 0)
 		j->confirm_deadline = atoll(val);
-	else if (strcmp(key, "forced") == 0)
-		j->forced = xstrdup(val);
 	else
 		return -1;
+	if (str && *str)
+		return -2;
+	if (str)
+		*str = xstrdup(val);
 	return 0;
 }
 
+/* An unsigned number in base (8 or 10) that is the whole token. */
+static int parse_num(const char *tok, int base, unsigned *out)
+{
+	char *end;
+	unsigned long v;
+
+	if (!tok || !*tok || *tok == '-' || *tok == '+')
+		return -1;
+	errno = 0;
+	v = strtoul(tok, &end, base);
+	if (errno || *end || v > UINT32_MAX)
+		return -1;
+	*out = (unsigned)v;
+	return 0;
+}
+
+/* "add [ino=N] [sha256=HEX] PATH" */
+static int parse_add(struct journal *j, char **tok, size_t ntok)
+{
+	unsigned char sha[SHA256_LEN];
+	unsigned long long ino = 0;
+	bool has_sha = false;
+	struct journal_entry *je;
+	char *dec, *end;
+	size_t k;
+
+	if (ntok < 2 || ntok > 4)
+		return -1;
+	for (k = 1; k + 1 < ntok; k++) {
+		if (strncmp(tok[k], "ino=", 4) == 0 && !ino && isdigit((unsigned char)tok[k][4])) {
+			errno = 0;
+			ino = strtoull(tok[k] + 4, &end, 10);
+			if (errno || *end || !ino)
+				return -1;
+		} else if (strncmp(tok[k], "sha256=", 7) == 0 && !has_sha &&
+			   strlen(tok[k] + 7) == 2 * SHA256_LEN &&
+			   hex_decode(sha, tok[k] + 7, SHA256_LEN) == 0) {
+			has_sha = true;
+		} else {
+			return -1;
+		}
+	}
+	dec = manifest_decode_path(tok[ntok - 1]);
+	if (!dec)
+		return -1;
+	journal_add(j, J_ADD, dec);
+	free(dec);
+	je = &j->e[j->n - 1];
+	je->ino = ino;
+	je->has_sha = has_sha;
+	if (has_sha)
+		memcpy(je->sha, sha, SHA256_LEN);
+	return 0;
+}
+
+/* "OP [NUMBERS...] PATH", single spaces, the path percent-encoded (no
+ * spaces) and of any length. */
 static int parse_op(struct journal *j, char *line)
 {
-	char name[16], path[8192];
-	unsigned a = 0, b = 0, c = 0, d = 0, e = 0, f = 0;
+	char *tok[9], *save = NULL, *dec;
+	unsigned v[6] = {0};
+	size_t ntok = 0, want, k;
 	struct journal_entry *je;
-	char *dec;
-	int op, ok = 0;
+	int op;
 
-	if (sscanf(line, "%15s", name) != 1)
+	for (char *t = strtok_r(line, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
+		if (ntok == 9)
+			return -1;
+		tok[ntok++] = t;
+	}
+	if (ntok < 2)
 		return -1;
-	for (op = 0; op < 6 && strcmp(op_names[op], name) != 0; op++)
+	for (op = 0; op < 6 && strcmp(op_names[op], tok[0]) != 0; op++)
 		;
-	if (op == J_MKDIR || op == J_RMDIR)
-		ok = sscanf(line, "%*s %o %8191s", &a, path) == 2;
-	else if (op == J_CHMOD)
-		ok =
-		    sscanf(line, "%*s %o %u %u %o %u %u %8191s", &a, &b, &c, &d, &e, &f, path) == 7;
-	else if (op < 6)
-		ok = sscanf(line, "%*s %8191s", path) == 1;
-	if (!ok || !(dec = manifest_decode_path(path)))
+	if (op == 6)
+		return -1;
+	want = op == J_MKDIR || op == J_RMDIR ? 3 : op == J_CHMOD ? 8 : 2;
+	if (op == J_ADD)
+		return parse_add(j, tok, ntok);
+	if (ntok != want)
+		return -1;
+	for (k = 1; k + 1 < ntok; k++)
+		if (parse_num(tok[k], k == 1 || k == 4 ? 8 : 10, &v[k - 1]) < 0)
+			return -1;
+	dec = manifest_decode_path(tok[ntok - 1]);
+	if (!dec)
 		return -1;
 	journal_add(j, (enum journal_op)op, dec);
 	free(dec);
 	je = &j->e[j->n - 1];
 	if (op == J_MKDIR)
-		je->mode = a;
+		je->mode = v[0];
 	else if (op == J_RMDIR)
-		je->old_mode = a;
+		je->old_mode = v[0];
 	else if (op == J_CHMOD)
-		je->old_mode = a, je->old_uid = b, je->old_gid = c, je->mode = d, je->uid = e,
-		je->gid = f;
+		je->old_mode = v[0], je->old_uid = v[1], je->old_gid = v[2], je->mode = v[3],
+		je->uid = v[4], je->gid = v[5];
 	return 0;
 }
 
@@ -150,20 +233,21 @@ int journal_parse(struct journal *out, const char *text, size_t len)
 	if (!line || strcmp(line, JOURNAL_HEADER) != 0)
 		rc = err_set(MSGW_ECORRUPT, "journal line 1: expected '%s'", JOURNAL_HEADER);
 	while (!rc && (line = strtok_r(NULL, "\n", &save))) {
-		char *colon = strstr(line, ": ");
+		char *colon = strstr(line, ": "), *space = strchr(line, ' ');
+		int h = -1;
 
 		lineno++;
-		if (colon && !strchr(line, ' ') != 0)
-			colon = NULL;
-		if (colon && colon < strchr(line, ' ') + 1) {
+		/* "key: value": the key is the first word, ending in ':' */
+		if (colon && space == colon + 1) {
 			*colon = '\0';
-			if (parse_header(out, line, colon + 2) == 0)
-				continue;
+			h = parse_header(out, line, colon + 2);
 			*colon = ':';
 		}
-		if (parse_op(out, line) < 0)
-			rc = err_set(MSGW_ECORRUPT, "journal line %zu: cannot parse '%s'", lineno,
+		if (h == -2)
+			rc = err_set(MSGW_ECORRUPT, "journal line %zu: '%.40s' given twice", lineno,
 				     line);
+		else if (h < 0 && parse_op(out, line) < 0)
+			rc = err_set(MSGW_ECORRUPT, "journal line %zu: cannot parse it", lineno);
 	}
 	free(copy);
 	if (!rc && (!out->gateway || !out->phase))
@@ -222,5 +306,5 @@ int journal_load(struct journal *out, const char *path)
 	}
 	rc = journal_parse(out, text, len);
 	free(text);
-	return rc ? err_wrap(rc, "'%s'", path) : 0;
+	return rc ? err_wrap(rc, "cannot read journal '%s'", path) : 0;
 }

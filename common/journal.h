@@ -13,7 +13,10 @@
  *   then one line per operation, in the order they are carried out:
  *   "mkdir MODE PATH", "add PATH", "modify PATH", "remove PATH",
  *   "rmdir MODE PATH", "chmod OLDMODE OLDUID OLDGID NEWMODE NEWUID NEWGID PATH"
- *   (paths percent-encoded as in the manifest).
+ *   (paths percent-encoded as in the manifest, of any length); an "add" may
+ *   carry "ino=N" (the staged file's inode) and "sha256=HEX" (its content,
+ *   or a link's target) before the path, so that its undo removes only
+ *   what this restore put there.  A header line given twice is damage.
  * Every operation can be undone by looking at the file system alone (see
  * apply.c), so the journal never needs per-operation progress marks.
  */
@@ -21,6 +24,9 @@
 #define MSGW_JOURNAL_H
 
 #include "repo.h"
+#include "sha256.h"
+
+#include <stdbool.h>
 
 #include <stddef.h>
 #include <stdint.h>
@@ -32,6 +38,9 @@ struct journal_entry {
 	char *path;
 	uint32_t old_mode, old_uid, old_gid; /* chmod, rmdir (old_mode) */
 	uint32_t mode, uid, gid;	     /* mkdir (mode), chmod (new) */
+	uint64_t ino;			     /* add: the staged file's inode, or 0 */
+	bool has_sha;			     /* add: sha holds what was staged */
+	unsigned char sha[SHA256_LEN];	     /* add: content (or link target) digest */
 };
 
 struct journal {

@@ -83,6 +83,11 @@ static int write_owner(int fd, const char *path)
 	return 0;
 }
 
+char *lock_repo_path(const char *repo_path)
+{
+	return xasprintf("%s/msgw.lock", repo_path);
+}
+
 int lock_acquire(struct lock **out, const char *path, const char *what)
 {
 	struct lock *l;

@@ -16,6 +16,10 @@ struct lock;
 /* Take the lock file at path; what names it in messages ("repository"). */
 int lock_acquire(struct lock **out, const char *path, const char *what);
 
+/* The path of a repository's lock file, "<repo>/msgw.lock" (caller
+ * frees): the one place that names it. */
+char *lock_repo_path(const char *repo_path);
+
 /* Release and free (NULL is fine). */
 void lock_release(struct lock *l);
 

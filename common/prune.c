@@ -5,7 +5,7 @@
  * keeps a snapshot when it opens a bucket (an hour, day, ISO week or month;
  * for keep-last, every snapshot is its own bucket) that the rule has not
  * seen yet, while the rule has count left.  Rewriting the repository is
- * repo_rewrite.c's business; printing is the front end's.
+ * the repo module's business (common/repo/rewrite.c); printing is the front end's.
  */
 #include "prune.h"
 #include "err.h"

@@ -21,12 +21,9 @@
  * than drop everything but the tip.
  *
  * prune_plan_branch() reads a branch's snapshots from the repository and
- * runs the policy on them.  The repository side of dropping them lives in
- * repo_rewrite.c (part of the repo module, the only other file that
- * includes git2.h): repo_rewrite_branch() rebuilds a branch's first-parent
- * chain without the dropped commits, repo_repack() writes every reachable
- * object into one new pack and deletes everything else, so that the
- * dropped snapshots' archives are really gone.  Nothing here prints.
+ * runs the policy on them.  The repository side of dropping them is the
+ * repo module's (repo.h: repo_rewrite_branch, repo_repack).  Nothing here
+ * prints.
  */
 #ifndef MSGW_PRUNE_H
 #define MSGW_PRUNE_H
@@ -108,56 +105,5 @@ struct prune_branch {
 int prune_plan_branch(struct prune_branch *out, struct repo *r, const char *branch,
 		      const struct config_retention *ret, int64_t now);
 void prune_branch_release(struct prune_branch *b);
-
-/* ---- repo_rewrite.c ------------------------------------------------------ */
-
-/* The ids of commits that tags point at (lightweight or annotated, peeled),
- * sorted for bsearch with strcmp.  Free with repo_names_free. */
-int repo_tagged_commits(char ***ids_out, size_t *n_out, struct repo *r);
-
-struct repo_rewrite_result {
-	char old_tip[REPO_ID_LEN];
-	char new_tip[REPO_ID_LEN];
-	char **old_ids, **new_ids; /* the kept commits that got new ids, pairwise */
-	size_t nrewritten;
-	size_t ndropped;
-	size_t ntags_moved;
-};
-
-/*
- * Rebuild refs/heads/<branch>'s first-parent chain without the commits in
- * drop (ids, any order; each must be on that chain and not its tip): each
- * later commit is recreated with the same tree, author, committer (dates
- * and zones included), message and encoding, on its new parent.  Tags that
- * point at a recreated commit (lightweight ones moved, annotated ones
- * recreated with the same tagger and message) are moved first, then the
- * branch, which only moves if its tip is still old_tip.  Commits that
- * nothing dropped precedes keep their ids.  The dropped objects stay in
- * the object store until repo_repack.  MSGW_ERR when an id is not on the
- * chain or is the tip (nothing written then).  Release out with
- * repo_rewrite_result_release, also after a failure.
- */
-int repo_rewrite_branch(struct repo_rewrite_result *out, struct repo *r, const char *branch,
-			char *const *drop, size_t ndrop);
-void repo_rewrite_result_release(struct repo_rewrite_result *res);
-
-struct repo_repack_result {
-	size_t objects;	       /* objects in the new pack */
-	size_t loose_removed;  /* loose object files deleted */
-	size_t packs_removed;  /* old packs deleted */
-	size_t reflog_dropped; /* reflog entries that named objects now gone */
-};
-
-/*
- * git gc without git: write every object reachable from any reference
- * (and HEAD) into one new pack in objects/pack (fsync'd and indexed by
- * libgit2), drop the reflog entries that name objects not in it, then
- * delete every loose object, every other pack (with its .idx, .rev,
- * .bitmap, .keep...) and the files that describe them (multi-pack-index,
- * commit-graph, info/packs).  Nothing is deleted unless the new pack was
- * written completely.  Call it under the repository lock; r's own object
- * cache may be stale afterwards (reopen it to read again).
- */
-int repo_repack(struct repo_repack_result *out, struct repo *r);
 
 #endif

@@ -8,7 +8,6 @@
 #include "err.h"
 #include "fsys.h"
 #include "log.h"
-#include "refs.h"
 #include "util.h"
 #include "walk.h"
 
@@ -120,6 +119,60 @@ void quickcheck_record(const char *path, const char *location, const char *tip,
 	}
 	free(tmp);
 	buf_release(&b);
+}
+
+/*
+ * A plain ref read from the repository's files, as git resolves it (the
+ * loose file, else its line in packed-refs): quickcheck lives in the
+ * agent's front program, which does not link libgit2.  Goes with that
+ * program (issue 15).
+ */
+static int refs_read(char out[REPO_ID_LEN], const char *repo_path, const char *refname)
+{
+	char *path = xasprintf("%s/%s", repo_path, refname);
+	char *text = NULL, *want = NULL, *p;
+	size_t len = 0;
+	int rc;
+
+	rc = read_whole_file(&text, &len, path);
+	free(path);
+	if (rc == 0) {
+		rc = len == REPO_ID_LEN && text[REPO_ID_LEN - 1] == '\n' &&
+			     hex_is_lower(text, REPO_ID_LEN - 1)
+			 ? 0
+			 : MSGW_ERR;
+		if (!rc)
+			memcpy(out, text, REPO_ID_LEN - 1);
+		goto done;
+	}
+	if (rc != ENOENT) {
+		rc = MSGW_ERR;
+		goto done;
+	}
+	/* no loose ref: "<id> <refname>" in packed-refs */
+	path = xasprintf("%s/packed-refs", repo_path);
+	rc = read_whole_file(&text, &len, path);
+	free(path);
+	if (rc) {
+		rc = rc == ENOENT ? MSGW_ENOTFOUND : MSGW_ERR;
+		goto done;
+	}
+	want = xasprintf(" %s\n", refname);
+	rc = strstr(text, want) ? MSGW_ERR : MSGW_ENOTFOUND; /* named, but oddly */
+	for (p = text; *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : p + strlen(p)) {
+		if (strlen(p) > REPO_ID_LEN - 1 && hex_is_lower(p, REPO_ID_LEN - 1) &&
+		    strncmp(p + REPO_ID_LEN - 1, want, strlen(want)) == 0) {
+			memcpy(out, p, REPO_ID_LEN - 1);
+			rc = 0;
+			break;
+		}
+	}
+done:
+	if (!rc)
+		out[REPO_ID_LEN - 1] = '\0';
+	free(want);
+	free(text);
+	return rc;
 }
 
 int quickcheck_read_tip(char out[REPO_ID_LEN], const char *repo_path, const char *branch)

@@ -1,6 +1,6 @@
 /*
  * ssh: libssh2 sessions to gateways' hosts, and the known_hosts check that
- * both these sessions and the repository's git transport (repo_remote.c)
+ * both these sessions and the repository's git transport (common/repo/remote.c)
  * use.  The SFTP backend of fsys (fsys_sftp.c) and the ssh backend of
  * service (service_ssh.c) are built on the sessions here.
  *

@@ -3,7 +3,7 @@
  */
 #include "status.h"
 #include "err.h"
-#include "repo_remote.h"
+#include "repo.h"
 #include "snapshot.h"
 #include "state.h"
 #include "util.h"

@@ -6,7 +6,7 @@
  */
 #include "err.h"
 #include "log.h"
-#include "repo_remote.h"
+#include "repo.h"
 #include "restore.h"
 
 #include <stdio.h>

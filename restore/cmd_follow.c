@@ -150,7 +150,7 @@ static int follow_once(struct fe_ctx *ctx, const struct config_gateway *gw, bool
 	char tip[REPO_ID_LEN], phase[32];
 	struct target t;
 	int64_t deadline;
-	char *applied, *lockpath;
+	char *applied;
 	int rc, status;
 
 	if (apply_pending(ctx->cfg, gw->name, phase, sizeof(phase), &deadline)) {
@@ -178,9 +178,7 @@ static int follow_once(struct fe_ctx *ctx, const struct config_gateway *gw, bool
 	}
 	/* not fe_lock_repo, which exits: a scheduled snapshot holding the
 	 * repository lock just now must not end a long-running follow */
-	lockpath = xasprintf("%s/msgw.lock", repo_path(fe_repo(ctx)));
-	rc = lock_acquire(&ctx->lock, lockpath, "repository");
-	free(lockpath);
+	rc = repo_lock(&ctx->lock, fe_repo(ctx));
 	if (rc)
 		return fe_fail(ctx, rc);
 	rc = target_open(ctx, &t, gw->name, true);

@@ -103,10 +103,8 @@ static int wait_deadline(struct fe_ctx *ctx, const char *name)
 	       strcmp(phase, "awaiting-confirm") == 0 && deadline > (int64_t)time(NULL))
 		sleep(1);
 	for (;;) {
-		char *path = xasprintf("%s/msgw.lock", repo_path(fe_repo(ctx)));
-		int rc = ctx->lock ? 0 : lock_acquire(&ctx->lock, path, "repository");
+		int rc = ctx->lock ? 0 : repo_lock(&ctx->lock, fe_repo(ctx));
 
-		free(path);
 		if (rc && rc != MSGW_ELOCKED)
 			return fe_fail(ctx, rc);
 		if (!rc) {
@@ -145,7 +143,8 @@ int cmd_recover(struct fe_ctx *ctx, int argc, char **argv)
 		char phase[32];
 		int64_t deadline;
 
-		if (apply_pending(cfg, cfg->gateways[i].name, phase, sizeof(phase), &deadline)) {
+		if (apply_pending(cfg, cfg->gateways[i].name, phase, sizeof(phase), &deadline) ||
+		    apply_has_leftovers(cfg, cfg->gateways[i].name)) {
 			int s = recover_one(ctx, cfg->gateways[i].name, RECOVER_ANY);
 
 			status = s > status ? s : status;

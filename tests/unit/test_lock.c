@@ -346,15 +346,27 @@ static void test_open_error(void **state)
 	free(p);
 }
 
+/* The one name of a repository's lock file, the one stock tools and the
+ * tests hold with flock(1). */
+static void test_repo_path(void **state)
+{
+	char *p = lock_repo_path("/srv/msgw-repo.git");
+
+	(void)state;
+	assert_string_equal(p, "/srv/msgw-repo.git/msgw.lock");
+	free(p);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 	const struct CMUnitTest tests[] = {
-	    T(test_acquire_writes_owner), T(test_second_acquire_same_process),
-	    T(test_release_lets_next_in), T(test_stale_other_host),
-	    T(test_stale_dead_pid),	  T(test_stale_previous_boot),
-	    T(test_leftover_of_live_pid), T(test_other_process_then_killed),
-	    T(test_held_without_record),  T(test_open_error),
+	    T(test_acquire_writes_owner),     T(test_second_acquire_same_process),
+	    T(test_release_lets_next_in),     T(test_stale_other_host),
+	    T(test_stale_dead_pid),	      T(test_stale_previous_boot),
+	    T(test_leftover_of_live_pid),     T(test_other_process_then_killed),
+	    T(test_held_without_record),      T(test_open_error),
+	    cmocka_unit_test(test_repo_path),
 	};
 #undef T
 

@@ -615,7 +615,7 @@ static void test_rewrite_and_repack(void **state)
 	free(msg);
 
 	/* repack: the dropped archives are gone, the rest is one pack */
-	assert_int_equal(repo_repack(&rr, f->r), 0);
+	assert_int_equal(repo_repack(&rr, f->r, (int64_t)time(NULL) + 2), 0);
 	assert_true(rr.objects > 0);
 	assert_true(rr.loose_removed > 0);
 	assert_true(rr.reflog_dropped > 0);
@@ -643,7 +643,7 @@ static void test_rewrite_and_repack(void **state)
 	free(read_file_text(r2, f->other, "config.tar.zst")); /* msgw2 untouched */
 
 	/* repacking again keeps everything and changes nothing visible */
-	assert_int_equal(repo_repack(&rr, r2), 0);
+	assert_int_equal(repo_repack(&rr, r2, (int64_t)time(NULL) + 2), 0);
 	assert_int_equal(count_files(packdir, ".pack", false), 1);
 	assert_int_equal(rr.loose_removed, 0);
 	free(read_file_text(r2, res.new_tip, "config.tar.zst"));

@@ -15,7 +15,7 @@
 #include "config.h"
 #include "err.h"
 #include "repo.h"
-#include "repo_remote.h"
+#include "repo.h"
 #include "util.h"
 
 #include <limits.h>

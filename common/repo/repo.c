@@ -1,40 +1,59 @@
 /*
  * repo: snapshot commits in a bare git repository through libgit2.  This is
- * the only place libgit2 error codes are read and translated.
+ * the only place, with remote.c and rewrite.c beside it, where libgit2 is
+ * called and its error codes translated.
  *
- * libgit2 is started only when it is needed: reading a snapshot whose
- * commit, tree and files are loose objects named by plain refs (every
- * snapshot until a prune packs the repository) is done with loose.c and
- * refs.c alone, which spares a restore libgit2's start (its TLS library
- * parses the system's CA store, about 10 ms).  Whatever that reading
- * cannot do, or finds amiss, goes to libgit2, whose answers and messages
- * stay the reference.
+ * Every object and ref is read and written by libgit2: its reads check
+ * each object against its id (strict hash verification, on by default)
+ * and try its backends in order (packs first, then loose files), so a
+ * damaged loose object with a sound packed copy still reads, and one with
+ * no sound copy is named.  There is no reading "on the side": a
+ * repository fetched from a remote is untrusted input, and libgit2's
+ * parsers are the ones kept honest by its own test suite.
  */
-#include "repo.h"
+#include "repo_internal.h"
 #include "err.h"
-#include "loose.h"
-#include "refs.h"
 #include "util.h"
 
-#include <ctype.h>
 #include <errno.h>
-#include <git2.h>
+#include <git2/sys/odb_backend.h>
+#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-struct repo {
-	git_repository *g; /* NULL until libgit2 is needed (git_of) */
-	char *path;
-	char *objects; /* the objects directory, for loose.c */
-};
-
-static int git_fail(int code, const char *what)
+int repo_git_fail(int code, const char *what)
 {
 	const git_error *e = git_error_last();
+	const char *msg = e && e->message ? e->message : "";
+	size_t n = strlen(msg);
 
-	return err_set(code, "%s: %s", what, e && e->message ? e->message : "unknown git error");
+	/* libgit2 leaves some reasons empty ("... for writing: "): never end
+	 * a message in a colon */
+	while (n > 0 && (msg[n - 1] == ' ' || msg[n - 1] == ':'))
+		n--;
+	if (n == 0)
+		return err_set(code, "%s: unknown git error", what);
+	return err_set(code, "%s: %.*s", what, (int)n, msg);
+}
+
+void repo_oid_str(char out[REPO_ID_LEN], const git_oid *oid)
+{
+	git_oid_tostr(out, REPO_ID_LEN, oid);
+}
+
+char *repo_oid_dup(const git_oid *oid)
+{
+	char *s = xmalloc(REPO_ID_LEN);
+
+	repo_oid_str(s, oid);
+	return s;
+}
+
+int repo_cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 void repo_global_init(void)
@@ -68,7 +87,7 @@ int repo_init(const char *path, int *created_out)
 	    GIT_REPOSITORY_INIT_BARE | GIT_REPOSITORY_INIT_MKPATH | GIT_REPOSITORY_INIT_NO_REINIT;
 	opts.description = "msgw-backup configuration snapshots";
 	if (git_repository_init_ext(&g, path, &opts) < 0)
-		return git_fail(MSGW_ERR, "cannot create repository");
+		return repo_git_fail(MSGW_ERR, "cannot create repository");
 	git_repository_free(g);
 	if (chmod(path, 0700) < 0)
 		return err_set_errno(MSGW_ERR, errno, "cannot set mode of '%s'", path);
@@ -77,64 +96,28 @@ int repo_init(const char *path, int *created_out)
 	return 0;
 }
 
-/* git_repository_path ends in a slash: drop the doubled one before tail. */
-static void strip_slash_before(char *s, const char *tail)
-{
-	size_t n = strlen(s), t = strlen(tail);
-
-	if (n > t && s[n - t - 1] == '/')
-		memmove(s + n - t - 1, s + n - t, t + 1);
-}
-
-/* Start libgit2 and open the repository, once. */
-static int git_of(struct repo *r)
-{
-	if (r->g)
-		return 0;
-	repo_global_init();
-	if (git_repository_open_bare(&r->g, r->path) < 0)
-		return git_fail(MSGW_ERR, "cannot open repository");
-	return 0;
-}
-
-static bool is_kind(const char *dir, const char *name, mode_t kind)
-{
-	char *p = xasprintf("%s/%s", dir, name);
-	struct stat st;
-	bool yes = stat(p, &st) == 0 && (st.st_mode & S_IFMT) == kind;
-
-	free(p);
-	return yes;
-}
-
 int repo_open(struct repo **out, const char *path)
 {
 	struct repo *r;
 	git_repository *g = NULL;
+	size_t n;
 
 	*out = NULL;
-	/* what looks like a bare repository is opened by libgit2 when first
-	 * needed; anything else now, for its verdict */
-	if (!is_kind(path, "HEAD", S_IFREG) || !is_kind(path, "objects", S_IFDIR) ||
-	    !is_kind(path, "refs", S_IFDIR)) {
-		repo_global_init();
-		if (git_repository_open_bare(&g, path) < 0) {
-			if (access(path, F_OK) < 0)
-				return err_set(
-				    MSGW_ENOTFOUND,
-				    "repository '%s' does not exist (run 'msgw-agent init')", path);
-			return git_fail(MSGW_ERR, "cannot open repository");
-		}
+	repo_global_init();
+	if (git_repository_open_bare(&g, path) < 0) {
+		if (access(path, F_OK) < 0)
+			return err_set(MSGW_ENOTFOUND,
+				       "repository '%s' does not exist (run 'msgw-agent init')",
+				       path);
+		return repo_git_fail(MSGW_ERR, "cannot open repository");
 	}
 	r = xcalloc(1, sizeof(*r));
 	r->g = g;
 	r->path = xstrdup(path);
-	if (g) {
-		r->objects = xasprintf("%s/objects", git_repository_path(g));
-		strip_slash_before(r->objects, "/objects");
-	} else {
-		r->objects = xasprintf("%s/objects", path);
-	}
+	r->gitdir = xstrdup(git_repository_path(g));
+	n = strlen(r->gitdir);
+	if (n > 1 && r->gitdir[n - 1] == '/')
+		r->gitdir[n - 1] = '\0';
 	*out = r;
 	return 0;
 }
@@ -145,7 +128,7 @@ void repo_free(struct repo *r)
 		return;
 	git_repository_free(r->g);
 	free(r->path);
-	free(r->objects);
+	free(r->gitdir);
 	free(r);
 }
 
@@ -154,28 +137,21 @@ const char *repo_path(const struct repo *r)
 	return r->path;
 }
 
-static void oid_str(char out[REPO_ID_LEN], const git_oid *oid)
-{
-	git_oid_tostr(out, REPO_ID_LEN, oid);
-}
-
 int repo_branch_tip(char out[REPO_ID_LEN], struct repo *r, const char *branch)
 {
 	char *ref;
 	git_oid oid;
-	int e, rc = git_of(r);
+	int e, rc = 0;
 
 	out[0] = '\0';
-	if (rc)
-		return rc;
 	ref = xasprintf("refs/heads/%s", branch);
 	e = git_reference_name_to_id(&oid, r->g, ref);
 	free(ref);
 	if (e == GIT_ENOTFOUND)
 		return err_set(MSGW_ENOTFOUND, "no snapshots of '%s' yet", branch);
 	if (e < 0)
-		return git_fail(MSGW_ERR, "cannot read branch");
-	oid_str(out, &oid);
+		return repo_git_fail(MSGW_ERR, "cannot read branch");
+	repo_oid_str(out, &oid);
 	return rc;
 }
 
@@ -190,12 +166,10 @@ static int list_refs(char ***names_out, size_t *n_out, struct repo *r, const cha
 
 	*names_out = NULL;
 	*n_out = 0;
-	if (git_of(r))
-		return MSGW_ERR;
 	if (id && git_oid_fromstr(&want, id) < 0)
 		return err_set(MSGW_ERR, "bad commit id '%s'", id);
 	if (git_reference_iterator_new(&it, r->g) < 0)
-		return git_fail(MSGW_ERR, "cannot list references");
+		return repo_git_fail(MSGW_ERR, "cannot list references");
 	while (git_reference_next(&ref, it) == 0) {
 		const char *name = git_reference_name(ref);
 		const git_oid *target = git_reference_target(ref);
@@ -213,17 +187,12 @@ static int list_refs(char ***names_out, size_t *n_out, struct repo *r, const cha
 	return 0;
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 int repo_branches(char ***names_out, size_t *n_out, struct repo *r)
 {
 	int rc = list_refs(names_out, n_out, r, "refs/heads/", NULL);
 
 	if (!rc && *n_out > 1)
-		qsort(*names_out, *n_out, sizeof(char *), cmp_str);
+		qsort(*names_out, *n_out, sizeof(char *), repo_cmp_str);
 	return rc;
 }
 
@@ -232,7 +201,7 @@ int repo_tags_at(char ***names_out, size_t *n_out, struct repo *r, const char *i
 	int rc = list_refs(names_out, n_out, r, "refs/tags/", id);
 
 	if (!rc && *n_out > 1)
-		qsort(*names_out, *n_out, sizeof(char *), cmp_str);
+		qsort(*names_out, *n_out, sizeof(char *), repo_cmp_str);
 	return rc;
 }
 
@@ -245,209 +214,58 @@ void repo_names_free(char **names, size_t n)
 	free(names);
 }
 
-/* --- reading without libgit2 ---------------------------------------------- */
-
-struct fast_commit {
-	char tree[REPO_ID_LEN], parent[REPO_ID_LEN];
-	int64_t time;
-	char *summary;
-};
-
-/* "<key> <40 hex>\n" at *p: the id into out, *p moved past it. */
-static bool id_line(const char **p, const char *key, char out[REPO_ID_LEN])
-{
-	size_t k = strlen(key);
-
-	if (strncmp(*p, key, k) != 0 || (*p)[k] != ' ' ||
-	    !hex_is_lower(*p + k + 1, REPO_ID_LEN - 1) || (*p)[k + REPO_ID_LEN] != '\n')
-		return false;
-	memcpy(out, *p + k + 1, REPO_ID_LEN - 1);
-	out[REPO_ID_LEN - 1] = '\0';
-	*p += k + REPO_ID_LEN + 1;
-	return true;
-}
-
-/* The committer's time from "committer Name <mail> <secs> <zone>" (line
- * ends at nl). */
-static bool committer_time(const char *line, const char *nl, int64_t *out)
-{
-	const char *gt = NULL, *q;
-	int64_t t = 0;
-
-	for (q = line; q < nl; q++)
-		if (*q == '>')
-			gt = q;
-	if (!gt || gt[1] != ' ' || gt[2] < '0' || gt[2] > '9')
-		return false;
-	for (q = gt + 2; q < nl && *q >= '0' && *q <= '9'; q++) {
-		if (t > (INT64_MAX - 9) / 10)
-			return false;
-		t = t * 10 + (*q - '0');
-	}
-	if (q == nl || *q != ' ')
-		return false;
-	*out = t;
-	return true;
-}
-
-/*
- * A loose commit read and parsed here: 0, or non-zero (no message) when
- * it is not loose, or is anything but plain (then libgit2 reads it).  The
- * summary is libgit2's for a message whose first paragraph is one line:
- * that line without trailing white space; longer paragraphs are left to
- * libgit2, which joins their lines.
- */
-static int fast_commit(struct fast_commit *out, struct repo *r, const char *id)
-{
-	const char *p, *nl, *msg, *end;
-	char *text = NULL;
-	bool have_time = false;
-	size_t len = 0;
-
-	memset(out, 0, sizeof(*out));
-	if (!hex_is_lower(id, REPO_ID_LEN - 1) || id[REPO_ID_LEN - 1] ||
-	    loose_read_object(&text, &len, r->objects, id, "commit")) {
-		err_clear();
-		return MSGW_ERR;
-	}
-	p = text;
-	if (strlen(text) != len || !id_line(&p, "tree", out->tree))
-		goto odd;
-	if (id_line(&p, "parent", out->parent)) {
-		char more[REPO_ID_LEN];
-
-		while (id_line(&p, "parent", more))
-			;
-	}
-	for (; *p && *p != '\n'; p = nl + 1) { /* the other header lines */
-		if (!(nl = strchr(p, '\n')))
-			goto odd;
-		if (strncmp(p, "committer ", 10) == 0) {
-			if (have_time || !committer_time(p, nl, &out->time))
-				goto odd;
-			have_time = true;
-		}
-	}
-	if (*p != '\n' || !have_time)
-		goto odd;
-	for (msg = p + 1; *msg == '\n'; msg++)
-		;
-	nl = strchr(msg, '\n');
-	end = nl ? nl : msg + strlen(msg);
-	if (nl && nl[1] && nl[1] != '\n')
-		goto odd; /* a paragraph of several lines */
-	while (end > msg && isspace((unsigned char)end[-1]))
-		end--;
-	out->summary = xstrndup(msg, (size_t)(end - msg));
-	free(text);
-	return 0;
-odd:
-	free(text);
-	return MSGW_ERR;
-}
-
-/* The tree of loose commit id, loose too: with names_out, the names of
- * its entries (NULL-terminated); else the blob id of entry name into out.
- * Non-zero (no message) when either is not loose or plain, or there is no
- * such blob. */
-static int fast_tree(char out[REPO_ID_LEN], char ***names_out, size_t *n_out, struct repo *r,
-		     const char *id, const char *name)
-{
-	char *text = NULL, **names = NULL;
-	struct fast_commit c;
-	const char *p, *end;
-	size_t len = 0, n = 0;
-	int rc = fast_commit(&c, r, id);
-
-	if (rc)
-		return rc;
-	free(c.summary);
-	if (loose_read_object(&text, &len, r->objects, c.tree, "tree")) {
-		err_clear();
-		return MSGW_ERR;
-	}
-	rc = MSGW_ENOTFOUND;
-	for (p = text, end = text + len; p < end;) {
-		const char *sp = memchr(p, ' ', (size_t)(end - p)), *nul;
-
-		if (!sp || !(nul = memchr(sp, '\0', (size_t)(end - sp))) || end - nul < 21 ||
-		    nul == sp + 1) {
-			rc = MSGW_ERR;
-			break;
-		}
-		if (names_out) {
-			names = xrealloc(names, (n + 1) * sizeof(*names));
-			names[n++] = xstrndup(sp + 1, (size_t)(nul - sp - 1));
-		} else if (strcmp(sp + 1, name) == 0) {
-			/* a plain file; anything else is left to libgit2 */
-			rc = (sp - p == 6 && memcmp(p, "100644", 6) == 0) ? 0 : MSGW_ERR;
-			if (!rc)
-				hex_encode(out, (const unsigned char *)nul + 1, 20);
-			break;
-		}
-		p = nul + 21;
-	}
-	if (names_out && p == end) {
-		names = xrealloc(names, (n + 1) * sizeof(*names));
-		names[n] = NULL;
-		*names_out = names;
-		*n_out = n;
-		names = NULL;
-		rc = 0;
-	}
-	if (names)
-		repo_names_free(names, n);
-	free(text);
-	return rc;
-}
-
-/* The commit a plain ref names, read from the files when its object is a
- * loose commit: 0; MSGW_ENOTFOUND when there is no such ref at all;
- * MSGW_ERR when libgit2 must say. */
-static int fast_ref(char out[REPO_ID_LEN], struct repo *r, const char *refname)
-{
-	struct loose_reader *lr = NULL;
-	char id[REPO_ID_LEN];
-	size_t size;
-	int rc = refs_read(id, r->path, refname);
-
-	if (rc)
-		return rc;
-	if (loose_open_type(&lr, &size, r->objects, id, "commit")) {
-		err_clear();
-		return MSGW_ERR;
-	}
-	loose_close(lr);
-	memcpy(out, id, REPO_ID_LEN);
-	return 0;
-}
-
 static int lookup_commit(git_commit **out, struct repo *r, const char *id)
 {
 	git_oid oid;
-	int rc = git_of(r);
 
-	if (rc)
-		return rc;
 	if (git_oid_fromstr(&oid, id) < 0)
 		return err_set(MSGW_ERR, "bad commit id '%s'", id);
 	if (git_commit_lookup(out, r->g, &oid) < 0)
-		return git_fail(MSGW_ECORRUPT, "cannot read snapshot");
+		return repo_git_fail(MSGW_ECORRUPT, "cannot read snapshot");
 	return 0;
 }
 
-/* Write len bytes of fd (from offset 0) as a new blob, streamed, so a
- * large archive is never held in memory whole, and stored rather than
- * deflated: the archive is zstd data already (loose.h). */
+/*
+ * Write len bytes of fd (from offset 0) as a new blob through a libgit2
+ * write stream, so a large archive is never held in memory whole.  (Its
+ * loose backend deflates at level 1; level 0, "stored", would suit the
+ * zstd archive better, but libgit2 1.5 then writes the bytes with no zlib
+ * framing at all: objects that git cannot read.)
+ */
 static int blob_from_fd(git_oid *out, struct repo *r, int fd, size_t len)
 {
-	char id[LOOSE_ID_LEN];
-	int rc = loose_write_blob_fd(id, r->objects, fd, len);
+	git_odb *odb = NULL;
+	git_odb_stream *ws = NULL;
+	char *buf = xmalloc(65536);
+	size_t done = 0;
+	int rc = 0;
 
-	if (rc)
-		return err_wrap(rc, "cannot write snapshot file");
-	git_oid_fromstr(out, id);
-	return 0;
+	if (git_repository_odb(&odb, r->g) < 0 ||
+	    git_odb_open_wstream(&ws, odb, len, GIT_OBJECT_BLOB) < 0) {
+		rc = repo_git_fail(MSGW_ERR, "cannot write snapshot file");
+		goto cleanup;
+	}
+	while (!rc && done < len) {
+		size_t want = len - done < 65536 ? len - done : 65536;
+		ssize_t n = pread(fd, buf, want, (off_t)done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			rc = n < 0 ? err_set_errno(MSGW_ERR, errno, "cannot read snapshot file")
+				   : err_set(MSGW_ERR, "cannot read snapshot file: it shrank");
+		else if (git_odb_stream_write(ws, buf, (size_t)n) < 0)
+			rc = repo_git_fail(MSGW_ERR, "cannot write snapshot file");
+		else
+			done += (size_t)n;
+	}
+	if (!rc && git_odb_stream_finalize_write(out, ws) < 0)
+		rc = repo_git_fail(MSGW_ERR, "cannot write snapshot file");
+cleanup:
+	git_odb_stream_free(ws);
+	git_odb_free(odb);
+	free(buf);
+	return rc;
 }
 
 static int build_tree(git_oid *tree_oid, struct repo *r, const struct repo_file *files,
@@ -459,21 +277,21 @@ static int build_tree(git_oid *tree_oid, struct repo *r, const struct repo_file 
 	int rc = 0;
 
 	if (git_treebuilder_new(&tb, r->g, NULL) < 0)
-		return git_fail(MSGW_ERR, "cannot build tree");
+		return repo_git_fail(MSGW_ERR, "cannot build tree");
 	for (i = 0; !rc && i < nfiles; i++) {
 		if (files[i].data)
 			rc = git_blob_create_from_buffer(&blob, r->g, files[i].data, files[i].len) <
 				     0
-				 ? git_fail(MSGW_ERR, "cannot write snapshot file")
+				 ? repo_git_fail(MSGW_ERR, "cannot write snapshot file")
 				 : 0;
 		else
 			rc = blob_from_fd(&blob, r, files[i].fd, files[i].len);
 		if (!rc &&
 		    git_treebuilder_insert(NULL, tb, files[i].name, &blob, GIT_FILEMODE_BLOB) < 0)
-			rc = git_fail(MSGW_ERR, "cannot write snapshot file");
+			rc = repo_git_fail(MSGW_ERR, "cannot write snapshot file");
 	}
 	if (!rc && git_treebuilder_write(tree_oid, tb) < 0)
-		rc = git_fail(MSGW_ERR, "cannot write tree");
+		rc = repo_git_fail(MSGW_ERR, "cannot write tree");
 	git_treebuilder_free(tb);
 	return rc;
 }
@@ -500,19 +318,16 @@ int repo_commit(char out[REPO_ID_LEN], struct repo *r, const char *branch,
 	git_tree *tree = NULL;
 	git_reference *ref = NULL;
 	git_oid tree_oid, commit_oid, parent_oid;
-	int has_parent, rc, e;
+	int has_parent, rc = 0, e;
 
-	rc = git_of(r);
-	if (rc)
-		goto cleanup;
 	e = git_reference_name_to_id(&parent_oid, r->g, refname);
 	has_parent = e == 0;
 	if (e < 0 && e != GIT_ENOTFOUND) {
-		rc = git_fail(MSGW_ERR, "cannot read branch");
+		rc = repo_git_fail(MSGW_ERR, "cannot read branch");
 		goto cleanup;
 	}
 	if (has_parent && git_commit_lookup(&parent, r->g, &parent_oid) < 0) {
-		rc = git_fail(MSGW_ECORRUPT, "cannot read branch tip");
+		rc = repo_git_fail(MSGW_ECORRUPT, "cannot read branch tip");
 		goto cleanup;
 	}
 	rc = build_tree(&tree_oid, r, files, nfiles);
@@ -522,14 +337,14 @@ int repo_commit(char out[REPO_ID_LEN], struct repo *r, const char *branch,
 	if (!sig || git_tree_lookup(&tree, r->g, &tree_oid) < 0 ||
 	    git_commit_create(&commit_oid, r->g, NULL, sig, sig, NULL, message, tree,
 			      has_parent ? 1 : 0, (const git_commit **)&parent) < 0) {
-		rc = git_fail(MSGW_ERR, "cannot write snapshot commit");
+		rc = repo_git_fail(MSGW_ERR, "cannot write snapshot commit");
 		goto cleanup;
 	}
 	e = has_parent ? git_reference_create_matching(&ref, r->g, refname, &commit_oid, 1,
 						       &parent_oid, message)
 		       : git_reference_create(&ref, r->g, refname, &commit_oid, 0, message);
 	if (e < 0) {
-		rc = git_fail(MSGW_ERR, "cannot move branch");
+		rc = repo_git_fail(MSGW_ERR, "cannot move branch");
 		goto cleanup;
 	}
 	/*
@@ -539,7 +354,7 @@ int repo_commit(char out[REPO_ID_LEN], struct repo *r, const char *branch,
 	 */
 	if (!has_parent && git_repository_head_unborn(r->g) == 1)
 		git_repository_set_head(r->g, refname);
-	oid_str(out, &commit_oid);
+	repo_oid_str(out, &commit_oid);
 cleanup:
 	git_reference_free(ref);
 	git_tree_free(tree);
@@ -549,37 +364,45 @@ cleanup:
 	return rc;
 }
 
-/* Either bytes read by loose.c (data) or a libgit2 blob (packed objects). */
+/* A blob read and checked by libgit2 (against its id). */
 struct repo_blob {
 	git_blob *blob;
-	char *data;
-	size_t len;
 };
 
-/* A loose object is read by loose.c (one buffer, fast SHA-1); a packed one
- * (after a prune's repack, or in a fetched repository) through libgit2. */
+/* Why object hex could not be read, naming it: its loose file when there
+ * is one (the copy libgit2 found damaged when no pack has a sound one). */
+static int object_fail(struct repo *r, const char *hex)
+{
+	const git_error *e = git_error_last();
+	char *path = xasprintf("%s/objects/%.2s/%s", r->gitdir, hex, hex + 2), *what;
+	int rc;
+
+	if (e && e->klass == GIT_ERROR_ODB && access(path, F_OK) != 0 &&
+	    strstr(e->message, "not found"))
+		what = xasprintf("object %s is missing", hex);
+	else if (access(path, F_OK) == 0)
+		what = xasprintf("loose object '%s' is damaged", path);
+	else
+		what = xasprintf("object %s is damaged", hex);
+	rc = repo_git_fail(MSGW_ECORRUPT, what);
+	free(what);
+	free(path);
+	return rc;
+}
+
+/* Blob hex through libgit2: packs first, then the loose file, each
+ * object's content checked against its id; damage names the object. */
 static int read_object(struct repo_blob **out, struct repo *r, const char *hex)
 {
 	git_blob *blob = NULL;
-	char *data = NULL;
-	size_t len = 0;
 	git_oid oid;
-	int rc;
 
-	rc = loose_read_blob(&data, &len, r->objects, hex);
-	if (rc == MSGW_ENOTFOUND) {
-		if ((rc = git_of(r)) != 0)
-			return rc;
-		if (git_oid_fromstr(&oid, hex) < 0 || git_blob_lookup(&blob, r->g, &oid) < 0)
-			return git_fail(MSGW_ECORRUPT, "cannot read object");
-		rc = 0;
-	}
-	if (rc)
-		return rc;
+	if (git_oid_fromstr(&oid, hex) < 0)
+		return err_set(MSGW_ERR, "bad object id '%s'", hex);
+	if (git_blob_lookup(&blob, r->g, &oid) < 0)
+		return object_fail(r, hex);
 	*out = xcalloc(1, sizeof(**out));
 	(*out)->blob = blob;
-	(*out)->data = data;
-	(*out)->len = len;
 	return 0;
 }
 
@@ -591,17 +414,15 @@ static int tree_entry(char out[REPO_ID_LEN], struct repo *r, const char *id, con
 	const git_tree_entry *te;
 	int rc;
 
-	if (fast_tree(out, NULL, NULL, r, id, name) == 0)
-		return 0;
 	rc = lookup_commit(&c, r, id);
 	if (rc)
 		return rc;
 	if (git_commit_tree(&tree, c) < 0) {
-		rc = git_fail(MSGW_ECORRUPT, "cannot read snapshot tree");
+		rc = repo_git_fail(MSGW_ECORRUPT, "cannot read snapshot tree");
 	} else if (!(te = git_tree_entry_byname(tree, name))) {
 		rc = err_set(MSGW_ENOTFOUND, "snapshot %.12s has no '%s'", id, name);
 	} else {
-		oid_str(out, git_tree_entry_id(te));
+		repo_oid_str(out, git_tree_entry_id(te));
 	}
 	git_tree_free(tree);
 	git_commit_free(c);
@@ -623,20 +444,73 @@ int repo_read_blob(struct repo_blob **out, struct repo *r, const char *id, const
 	return rc;
 }
 
+/*
+ * The archive handed out in order.  A loose object is streamed from
+ * libgit2's loose backend (inflated as it is read, never held whole) and
+ * its SHA-1 computed on the way: the 0 that ends the stream comes only
+ * once the object matched its id.  An object a pack holds is read whole by
+ * libgit2 (packs are tried first, so a damaged loose copy is passed over)
+ * and checked before a byte is handed out.
+ */
 struct repo_stream {
-	struct loose_reader *loose; /* a loose object, streamed */
-	struct repo_blob *blob;	    /* or a packed one, held whole by libgit2 */
-	size_t pos;
-	char *what; /* "'name'", for messages */
-	char *objects;
-	char id[REPO_ID_LEN];
+	struct repo_blob *blob; /* read whole, or: */
+	git_odb_stream *rs;	/* streamed from the loose file */
+	EVP_MD_CTX *sha;
+	git_oid id;
+	size_t size, pos;
+	char *what;  /* "'name'", for messages (the caller adds the snapshot) */
+	char *loose; /* the loose file's path */
 };
+
+/* Whether a backend that cannot stream (a pack) holds oid. */
+static bool packed(git_odb *odb, const git_oid *oid)
+{
+	size_t i, n = git_odb_num_backends(odb);
+
+	for (i = 0; i < n; i++) {
+		git_odb_backend *be = NULL;
+
+		if (git_odb_get_backend(&be, odb, i) == 0 && !be->readstream && be->exists &&
+		    be->exists(be, oid))
+			return true;
+	}
+	return false;
+}
+
+/* Open the loose object oid as a stream, its SHA-1 begun: 0, or
+ * MSGW_ENOTFOUND (no message) when it is not loose or is packed too. */
+static int open_loose(struct repo_stream *st, struct repo *r, const git_oid *oid)
+{
+	git_odb *odb = NULL;
+	git_object_t type;
+	char hex[REPO_ID_LEN], head[64];
+	int rc = MSGW_ENOTFOUND, n;
+
+	if (git_repository_odb(&odb, r->g) < 0 || packed(odb, oid) ||
+	    git_odb_open_rstream(&st->rs, &st->size, &type, odb, oid) < 0 ||
+	    type != GIT_OBJECT_BLOB)
+		goto cleanup;
+	repo_oid_str(hex, oid);
+	st->loose = xasprintf("%s/objects/%.2s/%s", r->gitdir, hex, hex + 2);
+	st->sha = EVP_MD_CTX_new();
+	n = snprintf(head, sizeof(head), "blob %zu", st->size);
+	if (!st->sha || EVP_DigestInit_ex(st->sha, EVP_sha1(), NULL) != 1 ||
+	    EVP_DigestUpdate(st->sha, head, (size_t)n + 1) != 1)
+		goto cleanup;
+	git_oid_cpy(&st->id, oid);
+	rc = 0;
+cleanup:
+	git_error_clear();
+	git_odb_free(odb);
+	return rc;
+}
 
 int repo_open_stream(struct repo_stream **out, size_t *size_out, struct repo *r, const char *id,
 		     const char *name)
 {
 	struct repo_stream *st;
 	char hex[REPO_ID_LEN];
+	git_oid oid;
 	int rc;
 
 	*out = NULL;
@@ -646,80 +520,100 @@ int repo_open_stream(struct repo_stream **out, size_t *size_out, struct repo *r,
 		return rc;
 	st = xcalloc(1, sizeof(*st));
 	st->what = xasprintf("'%s'", name);
-	st->objects = xstrdup(r->objects);
-	memcpy(st->id, hex, sizeof(st->id));
-	rc = loose_open(&st->loose, size_out, r->objects, hex);
-	if (rc == MSGW_ENOTFOUND && (rc = read_object(&st->blob, r, hex)) == 0)
-		*size_out = repo_blob_size(st->blob);
+	git_oid_fromstr(&oid, hex);
+	rc = open_loose(st, r, &oid);
+	if (rc == MSGW_ENOTFOUND) {
+		if (st->rs)
+			git_odb_stream_free(st->rs);
+		st->rs = NULL;
+		rc = read_object(&st->blob, r, hex);
+		if (rc)
+			err_wrap(rc, "snapshot %.12s: '%s'", id, name);
+		else
+			st->size = repo_blob_size(st->blob);
+	}
 	if (rc) {
-		err_wrap(rc, "snapshot %.12s: '%s'", id, name);
 		repo_stream_free(st);
 		return rc;
 	}
+	*size_out = st->size;
 	*out = st;
+	return 0;
+}
+
+/* The end of a streamed object: its SHA-1 against its id. */
+static ssize_t stream_end(struct repo_stream *st)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+
+	if (st->pos != st->size || EVP_DigestFinal_ex(st->sha, md, &mdlen) != 1 ||
+	    mdlen != GIT_OID_RAWSZ || memcmp(md, st->id.id, GIT_OID_RAWSZ) != 0)
+		return err_set(MSGW_ECORRUPT, "%s: loose object '%s' is damaged: %s", st->what,
+			       st->loose,
+			       st->pos != st->size ? "shorter than its header says"
+						   : "its content does not match its id");
 	return 0;
 }
 
 ssize_t repo_stream_read(struct repo_stream *st, void *buf, size_t len)
 {
-	ssize_t n;
+	size_t n;
 
-	if (st->loose) {
-		n = loose_read(st->loose, buf, len);
-		return n < 0 ? err_wrap((int)n, "%s", st->what) : n;
+	if (st->rs) {
+		int got;
+
+		if (len > (size_t)INT32_MAX)
+			len = (size_t)INT32_MAX;
+		got = git_odb_stream_read(st->rs, buf, len);
+		if (got < 0) {
+			char *what =
+			    xasprintf("%s: loose object '%s' is damaged", st->what, st->loose);
+
+			got = repo_git_fail(MSGW_ECORRUPT, what);
+			free(what);
+			return got;
+		}
+		if (got == 0)
+			return stream_end(st);
+		if ((size_t)got > st->size - st->pos)
+			return err_set(
+			    MSGW_ECORRUPT,
+			    "%s: loose object '%s' is damaged: longer than its header says",
+			    st->what, st->loose);
+		EVP_DigestUpdate(st->sha, buf, (size_t)got);
+		st->pos += (size_t)got;
+		return got;
 	}
-	n = (ssize_t)(repo_blob_size(st->blob) - st->pos);
-	if ((size_t)n > len)
-		n = (ssize_t)len;
-	memcpy(buf, (const char *)repo_blob_data(st->blob) + st->pos, (size_t)n);
-	st->pos += (size_t)n;
-	return n;
-}
-
-void repo_stream_no_sha1(struct repo_stream *st)
-{
-	if (st->loose)
-		loose_no_sha1(st->loose);
-}
-
-int repo_stream_check(struct repo_stream *st)
-{
-	char *data = NULL, *before;
-	size_t len;
-	int rc;
-
-	if (!st->loose)
-		return 0; /* libgit2 checked the packed object as it read it */
-	before = xstrdup(err_last());
-	rc = loose_read_blob(&data, &len, st->objects, st->id);
-	free(data);
-	if (rc == MSGW_ECORRUPT)
-		rc = err_wrap(rc, "%s", st->what);
-	else
-		rc = 0, err_set(MSGW_ERR, "%s", before); /* the caller's message stands */
-	free(before);
-	return rc;
+	n = st->size - st->pos;
+	if (n > len)
+		n = len;
+	memcpy(buf, (const char *)repo_blob_data(st->blob) + st->pos, n);
+	st->pos += n;
+	return (ssize_t)n;
 }
 
 void repo_stream_free(struct repo_stream *st)
 {
 	if (!st)
 		return;
-	loose_close(st->loose);
+	if (st->rs)
+		git_odb_stream_free(st->rs);
+	EVP_MD_CTX_free(st->sha);
 	repo_blob_free(st->blob);
-	free(st->objects);
+	free(st->loose);
 	free(st->what);
 	free(st);
 }
 
 const void *repo_blob_data(const struct repo_blob *b)
 {
-	return b->blob ? git_blob_rawcontent(b->blob) : b->data;
+	return git_blob_rawcontent(b->blob);
 }
 
 size_t repo_blob_size(const struct repo_blob *b)
 {
-	return b->blob ? (size_t)git_blob_rawsize(b->blob) : b->len;
+	return (size_t)git_blob_rawsize(b->blob);
 }
 
 void repo_blob_free(struct repo_blob *b)
@@ -727,7 +621,6 @@ void repo_blob_free(struct repo_blob *b)
 	if (!b)
 		return;
 	git_blob_free(b->blob);
-	free(b->data);
 	free(b);
 }
 
@@ -756,13 +649,11 @@ int repo_tree_names(char ***names_out, size_t *n_out, struct repo *r, const char
 
 	*names_out = NULL;
 	*n_out = 0;
-	if (fast_tree(NULL, names_out, n_out, r, id, NULL) == 0)
-		return 0;
 	rc = lookup_commit(&c, r, id);
 	if (rc)
 		return rc;
 	if (git_commit_tree(&tree, c) < 0) {
-		rc = git_fail(MSGW_ECORRUPT, "cannot read snapshot tree");
+		rc = repo_git_fail(MSGW_ECORRUPT, "cannot read snapshot tree");
 	} else {
 		n = git_tree_entrycount(tree);
 		*names_out = xcalloc(n + 1, sizeof(char *));
@@ -783,23 +674,12 @@ int repo_commit_info(struct repo_commit_info *out, struct repo *r, const char *i
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	{
-		struct fast_commit fc;
-
-		if (fast_commit(&fc, r, id) == 0) {
-			memcpy(out->id, id, REPO_ID_LEN);
-			memcpy(out->parent, fc.parent, REPO_ID_LEN);
-			out->time = fc.time;
-			out->summary = fc.summary;
-			return 0;
-		}
-	}
 	rc = lookup_commit(&c, r, id);
 	if (rc)
 		return rc;
-	oid_str(out->id, git_commit_id(c));
+	repo_oid_str(out->id, git_commit_id(c));
 	if (git_commit_parentcount(c) > 0)
-		oid_str(out->parent, git_commit_parent_id(c, 0));
+		repo_oid_str(out->parent, git_commit_parent_id(c, 0));
 	out->time = (int64_t)git_commit_time(c);
 	summary = git_commit_summary(c);
 	out->summary = xstrdup(summary ? summary : "");
@@ -827,9 +707,8 @@ int repo_log(char ***ids_out, size_t *n_out, struct repo *r, const char *branch,
 	if (rc)
 		return rc;
 	git_oid_fromstr(&oid, tip);
-	/* repo_branch_tip started libgit2 */
 	if (git_revwalk_new(&walk, r->g) < 0 || git_revwalk_push(walk, &oid) < 0) {
-		rc = git_fail(MSGW_ECORRUPT, "cannot walk history");
+		rc = repo_git_fail(MSGW_ECORRUPT, "cannot walk history");
 		goto cleanup;
 	}
 	git_revwalk_simplify_first_parent(walk);
@@ -837,7 +716,7 @@ int repo_log(char ***ids_out, size_t *n_out, struct repo *r, const char *branch,
 	while ((!max || n < max) && git_revwalk_next(&oid, walk) == 0) {
 		ids = xrealloc(ids, (n + 1) * sizeof(*ids));
 		ids[n] = xmalloc(REPO_ID_LEN);
-		oid_str(ids[n++], &oid);
+		repo_oid_str(ids[n++], &oid);
 	}
 	*ids_out = ids;
 	*n_out = n;
@@ -850,16 +729,10 @@ static int resolve_ref(char out[REPO_ID_LEN], struct repo *r, const char *refnam
 {
 	git_object *obj = NULL;
 	git_reference *ref = NULL;
-	int rc = fast_ref(out, r, refname);
-
-	if (rc != MSGW_ERR)
-		return rc;
-	if ((rc = git_of(r)) != 0)
-		return rc;
-	rc = MSGW_ENOTFOUND;
+	int rc = MSGW_ENOTFOUND;
 	if (git_reference_lookup(&ref, r->g, refname) == 0 &&
 	    git_reference_peel(&obj, ref, GIT_OBJECT_COMMIT) == 0) {
-		oid_str(out, git_object_id(obj));
+		repo_oid_str(out, git_object_id(obj));
 		rc = 0;
 	}
 	git_object_free(obj);
@@ -871,10 +744,8 @@ static int resolve_prefix(char out[REPO_ID_LEN], struct repo *r, const char *hex
 {
 	git_object *obj = NULL;
 	git_oid oid;
-	int e = git_of(r);
+	int e;
 
-	if (e)
-		return e;
 	if (git_oid_fromstrn(&oid, hex, strlen(hex)) < 0)
 		return MSGW_ENOTFOUND;
 	e = git_object_lookup_prefix(&obj, r->g, &oid, strlen(hex), GIT_OBJECT_COMMIT);
@@ -882,7 +753,7 @@ static int resolve_prefix(char out[REPO_ID_LEN], struct repo *r, const char *hex
 		return err_set(MSGW_ECONFIG, "snapshot id prefix '%s' is ambiguous", hex);
 	if (e < 0)
 		return MSGW_ENOTFOUND;
-	oid_str(out, git_object_id(obj));
+	repo_oid_str(out, git_object_id(obj));
 	git_object_free(obj);
 	return 0;
 }
@@ -944,8 +815,6 @@ int repo_tag_check(struct repo *r, const char *name)
 
 	if (!snapref_valid_name(name))
 		return err_set(MSGW_ECONFIG, "bad tag name '%s'", name);
-	if ((e = git_of(r)) != 0)
-		return e;
 	refname = xasprintf("refs/tags/%s", name);
 	e = git_reference_lookup(&ref, r->g, refname);
 	git_reference_free(ref);
@@ -953,7 +822,7 @@ int repo_tag_check(struct repo *r, const char *name)
 	if (e == 0)
 		return err_set(MSGW_ECONFIG, "tag '%s' already exists", name);
 	if (e != GIT_ENOTFOUND)
-		return git_fail(MSGW_ERR, "cannot read tag");
+		return repo_git_fail(MSGW_ERR, "cannot read tag");
 	return 0;
 }
 
@@ -968,16 +837,12 @@ int repo_tag(struct repo *r, const char *name, const char *id)
 		free(refname);
 		return err_set(MSGW_ECONFIG, "bad tag name '%s'", name);
 	}
-	if ((rc = git_of(r)) != 0) {
-		free(refname);
-		return rc;
-	}
 	git_oid_fromstr(&oid, id);
 	e = git_reference_create(&ref, r->g, refname, &oid, 0, "msgw-backup tag");
 	if (e == GIT_EEXISTS)
 		rc = err_set(MSGW_ECONFIG, "tag '%s' already exists", name);
 	else if (e < 0)
-		rc = git_fail(MSGW_ERR, "cannot create tag");
+		rc = repo_git_fail(MSGW_ERR, "cannot create tag");
 	git_reference_free(ref);
 	free(refname);
 	return rc;
@@ -1006,10 +871,10 @@ int repo_diff_text(char **out, bool *binary_out, const char *old_data, size_t ol
 	git_diff_options_init(&opts, GIT_DIFF_OPTIONS_VERSION);
 	if (git_patch_from_buffers(&patch, old_data, old_len, old_path, new_data, new_len, new_path,
 				   &opts) < 0)
-		return git_fail(MSGW_ERR, "cannot compare files");
+		return repo_git_fail(MSGW_ERR, "cannot compare files");
 	*binary_out = patch && (git_patch_get_delta(patch)->flags & GIT_DIFF_FLAG_BINARY);
 	if (patch && git_patch_to_buf(&b, patch) < 0)
-		rc = git_fail(MSGW_ERR, "cannot format diff");
+		rc = repo_git_fail(MSGW_ERR, "cannot format diff");
 	else
 		*out = xstrdup(b.ptr ? b.ptr : "");
 	git_buf_dispose(&b);

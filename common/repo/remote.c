@@ -1,7 +1,7 @@
 /*
- * repo_remote: push and fetch through libgit2 with our own credential and
- * host key callbacks, the push record in the state directory, and the
- * repository cache for msgw-restore --repo URL.
+ * remote (part of the repo module, common/repo/): push and fetch through libgit2 with our own
+ * credential and host key callbacks, the push record in the state directory, and the repository
+ * cache for msgw-restore --repo URL.
  *
  * Fetch does not let libgit2 move local branches: it fetches into a scratch
  * namespace (refs/msgw-fetch/) and then moves each local branch itself,
@@ -9,7 +9,8 @@
  * depend on how a libgit2 version treats refspecs without '+'.  The scratch
  * refs are removed afterwards.
  */
-#include "repo_remote.h"
+#include "repo_internal.h"
+#include "config.h"
 #include "err.h"
 #include "location.h"
 #include "log.h"
@@ -20,7 +21,6 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <git2.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,7 +66,7 @@ static int git_fail(struct xfer *x, int code)
 	if (x->failure[0])
 		return err_set(code, "%s", x->failure);
 	snprintf(msg, sizeof(msg), "%s", e && e->message ? e->message : "unknown git error");
-	for (n = strlen(msg); n > 0 && strchr(" \t\r\n.", msg[n - 1]); n--)
+	for (n = strlen(msg); n > 0 && strchr(" \t\r\n.:", msg[n - 1]); n--)
 		msg[n - 1] = '\0';
 	for (n = 0; msg[n]; n++)
 		if (msg[n] == '\n' || msg[n] == '\r')
@@ -260,19 +260,6 @@ static void set_callbacks(git_remote_callbacks *cb, struct xfer *x)
 	cb->payload = x;
 }
 
-/* The repository's own libgit2 handle (repo.c keeps its handle private). */
-static int open_git(git_repository **out, struct repo *r)
-{
-	repo_global_init();
-	if (git_repository_open_bare(out, repo_path(r)) < 0) {
-		const git_error *e = git_error_last();
-
-		return err_set(MSGW_ERR, "cannot open repository '%s': %s", repo_path(r),
-			       e && e->message ? e->message : "unknown git error");
-	}
-	return 0;
-}
-
 /* "refs/heads/x:refs/heads/x" for every branch and tag ('+' when force). */
 static int push_refspecs(git_strarray *out, git_repository *g, bool force)
 {
@@ -314,7 +301,7 @@ static void strarray_free(git_strarray *a)
 int repo_push(struct repo_push_result *out, struct repo *r, const struct config_remote *rem)
 {
 	git_push_options opts;
-	git_repository *g = NULL;
+	git_repository *g = r->g;
 	git_remote *remote = NULL;
 	git_strarray specs = {NULL, 0};
 	struct xfer x;
@@ -323,9 +310,6 @@ int repo_push(struct repo_push_result *out, struct repo *r, const struct config_
 	memset(out, 0, sizeof(*out));
 	global_init();
 	rc = xfer_init(&x, rem, "push");
-	if (rc)
-		goto cleanup;
-	rc = open_git(&g, r);
 	if (rc)
 		goto cleanup;
 	if (push_refspecs(&specs, g, rem->prune_remotes != 0) < 0) {
@@ -352,7 +336,6 @@ int repo_push(struct repo_push_result *out, struct repo *r, const struct config_
 cleanup:
 	strarray_free(&specs);
 	git_remote_free(remote);
-	git_repository_free(g);
 	xfer_release(&x);
 	return rc;
 }
@@ -598,16 +581,9 @@ cleanup:
 
 int repo_fetch(struct repo_fetch_result *out, struct repo *r, const struct config_remote *rem)
 {
-	git_repository *g = NULL;
-	int rc;
-
 	global_init();
 	memset(out, 0, sizeof(*out));
-	rc = open_git(&g, r);
-	if (!rc)
-		rc = fetch(out, g, rem, false);
-	git_repository_free(g);
-	return rc;
+	return fetch(out, r->g, rem, false);
 }
 
 /* ---- the cache for --repo URL ------------------------------------------ */
@@ -647,7 +623,7 @@ int repo_remote_cache(char **path_out, const char *url_or_name, const struct con
 	const struct config_remote *rem = remote_for(cfg, url_or_name);
 	struct config_remote anon = {0};
 	struct repo_fetch_result res;
-	git_repository *g = NULL;
+	struct repo *cache = NULL;
 	char *dir = NULL, *path = NULL, *name = NULL;
 	int rc;
 
@@ -679,18 +655,19 @@ int repo_remote_cache(char **path_out, const char *url_or_name, const struct con
 	rc = repo_init(path, NULL);
 	if (rc)
 		goto cleanup;
-	if (git_repository_open_bare(&g, path) < 0) {
-		rc = err_set(MSGW_ERR, "cannot open repository cache '%s'", path);
+	rc = repo_open(&cache, path);
+	if (rc) {
+		err_wrap(rc, "repository cache '%s'", path);
 		goto cleanup;
 	}
-	rc = fetch(&res, g, rem, true);
+	rc = fetch(&res, cache->g, rem, true);
 	if (rc)
 		goto cleanup;
 	log_info("repository cache '%s': %zu refs updated from '%s'", path, res.updated, rem->url);
 	*path_out = path;
 	path = NULL;
 cleanup:
-	git_repository_free(g);
+	repo_free(cache);
 	free(dir);
 	free(name);
 	free(path);
