@@ -579,6 +579,7 @@ int archive_snapshot_next(struct archive_snapshot_reader *r, struct archive_item
 	item->size = (uint64_t)archive_entry_size(ae);
 	item->mtime = archive_entry_mtime(ae);
 	item->mtime_nsec = archive_entry_mtime_nsec(ae);
+	item->sparse = archive_entry_sparse_count(ae) > 0;
 	if (!item->path)
 		return err_set(MSGW_ECORRUPT, "config.tar.zst: entry without a name");
 	return 1;

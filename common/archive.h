@@ -52,6 +52,7 @@ struct archive_item {
 	uint32_t mode, uid, gid;
 	uint64_t size;
 	int64_t mtime, mtime_nsec;
+	bool sparse; /* the tar records holes (the agent never writes them) */
 };
 
 struct archive_snapshot_reader;

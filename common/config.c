@@ -41,6 +41,8 @@
 #define DEFAULT_HOOK_TIMEOUT	      60
 #define DEFAULT_KEEP_PRE_RESTORE_DAYS 30
 #define CONFIG_MAX_SIZE		      (1 << 20) /* bytes; a bigger file is a mistake */
+#define DEFAULT_MAX_FILE_SIZE	      (64ull << 20)
+#define DEFAULT_MAX_TOTAL_SIZE	      (1ull << 30)
 
 /* The load in progress; libconfuse's callbacks take no user pointer. */
 static struct {
@@ -315,6 +317,60 @@ static int parse_duration_opt(cfg_t *cfg, cfg_opt_t *opt, const char *value, voi
 	return 0;
 }
 
+/* A size: a positive number of bytes, or of KiB, MiB, GiB or TiB with the
+ * suffix K, M, G or T ("64M"); NULL and *out, or why it is bad. */
+static const char *size_reason(uint64_t *out, const char *text)
+{
+	const char *p = text;
+	uint64_t n = 0;
+	unsigned shift = 0;
+
+	if (!isdigit((unsigned char)*p))
+		return *p == '-' ? "must be positive" : "";
+	for (; isdigit((unsigned char)*p); p++) {
+		if (n > (UINT64_MAX / 2 - (uint64_t)(*p - '0')) / 10)
+			return "too large";
+		n = n * 10 + (uint64_t)(*p - '0');
+	}
+	if (*p) {
+		const char *units = "KMGT", *u = strchr(units, toupper((unsigned char)*p));
+
+		if (!u || p[1])
+			return "";
+		shift = 10 * (unsigned)(u - units + 1);
+	}
+	if (n > (UINT64_MAX / 2) >> shift)
+		return "too large";
+	if (n == 0)
+		return "must be positive";
+	*out = n << shift;
+	return NULL;
+}
+
+static int parse_size_opt(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+{
+	const char *why;
+	uint64_t n = 0;
+
+	why = size_reason(&n, value);
+	if (why)
+		return fail(cfg->line, "bad size '%s' for '%s'%s%s", value, opt->name,
+			    *why ? ": " : "", why);
+	*(const char **)result = value;
+	return 0;
+}
+
+/* A validated size option, or dflt when unset. */
+static uint64_t size_of(cfg_t *sec, const char *key, uint64_t dflt)
+{
+	const char *s = cfg_getstr(sec, key);
+	uint64_t n = dflt;
+
+	if (s)
+		size_reason(&n, s);
+	return n;
+}
+
 /* Retention counts: decimal, 0..INT_MAX. */
 static int parse_count(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 {
@@ -346,6 +402,24 @@ static int parse_bool(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *resul
 		return fail(cfg->line, "bad boolean '%s' for '%s'", value, opt->name);
 	*(int *)result = b;
 	return 0;
+}
+
+/* A boolean kept as its text, so that unset can be told from false (a
+ * gateway's value replaces the top level's only when set). */
+static int parse_bool_text(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+{
+	if (cfg_parse_boolean(value) < 0)
+		return fail(cfg->line, "bad boolean '%s' for '%s'", value, opt->name);
+	*(const char **)result = value;
+	return 0;
+}
+
+/* A validated boolean kept as text (parse_bool_text), or dflt when unset. */
+static int bool_of(cfg_t *sec, const char *key, int dflt)
+{
+	const char *s = cfg_getstr(sec, key);
+
+	return s ? cfg_parse_boolean(s) == 1 : dflt;
 }
 
 static int parse_nonempty(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
@@ -630,10 +704,12 @@ static int check_follows(cfg_t *root)
 	    CFG_STR("hook-post-restore", 0, CFGF_NODEFAULT),                                       \
 	    CFG_STR("hook-failure", 0, CFGF_NODEFAULT)
 
-#define DURATION(name) CFG_STR_CB(name, 0, CFGF_NODEFAULT, parse_duration_opt)
-#define READABLE(name) CFG_STR_CB(name, 0, CFGF_NODEFAULT, parse_readable)
-#define COUNT(name, d) CFG_INT_CB(name, d, CFGF_NONE, parse_count)
-#define TITLED	       (CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES)
+#define DURATION(name)	CFG_STR_CB(name, 0, CFGF_NODEFAULT, parse_duration_opt)
+#define READABLE(name)	CFG_STR_CB(name, 0, CFGF_NODEFAULT, parse_readable)
+#define COUNT(name, d)	CFG_INT_CB(name, d, CFGF_NONE, parse_count)
+#define SIZE(name)	CFG_STR_CB(name, 0, CFGF_NODEFAULT, parse_size_opt)
+#define BOOL_TEXT(name) CFG_STR_CB(name, 0, CFGF_NODEFAULT, parse_bool_text)
+#define TITLED		(CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES)
 
 static cfg_t *new_parser(void)
 {
@@ -656,6 +732,9 @@ static cfg_t *new_parser(void)
 	    CFG_STR_CB("follows", 0, CFGF_NODEFAULT, parse_follows),
 	    CFG_STR_CB("probe-mailbox", 0, CFGF_NODEFAULT, parse_nonempty),
 	    CFG_STR_CB("probe-password-file", 0, CFGF_NODEFAULT, parse_secret),
+	    SIZE("max-file-size"),
+	    SIZE("max-total-size"),
+	    BOOL_TEXT("strip-modes"),
 	    HOOK_OPTS,
 	    CFG_END(),
 	};
@@ -683,6 +762,9 @@ static cfg_t *new_parser(void)
 	    CFG_STR_CB("repository", 0, CFGF_NODEFAULT, parse_nonempty),
 	    CFG_STR_CB("state-dir", 0, CFGF_NODEFAULT, parse_nonempty),
 	    DURATION("hook-timeout"),
+	    SIZE("max-file-size"),
+	    SIZE("max-total-size"),
+	    BOOL_TEXT("strip-modes"),
 	    HOOK_OPTS,
 	    CFG_SEC("gateway", gateway_opts, TITLED),
 	    CFG_SEC("remote", remote_opts, TITLED),
@@ -768,12 +850,15 @@ static int duration_of(cfg_t *sec, const char *key, long dflt)
 	return (int)secs;
 }
 
-static int copy_gateway(struct config_gateway *g, cfg_t *sec)
+static int copy_gateway(struct config_gateway *g, cfg_t *sec, const struct config *c)
 {
 	const struct field *l;
 	int rc;
 
 	g->line = (int)cfg_getnint(sec, "#line", 0);
+	g->max_file_size = size_of(sec, "max-file-size", c->max_file_size);
+	g->max_total_size = size_of(sec, "max-total-size", c->max_total_size);
+	g->strip_modes = bool_of(sec, "strip-modes", c->strip_modes);
 	g->timeout = duration_of(sec, "timeout", DEFAULT_TIMEOUT);
 	g->name = strdup(sec->title);
 	if (!g->name)
@@ -809,7 +894,7 @@ static int copy_sections(struct config *c, cfg_t *root)
 		return oom();
 	}
 	for (i = 0; !rc && i < c->ngateways; i++)
-		rc = copy_gateway(&c->gateways[i], cfg_getnsec(root, "gateway", i));
+		rc = copy_gateway(&c->gateways[i], cfg_getnsec(root, "gateway", i), c);
 	for (i = 0; !rc && i < c->nremotes; i++)
 		rc = copy_remote(&c->remotes[i], cfg_getnsec(root, "remote", i));
 	return rc;
@@ -824,6 +909,9 @@ static void copy_scalars(struct config *c, cfg_t *root)
 	c->interval = duration_of(sched, "interval", DEFAULT_INTERVAL);
 	c->jitter = duration_of(sched, "jitter", c->interval / 10);
 	c->hook_timeout = duration_of(root, "hook-timeout", DEFAULT_HOOK_TIMEOUT);
+	c->max_file_size = size_of(root, "max-file-size", DEFAULT_MAX_FILE_SIZE);
+	c->max_total_size = size_of(root, "max-total-size", DEFAULT_MAX_TOTAL_SIZE);
+	c->strip_modes = bool_of(root, "strip-modes", 1);
 	for (f = retention_ints; f->key; f++)
 		*(int *)(void *)((char *)&c->retention + f->off) = (int)cfg_getint(ret, f->key);
 }

@@ -46,6 +46,11 @@ struct config_gateway {
 	char *hook_post_snapshot;
 	char *hook_post_restore;
 	char *hook_failure;
+	/* "max-file-size", "max-total-size": the most a restore or extract
+	 * writes of one file and of all (bytes; the top-level values when
+	 * unset here) */
+	unsigned long long max_file_size, max_total_size;
+	int strip_modes; /* "strip-modes": the top level's when unset here */
 };
 
 struct config_remote {
@@ -84,6 +89,9 @@ struct config {
 	char *hook_post_restore;
 	char *hook_failure;
 	struct config_retention retention;
+	unsigned long long max_file_size;  /* "max-file-size", default 64 MiB */
+	unsigned long long max_total_size; /* "max-total-size", default 1 GiB */
+	int strip_modes;		   /* "strip-modes", default true */
 };
 
 /*

@@ -8,6 +8,7 @@
 #include "extract.h"
 #include "fsys.h"
 #include "jobs.h"
+#include "plan.h"
 #include "snapshot.h"
 #include "util.h"
 #include "walk.h"
@@ -16,7 +17,8 @@
 #include <string.h>
 #include <unistd.h>
 
-static int compare(const struct manifest *want, const struct manifest *got)
+/* strip: the mode bits extraction strips (plan.h), 0 with strip-modes off */
+static int compare(const struct manifest *want, const struct manifest *got, uint32_t strip)
 {
 	size_t i;
 
@@ -31,8 +33,12 @@ static int compare(const struct manifest *want, const struct manifest *got)
 	for (i = 0; i < want->n; i++) {
 		const struct manifest_entry *a = &want->e[i], *b = &got->e[i];
 
-		/* owners are mapped by name on extraction, so they are not compared */
-		if (strcmp(a->path, b->path) != 0 || a->type != b->type || a->mode != b->mode ||
+		/* owners are mapped by name on extraction, so they are not
+		 * compared; set-ID, sticky and group/other-write bits are
+		 * stripped (plan.h) */
+		uint32_t mode = a->type == 'l' ? a->mode : a->mode & ~strip;
+
+		if (strcmp(a->path, b->path) != 0 || a->type != b->type || mode != b->mode ||
 		    (a->type != 'd' && (a->size != b->size || memcmp(a->sha, b->sha, SHA256_LEN))))
 			return err_set(MSGW_ECORRUPT,
 				       "'%s' differs after extraction from the manifest", a->path);
@@ -40,7 +46,8 @@ static int compare(const struct manifest *want, const struct manifest *got)
 	return 0;
 }
 
-static int check_tree(struct drill_result *out, const char *dir, const struct snapshot *s)
+static int check_tree(struct drill_result *out, const char *dir, const struct snapshot *s,
+		      uint32_t strip)
 {
 	struct walk_rules rules = {0};
 	struct manifest got;
@@ -53,7 +60,7 @@ static int check_tree(struct drill_result *out, const char *dir, const struct sn
 	if (!rc)
 		rc = walk_hash(&got, fs, NULL);
 	if (!rc)
-		rc = compare(&s->manifest, &got);
+		rc = compare(&s->manifest, &got, strip);
 	for (i = 0; !rc && i < got.n; i++)
 		out->bytes += got.e[i].size;
 	out->files = rc ? 0 : got.n;
@@ -85,11 +92,16 @@ int drill_gateway(struct drill_result *out, struct repo *r, const struct config 
 	if (!rc && !mkdtemp(dir))
 		rc = err_set(MSGW_ERR, "cannot create a scratch directory '%s'", dir);
 	if (!rc)
-		rc = extract_snapshot(&er, r, out->id, dir);
+		rc = extract_snapshot(&er, r, cfg, out->id, dir);
 	if (!rc) {
 		rc = snapshot_load(&s, r, out->id, false);
 		if (!rc) {
-			rc = check_tree(out, dir, &s);
+			struct plan_guard g;
+
+			/* the modes extract_snapshot gave (its guard) */
+			plan_guard_init(&g, cfg, NULL, snapshot_meta_get(&s.meta, "gateway"));
+			rc = check_tree(out, dir, &s, g.keep_modes ? 0 : PLAN_STRIP_MODE);
+			plan_guard_release(&g);
 			snapshot_release(&s);
 		}
 	}

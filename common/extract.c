@@ -335,13 +335,15 @@ static ssize_t read_blob(void *ctx, void *buf, size_t len)
 	return repo_stream_read(ctx, buf, len);
 }
 
-int extract_snapshot(struct extract_result *out, struct repo *r, const char *id, const char *dir)
+int extract_snapshot(struct extract_result *out, struct repo *r, const struct config *cfg,
+		     const char *id, const char *dir)
 {
 	struct archive_visit v = {
 	    .begin = stage_begin, .data = stage_data, .end = stage_end, .defer_sha = true};
 	struct archive_snapshot_reader *ar = NULL;
 	struct repo_stream *blob = NULL;
 	struct stage st = {0};
+	struct plan_guard guard;
 	struct fsys *fs = NULL;
 	struct snapshot s;
 	bool created = false;
@@ -352,6 +354,7 @@ int extract_snapshot(struct extract_result *out, struct repo *r, const char *id,
 	rc = snapshot_load(&s, r, id, false);
 	if (rc)
 		return rc;
+	plan_guard_init(&guard, cfg, NULL, snapshot_meta_get(&s.meta, "gateway"));
 	st.out = out;
 	v.ctx = &st;
 	/* the archive is streamed, and checked against its id by its end */
@@ -368,7 +371,7 @@ int extract_snapshot(struct extract_result *out, struct repo *r, const char *id,
 		if ((rc = archive_snapshot_open_stream(&ar, read_blob, blob)) != 0)
 			err_wrap(rc, "snapshot %.12s", s.id);
 		else
-			rc = plan_check_archive(&s, ar, &v);
+			rc = plan_check_archive(&s, &guard, ar, &v);
 	}
 	if (!rc)
 		rc = fsys_sync_all(st.fs); /* every file and folder staged */
@@ -385,6 +388,9 @@ int extract_snapshot(struct extract_result *out, struct repo *r, const char *id,
 		err_wrap(rc, "extract into '%s' failed, nothing written there", dir);
 		memset(out, 0, sizeof(*out));
 	}
+	if (!rc)
+		out->stripped = guard.nstripped;
+	plan_guard_release(&guard);
 	archive_snapshot_free(ar);
 	repo_stream_free(blob);
 	stage_release(&st);

@@ -9,6 +9,7 @@
 #ifndef MSGW_EXTRACT_H
 #define MSGW_EXTRACT_H
 
+#include "config.h"
 #include "fsys.h"
 #include "repo.h"
 
@@ -17,11 +18,15 @@
 struct extract_result {
 	size_t files, dirs, links;
 	unsigned long long bytes;
+	size_t stripped; /* entries whose set-ID, sticky or group/other-write bits went */
 };
 
-/* Extract snapshot id into dir (created when missing; must be empty).
+/* Extract snapshot id into dir (created when missing; must be empty),
+ * held to cfg's limits and store patterns (plan_guard_init; cfg may be
+ * NULL: no limits, mailbox names only).
  * On failure the message ends "extract into 'dir' failed, nothing written
  * there: ..." when dir was reached at all. */
-int extract_snapshot(struct extract_result *out, struct repo *r, const char *id, const char *dir);
+int extract_snapshot(struct extract_result *out, struct repo *r, const struct config *cfg,
+		     const char *id, const char *dir);
 
 #endif

@@ -7,7 +7,9 @@
  *   - the store inventory: every mailbox store under a location (a
  *     directory named "mbx-" + 32 hex digits at any depth, or one matching
  *     a mailbox-store pattern, exactly as walk decides), with every regular
- *     file below it counted as a message.  Stores are listed, never opened,
+ *     file below it counted as a message; a store found by pattern only is
+ *     named by its path and gets no mailbox findings (the records name
+ *     mailboxes by mbx- id, never such a folder).  Stores are listed, never opened,
  *     and never descended into in search of further stores; everything
  *     else, excluded folders included, is searched for stores;
  *   - mailbox records from configuration files (JSON by structure, any
@@ -130,7 +132,8 @@ static int add_store(struct gateway_inventory *inv, struct fsys *fs, const char 
 
 	inv->v = xrealloc(inv->v, (inv->n + 1) * sizeof(*inv->v));
 	s = &inv->v[inv->n++];
-	s->id = xstrdup(base_name(path));
+	s->by_pattern = !walk_is_mailbox_name(base_name(path));
+	s->id = xstrdup(s->by_pattern ? path : base_name(path));
 	s->path = xstrdup(path);
 	s->messages = 0;
 	s->bytes = 0;
@@ -860,7 +863,9 @@ void gateway_analyse(struct findings *out, const struct gateway_records *snap,
 	size_t i;
 
 	for (i = 0; i < inv->n; i++) {
-		if (inv->v[i].messages == 0)
+		/* a store found by pattern has no record to compare: the
+		 * configuration names mailboxes by their mbx- ids only */
+		if (inv->v[i].messages == 0 || inv->v[i].by_pattern)
 			continue;
 		check_removed(out, snap, &inv->v[i]);
 		check_key(out, snap, target, &inv->v[i]);

@@ -21,7 +21,10 @@
 
 /* One mailbox store folder on the target. */
 struct gateway_store {
-	char *id;	 /* the folder name, "mbx-<32 hex>" (or the folder's name) */
+	char *id;	 /* the folder name, "mbx-<32 hex>"; for a store found by a
+			  * mailbox-store pattern only, its path (ids of its own:
+			  * the configuration's records never name it) */
+	bool by_pattern; /* found by a mailbox-store pattern, not by its name */
 	char *path;	 /* relative to the location root */
 	size_t messages; /* regular files below it */
 	uint64_t bytes;

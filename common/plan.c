@@ -1,8 +1,12 @@
 /*
- * plan: computes a restore plan.  Order of checks: the snapshot's archive is
- * scanned for hostile entries first (so a crafted archive is named as such),
- * then verified against its manifest, then the target is walked and the
- * changes and findings computed.  Nothing here writes anywhere.
+ * plan: computes a restore plan.  Order of checks: the manifest's sizes
+ * against the limits; then one pass over the archive, each entry checked
+ * for hostile names, types and places first (so a crafted archive is named
+ * as such) and then against its manifest entry; then the snapshot's links
+ * resolved through each other.  Then the target is walked (a leftover of
+ * an earlier restore stops the plan), and the changes and findings are
+ * computed.  Nothing here writes anywhere.  The guard (plan_guard) is
+ * what the configuration adds: limits, mode stripping, store patterns.
  */
 #include "plan.h"
 #include "archive.h"
@@ -16,29 +20,59 @@
 
 #define RECORD_FILE_MAX (32u << 20)
 
+#define RESERVED_MARK WALK_RESERVED_MARK
+
+static bool has_reserved(const char *c, size_t n)
+{
+	size_t i, k = sizeof(RESERVED_MARK) - 1;
+
+	for (i = 0; i + k <= n; i++)
+		if (c[i] == '.' && memcmp(c + i, RESERVED_MARK, k) == 0)
+			return true;
+	return false;
+}
+
+bool plan_is_reserved_name(const char *name)
+{
+	return has_reserved(name, strlen(name));
+}
+
+/* One component of an entry's name: not empty, ".", "..", a mailbox's name
+ * nor a reserved one. */
+static int check_component(const char *path, const char *c, size_t n)
+{
+	char comp[256];
+
+	if (n == 0 || (n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
+		return err_set(MSGW_EHOSTILE, "refusing entry '%s': '..', '.' or empty component",
+			       path);
+	if (has_reserved(c, n))
+		return err_set(MSGW_EHOSTILE,
+			       "refusing entry '%s': '%.*s' is a name msgw-restore reserves for "
+			       "its own files (*.msgw-*)",
+			       path, (int)n, c);
+	if (n >= sizeof(comp))
+		return 0; /* longer than a mailbox's name */
+	memcpy(comp, c, n);
+	comp[n] = '\0';
+	if (walk_is_mailbox_name(comp))
+		return err_set(MSGW_EHOSTILE, "refusing entry '%s': it lies in a mailbox store",
+			       path);
+	return 0;
+}
+
 int plan_check_entry_name(const char *path, char type, const char *link)
 {
 	const char *p = path;
-	int depth = 0;
+	int depth = 0, rc;
 
 	if (!*path || path[0] == '/')
 		return err_set(MSGW_EHOSTILE, "refusing entry '%s': absolute or empty path", path);
 	while (*p) {
 		size_t n = strcspn(p, "/");
 
-		if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
-			return err_set(MSGW_EHOSTILE,
-				       "refusing entry '%s': '..', '.' or empty component", path);
-		if (n == 36) {
-			char comp[37];
-
-			memcpy(comp, p, 36);
-			comp[36] = '\0';
-			if (walk_is_mailbox_name(comp))
-				return err_set(MSGW_EHOSTILE,
-					       "refusing entry '%s': it lies in a mailbox store",
-					       path);
-		}
+		if ((rc = check_component(path, p, n)) != 0)
+			return rc;
 		depth++;
 		p += n;
 		if (*p == '/')
@@ -49,7 +83,8 @@ int plan_check_entry_name(const char *path, char type, const char *link)
 	if (!link || !*link || link[0] == '/')
 		return err_set(MSGW_EHOSTILE, "refusing link '%s': absolute target '%s'", path,
 			       link ? link : "");
-	/* the link lives at depth-1 directories below the root */
+	/* the link lives at depth-1 directories below the root; this is the
+	 * target as written, plan_check_links resolves it through links */
 	depth--;
 	for (p = link; *p;) {
 		size_t n = strcspn(p, "/");
@@ -67,6 +102,286 @@ int plan_check_entry_name(const char *path, char type, const char *link)
 			p++;
 	}
 	return 0;
+}
+
+/* ---- links resolved through the snapshot -------------------------------- */
+
+#define LINK_HOPS 40 /* as Linux's limit on links followed in one lookup */
+
+/* A path being resolved: its text, where each component starts, and how
+ * many leading components are folders of the snapshot. */
+struct rpath {
+	struct buf b;
+	size_t *ends; /* b.len before each component */
+	size_t n, cap, known;
+};
+
+static void rpath_push(struct rpath *p, const char *c, size_t len)
+{
+	if (p->n == p->cap) {
+		p->cap = p->cap ? p->cap * 2 : 16;
+		p->ends = xrealloc(p->ends, p->cap * sizeof(*p->ends));
+	}
+	p->ends[p->n++] = p->b.len;
+	if (p->b.len)
+		buf_add(&p->b, "/", 1);
+	buf_add(&p->b, c, len);
+}
+
+static void rpath_pop(struct rpath *p)
+{
+	p->b.len = p->ends[--p->n];
+	p->b.data[p->b.len] = '\0';
+	if (p->known > p->n)
+		p->known = p->n;
+}
+
+/* Whether path, or a folder above it, is a mailbox store by name or by
+ * one of the patterns. */
+static bool in_store(const char *path, char *const *const stores[2])
+{
+	char *copy = xstrdup(path), *slash;
+	bool found = false;
+
+	do {
+		const char *base = strrchr(copy, '/');
+
+		base = base ? base + 1 : copy;
+		found = walk_is_mailbox_name(base) || glob_match_any(stores[0], copy) ||
+			glob_match_any(stores[1], copy);
+		slash = strrchr(copy, '/');
+		if (slash)
+			*slash = '\0';
+	} while (!found && slash);
+	free(copy);
+	return found;
+}
+
+/* Take the next component off *rest: it starts at *c and is *n long. */
+static bool next_component(const char **rest, const char **c, size_t *n)
+{
+	if (!**rest)
+		return false;
+	*c = *rest;
+	*n = strcspn(*rest, "/");
+	*rest += *n;
+	if (**rest == '/')
+		(*rest)++;
+	return true;
+}
+
+/* One step of a resolution: component c (n long) onto p; a link of the
+ * snapshot there becomes the new *todo (its target, then what was left). */
+static int resolve_step(const struct manifest *m, const struct manifest_entry *l, struct rpath *p,
+			const char *c, size_t n, char **todo, const char **rest, int *hops)
+{
+	const struct manifest_entry *e;
+	char *next;
+
+	if (n == 0 || (n == 1 && c[0] == '.'))
+		return 0;
+	if (n == 2 && c[0] == '.' && c[1] == '.') {
+		if (p->n == 0)
+			return err_set(MSGW_EHOSTILE,
+				       "refusing link '%s': target '%s' leaves the destination",
+				       l->path, l->link);
+		if (p->n > p->known)
+			return err_set(MSGW_EHOSTILE,
+				       "refusing link '%s': target '%s' goes up out of '%s', which "
+				       "is not a folder of the snapshot",
+				       l->path, l->link, p->b.data);
+		rpath_pop(p);
+		return 0;
+	}
+	rpath_push(p, c, n);
+	if (p->n - 1 > p->known)
+		return 0; /* below something the snapshot does not hold as a folder */
+	e = manifest_find(m, p->b.data);
+	if (e && e->type == 'd')
+		p->known = p->n;
+	if (!e || e->type != 'l')
+		return 0;
+	rpath_pop(p);
+	if (++*hops > LINK_HOPS)
+		return err_set(MSGW_EHOSTILE,
+			       "refusing link '%s': target '%s' goes through too many links",
+			       l->path, l->link);
+	if (!e->link || e->link[0] == '/')
+		return err_set(MSGW_EHOSTILE,
+			       "refusing link '%s': target '%s' goes through '%s', whose target "
+			       "is absolute",
+			       l->path, l->link, e->path);
+	next = xasprintf("%s/%s", e->link, *rest);
+	free(*todo);
+	*todo = next;
+	*rest = next;
+	return 0;
+}
+
+static int resolve_link(const struct manifest *m, const struct manifest_entry *l,
+			char *const *const stores[2])
+{
+	struct rpath p = {.known = 0};
+	char *todo = xstrdup(l->link ? l->link : "");
+	const char *rest = todo, *c, *slash = strrchr(l->path, '/');
+	size_t n;
+	int hops = 0, rc = 0;
+
+	buf_init(&p.b);
+	/* the link's own folders are the snapshot's (check_parents) */
+	for (c = l->path; slash && c <= slash; c += n + 1) {
+		n = strcspn(c, "/");
+		rpath_push(&p, c, n);
+	}
+	p.known = p.n;
+	if (!*rest || *rest == '/')
+		rc = err_set(MSGW_EHOSTILE, "refusing link '%s': absolute target '%s'", l->path,
+			     rest);
+	while (!rc && next_component(&rest, &c, &n))
+		rc = resolve_step(m, l, &p, c, n, &todo, &rest, &hops);
+	if (!rc && p.n && in_store(p.b.data, stores))
+		rc = err_set(MSGW_EHOSTILE,
+			     "refusing link '%s': target '%s' lies in a mailbox store ('%s')",
+			     l->path, l->link, p.b.data);
+	free(todo);
+	free(p.ends);
+	buf_release(&p.b);
+	return rc;
+}
+
+int plan_check_links(const struct manifest *m, char *const *const stores[2])
+{
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; !rc && i < m->n; i++)
+		if (m->e[i].type == 'l')
+			rc = resolve_link(m, &m->e[i], stores);
+	return rc;
+}
+
+/* ---- the guard ---------------------------------------------------------- */
+
+static const struct config_gateway *gateway_named(const struct config *cfg, const char *name)
+{
+	size_t i;
+
+	for (i = 0; cfg && name && i < cfg->ngateways; i++)
+		if (strcmp(cfg->gateways[i].name, name) == 0)
+			return &cfg->gateways[i];
+	return NULL;
+}
+
+void plan_guard_init(struct plan_guard *g, const struct config *cfg,
+		     const struct config_gateway *target, const char *source)
+{
+	const struct config_gateway *src = gateway_named(cfg, source);
+	const struct config_gateway *lim = target ? target : src;
+
+	memset(g, 0, sizeof(*g));
+	if (lim) {
+		g->max_file_size = lim->max_file_size;
+		g->max_total_size = lim->max_total_size;
+		g->keep_modes = !lim->strip_modes;
+	} else if (cfg) {
+		g->max_file_size = cfg->max_file_size;
+		g->max_total_size = cfg->max_total_size;
+		g->keep_modes = !cfg->strip_modes;
+	}
+	g->config_file = cfg ? cfg->path : NULL;
+	g->stores[0] = target ? target->mailbox_store.v : NULL;
+	g->stores[1] = src ? src->mailbox_store.v : NULL;
+}
+
+void plan_guard_release(struct plan_guard *g)
+{
+	size_t i;
+
+	if (!g)
+		return;
+	for (i = 0; i < g->nstripped; i++)
+		free(g->stripped[i].path);
+	free(g->stripped);
+	g->stripped = NULL;
+	g->nstripped = 0;
+}
+
+static const char *raise_hint(const struct plan_guard *g)
+{
+	return g->config_file ? g->config_file : "the configuration";
+}
+
+/* The manifest's sizes against the limits, before anything is read: a
+ * snapshot may claim any size, and a sparse or highly compressible entry
+ * costs the attacker nothing. */
+static int check_sizes(const struct manifest *m, const struct plan_guard *g)
+{
+	unsigned long long total = 0;
+	size_t i;
+
+	for (i = 0; i < m->n; i++) {
+		const struct manifest_entry *e = &m->e[i];
+
+		if (e->type == 'd')
+			continue;
+		if (g->max_file_size && e->size > g->max_file_size)
+			return err_set(MSGW_EHOSTILE,
+				       "refusing entry '%s': %llu bytes, more than max-file-size "
+				       "(%llu); raise max-file-size in '%s' if the file is genuine",
+				       e->path, (unsigned long long)e->size, g->max_file_size,
+				       raise_hint(g));
+		total = e->size > ~0ull - total ? ~0ull : total + e->size;
+	}
+	if (g->max_total_size && total > g->max_total_size)
+		return err_set(MSGW_EHOSTILE,
+			       "refusing the snapshot: %llu bytes in all, more than max-total-size "
+			       "(%llu); raise max-total-size in '%s' if the snapshot is genuine",
+			       total, g->max_total_size, raise_hint(g));
+	return 0;
+}
+
+/* An entry at or below a folder the patterns call a mailbox store (names
+ * are check_component's). */
+static int check_store(const struct archive_item *it, const struct plan_guard *g)
+{
+	char *copy, *slash;
+	int rc = 0;
+
+	if (!g->stores[0] && !g->stores[1])
+		return 0;
+	copy = xstrdup(it->path);
+	if (it->type != 'd' && (slash = strrchr(copy, '/')) != NULL)
+		*slash = '\0';
+	else if (it->type != 'd')
+		*copy = '\0';
+	while (!rc && *copy) {
+		if (glob_match_any(g->stores[0], copy) || glob_match_any(g->stores[1], copy))
+			rc = err_set(MSGW_EHOSTILE,
+				     "refusing entry '%s': it lies in a mailbox store ('%s', a "
+				     "mailbox-store pattern)",
+				     it->path, copy);
+		slash = strrchr(copy, '/');
+		if (slash)
+			*slash = '\0';
+		else
+			*copy = '\0';
+	}
+	free(copy);
+	return rc;
+}
+
+static void strip_mode(struct plan_guard *g, struct manifest_entry *e)
+{
+	struct plan_stripped *x;
+
+	if (g->keep_modes || e->type == 'l' || !(e->mode & PLAN_STRIP_MODE))
+		return;
+	g->stripped = xrealloc(g->stripped, (g->nstripped + 1) * sizeof(*g->stripped));
+	x = &g->stripped[g->nstripped++];
+	x->path = xstrdup(e->path);
+	x->from = e->mode;
+	x->to = e->mode & ~PLAN_STRIP_MODE;
+	e->mode = x->to;
 }
 
 static const char *type_name(char t)
@@ -130,48 +445,122 @@ static int check_parents(const struct manifest *m, const char *entry)
 	return rc;
 }
 
+/* What one pass of the check carries: the snapshot, the guard, and the
+ * caller's callbacks (then), which see links only at the end. */
+struct check_ctx {
+	struct snapshot *s;
+	struct plan_guard *g;
+	const struct archive_visit *then;
+};
+
 /* The check of one entry, made on each as the archive is read, before
- * anything is written from it: a plain file, directory or symlink, with a
- * name that stays inside the destination and is not written through a
- * link.  What only the archive holds (link targets, owner names, mtimes)
- * is copied into the manifest entry (ctx) here. */
+ * anything is written from it: a plain file, directory or symlink, not
+ * sparse, with a name that stays inside the destination, outside mailbox
+ * stores and the tool's own names, and is not written through a link.
+ * What only the archive holds (link targets, owner names, mtimes) is
+ * copied into the manifest entry here. */
 static int check_entry(const struct archive_item *it, void *ctx)
 {
+	struct check_ctx *cc = ctx;
 	struct manifest_entry *e;
 	int rc;
 
 	if (it->type != 'f' && it->type != 'd' && it->type != 'l')
 		return err_set(MSGW_EHOSTILE, "refusing entry '%s': it is %s", it->path,
 			       type_name(it->type));
+	if (it->sparse)
+		return err_set(MSGW_EHOSTILE,
+			       "refusing entry '%s': it is a sparse file (the agent never "
+			       "writes one)",
+			       it->path);
 	rc = plan_check_entry_name(it->path, it->type, it->link);
 	if (!rc)
-		rc = check_parents(ctx, it->path);
-	e = rc ? NULL : (struct manifest_entry *)manifest_find(ctx, it->path);
+		rc = check_store(it, cc->g);
+	if (!rc)
+		rc = check_parents(&cc->s->manifest, it->path);
+	e = rc ? NULL : (struct manifest_entry *)manifest_find(&cc->s->manifest, it->path);
 	if (e)
 		fill_entry(e, it);
 	return rc;
 }
 
-int plan_check_archive(struct snapshot *s, struct archive_snapshot_reader *r,
+/* An entry matched its manifest entry e: strip its mode, and hand files
+ * and folders on at once (links wait for the end of the pass). */
+static int pass_begin(const struct manifest_entry *e, void *ctx)
+{
+	struct check_ctx *cc = ctx;
+
+	strip_mode(cc->g, (struct manifest_entry *)e);
+	if (e->type == 'l' || !cc->then || !cc->then->begin)
+		return 0;
+	return cc->then->begin(e, cc->then->ctx);
+}
+
+static int pass_data(const void *buf, size_t len, void *ctx)
+{
+	struct check_ctx *cc = ctx;
+
+	return cc->then && cc->then->data ? cc->then->data(buf, len, cc->then->ctx) : 0;
+}
+
+static int pass_end(const struct manifest_entry *e, void *ctx)
+{
+	struct check_ctx *cc = ctx;
+
+	if (e->type == 'l' || !cc->then || !cc->then->end)
+		return 0;
+	return cc->then->end(e, cc->then->ctx);
+}
+
+/* Every link resolved inside the root: hand them on. */
+static int hand_links(struct check_ctx *cc)
+{
+	const struct manifest *m = &cc->s->manifest;
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; !rc && cc->then && i < m->n; i++) {
+		if (m->e[i].type != 'l')
+			continue;
+		if (cc->then->begin)
+			rc = cc->then->begin(&m->e[i], cc->then->ctx);
+		if (!rc && cc->then->end)
+			rc = cc->then->end(&m->e[i], cc->then->ctx);
+	}
+	return rc;
+}
+
+int plan_check_archive(struct snapshot *s, struct plan_guard *g, struct archive_snapshot_reader *r,
 		       const struct archive_visit *then)
 {
+	struct check_ctx cc = {s, g, then};
 	struct archive_visit v = {0};
 	int rc;
 
 	/* one pass over the archive: each entry's own checks first, then the
 	 * entry against the manifest; at the end the manifest equals the
-	 * archive, so all its names were checked too */
-	if (then)
-		v = *then;
+	 * archive, so all its names were checked too, and its links can be
+	 * resolved through each other */
 	v.pre = check_entry;
-	v.pre_ctx = &s->manifest;
-	rc = archive_snapshot_check(r, &s->manifest, &v);
+	v.pre_ctx = &cc;
+	v.begin = pass_begin;
+	v.data = pass_data;
+	v.end = pass_end;
+	v.ctx = &cc;
+	v.defer_sha = then && then->defer_sha;
+	rc = check_sizes(&s->manifest, g);
+	if (!rc)
+		rc = archive_snapshot_check(r, &s->manifest, &v);
+	if (!rc)
+		rc = plan_check_links(&s->manifest, g->stores);
+	if (!rc)
+		rc = hand_links(&cc);
 	if (rc)
 		err_wrap(rc, "snapshot %.12s", s->id);
 	return rc;
 }
 
-int plan_check_snapshot(struct snapshot *s)
+int plan_check_snapshot(struct snapshot *s, struct plan_guard *g)
 {
 	struct archive_snapshot_reader *r = NULL;
 	int rc;
@@ -180,7 +569,7 @@ int plan_check_snapshot(struct snapshot *s)
 	if (rc)
 		err_wrap(rc, "snapshot %.12s", s->id);
 	else
-		rc = plan_check_archive(s, r, NULL);
+		rc = plan_check_archive(s, g, r, NULL);
 	archive_snapshot_free(r);
 	return rc;
 }
@@ -264,6 +653,18 @@ static bool differs(const struct manifest_entry *s, const struct manifest_entry 
 	return s->size != l->size || memcmp(s->sha, l->sha, SHA256_LEN) != 0;
 }
 
+/* Whether a store of the target's inventory lies below dir: a folder
+ * holding a store is never removed. */
+static bool holds_store(const struct plan *p, const char *dir)
+{
+	size_t i, n = strlen(dir);
+
+	for (i = 0; i < p->stores.n; i++)
+		if (strncmp(p->stores.v[i].path, dir, n) == 0 && p->stores.v[i].path[n] == '/')
+			return true;
+	return false;
+}
+
 static int classify_pair(struct plan *p, size_t *cap, const struct manifest_entry *s,
 			 const struct manifest_entry *l, struct fsys *fs)
 {
@@ -273,10 +674,16 @@ static int classify_pair(struct plan *p, size_t *cap, const struct manifest_entr
 	uint32_t uid = 0, gid = 0;
 
 	snapshot_rules(&rules, t);
+	rules.mailbox_store = p->store_patterns;
 	if (glob_match_any_at_or_above(t->preserve.v, path))
 		return add_change(p, cap, PLAN_PRESERVE, s, l, fs), 0;
 	if (s && !l && walk_classify(&rules, path, s->type == 'd') != WALK_CONFIG)
 		return add_change(p, cap, PLAN_KEEP, s, NULL, fs), 0;
+	/* below a folder the snapshot's gateway calls a store (the target's
+	 * own stores are never walked): the target's, left alone */
+	if (!s && (in_store(path, (char *const *const[2]){p->store_patterns, NULL}) ||
+		   (l->type == 'd' && holds_store(p, path))))
+		return add_change(p, cap, PLAN_KEEP, NULL, l, fs), 0;
 	if (!in_scope(p, path) && !(s && s->type == 'd' && scope_below(p, path) && !l))
 		return 0;
 	if (!s)
@@ -457,6 +864,31 @@ cleanup:
 	free(archive);
 }
 
+/* Take the changes under preserve patterns out of d: a restore never
+ * writes there, so nothing there would be lost (a host certificate added
+ * on the target, say). */
+static void drop_preserved_changes(struct plan *p, struct manifest_diff *d)
+{
+	size_t i, kept = 0;
+
+	for (i = 0; i < d->n; i++) {
+		const struct manifest_change *c = &d->c[i];
+		const char *path = (c->new_e ? c->new_e : c->old_e)->path;
+
+		if (glob_match_any_at_or_above(p->target->preserve.v, path)) {
+			if (c->kind == 'A')
+				d->added--;
+			else if (c->kind == 'D')
+				d->removed--;
+			else
+				d->modified--;
+			continue;
+		}
+		d->c[kept++] = d->c[i];
+	}
+	d->n = kept;
+}
+
 static int diverged_finding(struct plan *p, struct repo *r, struct fsys *fs)
 {
 	struct manifest tip;
@@ -479,6 +911,7 @@ static int diverged_finding(struct plan *p, struct repo *r, struct fsys *fs)
 	if (rc)
 		return rc;
 	manifest_diff(&d, &tip, &p->live);
+	drop_preserved_changes(p, &d);
 	drop_runtime_changes(p, r, &d, fs);
 	if (d.n) {
 		manifest_diff_summary(&d, counts, sizeof(counts));
@@ -506,14 +939,10 @@ static int diverged_finding(struct plan *p, struct repo *r, struct fsys *fs)
 static int analyse(struct plan *p, struct repo *r, struct fsys *fs)
 {
 	struct gateway_records snap_recs, live_recs;
-	struct walk_rules rules;
 	size_t i;
 	int rc;
 
-	snapshot_rules(&rules, p->target);
-	rc = gateway_inventory_read(&p->stores, fs, &rules);
-	if (!rc)
-		rc = diverged_finding(p, r, fs);
+	rc = diverged_finding(p, r, fs);
 	if (rc)
 		return rc;
 	gateway_records_init(&snap_recs);
@@ -532,9 +961,91 @@ static int analyse(struct plan *p, struct repo *r, struct fsys *fs)
 	return rc;
 }
 
-int plan_build(struct plan *out, struct repo *r, const char *id,
+/* The target's and the snapshot's gateway's store patterns, as one list. */
+static char **join_patterns(char *const *const lists[2])
+{
+	size_t n = 0, k, i;
+	char **v;
+
+	for (k = 0; k < 2; k++)
+		for (i = 0; lists[k] && lists[k][i]; i++)
+			n++;
+	v = xcalloc(n + 1, sizeof(*v));
+	n = 0;
+	for (k = 0; k < 2; k++)
+		for (i = 0; lists[k] && lists[k][i]; i++)
+			v[n++] = lists[k][i];
+	return v;
+}
+
+static int check_leftovers_in(struct plan *p, struct fsys *fs, const char *dir)
+{
+	struct fsys_dirent *ents = NULL;
+	size_t n = 0, i;
+	int rc;
+
+	rc = fsys_list(fs, dir, &ents, &n);
+	if (rc == MSGW_ENOTFOUND && *dir)
+		rc = 0; /* gone since the walk: the walk's business */
+	for (i = 0; !rc && i < n; i++) {
+		char *path;
+
+		if (!plan_is_reserved_name(ents[i].name))
+			continue;
+		path = fsys_join(dir, ents[i].name);
+		rc =
+		    err_set(MSGW_ERR,
+			    "'%s' on target '%s' is left over from an earlier restore; run "
+			    "'msgw-restore recover %s' first (or 'msgw-restore confirm %s' while a "
+			    "confirm window is open); if recover finds nothing to do, remove it "
+			    "by hand",
+			    path, p->target->name, p->target->name, p->target->name);
+		free(path);
+	}
+	fsys_dirents_free(ents, n);
+	return rc;
+}
+
+/* What an earlier restore left on the target (staged files, backups, its
+ * journal and temporary files) in any folder a restore writes: restoring
+ * over it would take those for its own or overwrite a rollback copy. */
+static int check_leftovers(struct plan *p, struct fsys *fs)
+{
+	size_t i;
+	int rc = check_leftovers_in(p, fs, "");
+
+	for (i = 0; !rc && i < p->live.n; i++)
+		if (p->live.e[i].type == 'd')
+			rc = check_leftovers_in(p, fs, p->live.e[i].path);
+	return rc;
+}
+
+static void stripped_note(struct plan *p)
+{
+	const struct plan_guard *g = &p->guard;
+	struct buf b;
+	size_t i;
+
+	if (!g->nstripped)
+		return;
+	buf_init(&b);
+	buf_addf(&b,
+		 "%zu entr%s had set-ID, sticky or group/other-write bits, stripped on "
+		 "restore:",
+		 g->nstripped, g->nstripped == 1 ? "y" : "ies");
+	for (i = 0; i < g->nstripped && i < 20; i++)
+		buf_addf(&b, " '%s' %04o -> %04o", g->stripped[i].path, g->stripped[i].from,
+			 g->stripped[i].to);
+	if (g->nstripped > 20)
+		buf_addf(&b, " ... (%zu more)", g->nstripped - 20);
+	add_note(p, "snapshot", b.data);
+	buf_release(&b);
+}
+
+int plan_build(struct plan *out, struct repo *r, const char *id, const struct config *cfg,
 	       const struct config_gateway *target, struct fsys *fs, const char *only)
 {
+	struct walk_stats ws;
 	struct walk_rules rules;
 	const char *g;
 	int rc;
@@ -550,18 +1061,27 @@ int plan_build(struct plan *out, struct repo *r, const char *id,
 		return rc;
 	g = snapshot_meta_get(&out->snap.meta, "gateway");
 	out->source_gateway = xstrdup(g ? g : "?");
-	rc = plan_check_snapshot(&out->snap);
+	plan_guard_init(&out->guard, cfg, target, g);
+	out->store_patterns = join_patterns(out->guard.stores);
+	rc = plan_check_snapshot(&out->snap, &out->guard);
 	snapshot_rules(&rules, target);
 	if (!rc)
-		rc = walk_location(&out->live, fs, &rules, NULL);
+		rc = walk_location(&out->live, fs, &rules, &ws);
+	if (!rc && ws.internal) /* the walk saw some: find and name one */
+		rc = check_leftovers(out, fs);
 	if (!rc)
 		rc = walk_hash(&out->live, fs, NULL);
+	rules.mailbox_store = out->store_patterns;
+	if (!rc)
+		rc = gateway_inventory_read(&out->stores, fs, &rules);
 	if (!rc)
 		rc = compute_changes(out, fs);
 	if (!rc)
 		rc = check_target_parents(out, fs);
 	if (!rc)
 		rc = analyse(out, r, fs);
+	if (!rc)
+		stripped_note(out);
 	if (rc)
 		plan_release(out);
 	return rc;
@@ -580,6 +1100,8 @@ void plan_release(struct plan *p)
 	for (i = 0; i < p->nnotes; i++)
 		free(p->notes[i]);
 	free(p->notes);
+	plan_guard_release(&p->guard);
+	free(p->store_patterns);
 	memset(p, 0, sizeof(*p));
 }
 

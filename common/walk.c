@@ -231,11 +231,10 @@ static int visit(struct walker *w, const char *path, const struct fsys_stat *s,
 
 bool walk_is_internal_name(const char *name)
 {
-	size_t n = strlen(name);
-
-	return strcmp(name, WALK_JOURNAL_NAME) == 0 ||
-	       (n > 9 && (strcmp(name + n - 9, WALK_NEW_SUFFIX) == 0 ||
-			  strcmp(name + n - 9, WALK_OLD_SUFFIX) == 0));
+	/* every name the tool writes holds ".msgw-" (its temporary files
+	 * too, whatever their suffix), and a restore refuses every such name
+	 * in a snapshot (plan_check_entry_name) */
+	return strstr(name, WALK_RESERVED_MARK) != NULL;
 }
 
 /* Visit the entries of dir that pick() accepts (all when pick is NULL). */
@@ -248,8 +247,12 @@ static int visit_some(struct walker *w, const char *dir, const struct fsys_diren
 	for (i = 0; rc == 0 && i < n; i++) {
 		char *path;
 
-		if ((pick && pick[i] != want) || walk_is_internal_name(ents[i].name))
+		if (pick && pick[i] != want)
 			continue;
+		if (walk_is_internal_name(ents[i].name)) {
+			w->st->internal++;
+			continue;
+		}
 		path = fsys_join(dir, ents[i].name);
 		rc = visit(w, path, &ents[i].st, included, has_config);
 		free(path);
@@ -299,6 +302,7 @@ static void stats_add(struct walk_stats *to, const struct walk_stats *from)
 	to->stores += from->stores;
 	to->excluded += from->excluded;
 	to->skipped += from->skipped;
+	to->internal += from->internal;
 	to->bytes += from->bytes;
 }
 

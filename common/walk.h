@@ -37,10 +37,13 @@ struct walk_rules {
 bool walk_is_mailbox_name(const char *name);
 
 /* Names msgw-restore uses on a target while it restores: staged files,
- * backups of replaced files, and the journal's copy.  Walks skip them. */
-#define WALK_NEW_SUFFIX	  ".msgw-new"
-#define WALK_OLD_SUFFIX	  ".msgw-old"
-#define WALK_JOURNAL_NAME ".msgw-journal"
+ * backups of replaced files, and the journal's copy; every name the tool
+ * writes holds WALK_RESERVED_MARK (temporary files too).  Walks skip every
+ * name holding it. */
+#define WALK_NEW_SUFFIX	   ".msgw-new"
+#define WALK_OLD_SUFFIX	   ".msgw-old"
+#define WALK_JOURNAL_NAME  ".msgw-journal"
+#define WALK_RESERVED_MARK ".msgw-"
 bool walk_is_internal_name(const char *name);
 
 /* True when path (a directory) is a mailbox store under rules. */
@@ -51,6 +54,7 @@ enum walk_class walk_classify(const struct walk_rules *rules, const char *path, 
 
 struct walk_stats {
 	size_t files, dirs, links, stores, excluded, skipped;
+	size_t internal; /* names holding WALK_RESERVED_MARK, left out */
 	uint64_t bytes;
 };
 

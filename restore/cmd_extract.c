@@ -9,8 +9,10 @@ static const char help[] =
     "usage: extract SNAPSHOT DIR\n\n"
     "Write every file of SNAPSHOT into DIR (created if missing; must be empty),\n"
     "after the same checks as a restore: hostile entries (absolute paths, '..',\n"
-    "links leaving DIR, hard links, devices, FIFOs) and any file differing from\n"
-    "the manifest are refused before anything is written.\n";
+    "links leaving DIR, hard links, devices, FIFOs, sparse files, mailbox stores,\n"
+    "the tool's own *.msgw-* names, sizes over max-file-size or max-total-size)\n"
+    "and any file differing from the manifest are refused before anything is\n"
+    "written.  Set-ID, sticky and group/other-write bits are stripped.\n";
 
 int cmd_extract(struct fe_ctx *ctx, int argc, char **argv)
 {
@@ -25,10 +27,13 @@ int cmd_extract(struct fe_ctx *ctx, int argc, char **argv)
 				      "extract needs SNAPSHOT and DIR");
 	rc = repo_resolve(id, fe_repo(ctx), argv[1]);
 	if (!rc)
-		rc = extract_snapshot(&res, fe_repo(ctx), id, argv[2]);
+		rc = extract_snapshot(&res, fe_repo(ctx), fe_config(ctx), id, argv[2]);
 	if (rc)
 		return fe_fail(ctx, rc);
 	printf("extracted %.12s into '%s': %zu files, %zu directories, %zu links, %llu bytes\n", id,
 	       argv[2], res.files, res.dirs, res.links, res.bytes);
+	if (res.stripped)
+		printf("note: %zu entr%s had set-ID, sticky or group/other-write bits, stripped\n",
+		       res.stripped, res.stripped == 1 ? "y" : "ies");
 	return 0;
 }

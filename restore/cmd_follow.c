@@ -104,7 +104,7 @@ static int step(struct fe_ctx *ctx, struct target *t, const char *tip)
 	struct plan p;
 	int rc;
 
-	rc = plan_build(&p, fe_repo(ctx), tip, t->gw, t->fs, NULL);
+	rc = plan_build(&p, fe_repo(ctx), tip, fe_config(ctx), t->gw, t->fs, NULL);
 	if (rc) {
 		record(ctx, t->gw->name, "failed", err_last(), NULL, NULL);
 		return fe_fail(ctx, rc);

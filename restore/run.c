@@ -267,7 +267,7 @@ int run_apply(struct fe_ctx *ctx, const char *snapshot, const char *to, const st
 			phase, strcmp(phase, "awaiting-confirm") ? "recover" : "confirm", to);
 		return fe_fail(ctx, MSGW_ERR);
 	}
-	rc = plan_build(&p, fe_repo(ctx), id, t.gw, t.fs, o->only);
+	rc = plan_build(&p, fe_repo(ctx), id, fe_config(ctx), t.gw, t.fs, o->only);
 	if (rc) {
 		target_close(&t);
 		return fe_fail(ctx, rc);

@@ -4,7 +4,9 @@
  * plan_check_entry_name), as extract and apply run them on a snapshot from
  * any repository.  Input: a 4-byte big-endian length n, n bytes of
  * manifest text, then the config.tar.zst.  What passes is handed to
- * callbacks that only count, as extract's would write.
+ * callbacks that only count, as extract's would write.  The guard has
+ * small limits and one mailbox-store pattern, so that those refusals and
+ * the link resolution at the end of the pass are reached too.
  */
 #include "fuzz.h"
 
@@ -48,6 +50,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct snapshot s;
 	struct count c = {0, 0};
 	struct archive_visit then = {0};
+	static char *const stores[] = {"Stores/*", NULL};
+	struct plan_guard g = {.max_file_size = 1 << 20, .max_total_size = 4 << 20};
 	size_t n;
 
 	if (size < 4)
@@ -62,9 +66,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	s.archive = (const char *)data + 4 + n;
 	s.archive_len = size - 4 - n;
 	then.begin = begin, then.data = data_cb, then.end = end, then.ctx = &c;
+	g.stores[0] = stores;
 	if (archive_snapshot_open(&r, s.archive, s.archive_len) == 0)
-		(void)plan_check_archive(&s, r, &then);
+		(void)plan_check_archive(&s, &g, r, &then);
 	archive_snapshot_free(r);
+	plan_guard_release(&g);
 	manifest_release(&s.manifest);
 	return 0;
 }

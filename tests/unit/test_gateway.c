@@ -244,6 +244,7 @@ static void inv_add(struct gateway_inventory *inv, const char *id, size_t messag
 	inv->v[inv->n].path = xstrdup(id);
 	inv->v[inv->n].messages = messages;
 	inv->v[inv->n].bytes = bytes;
+	inv->v[inv->n].by_pattern = !walk_is_mailbox_name(id);
 	inv->n++;
 }
 
@@ -673,8 +674,12 @@ static void test_inventory(void **state)
 
 	assert_int_equal(gateway_inventory_read(&f->inv, f->fs, &rules), 0);
 	assert_int_equal(f->inv.n, 4);
-	/* sorted by id, bytewise */
-	assert_string_equal(f->inv.v[0].id, "custom");
+	/* sorted by id, bytewise; a store found by pattern is named by its
+	 * path (an id of its own), one found by name by its name */
+	assert_string_equal(f->inv.v[0].id, "Stores/custom");
+	assert_true(f->inv.v[0].by_pattern);
+	assert_false(f->inv.v[1].by_pattern);
+	assert_false(f->inv.v[2].by_pattern);
 	assert_string_equal(f->inv.v[1].id, ID_A);
 	assert_string_equal(f->inv.v[2].id, "mbx-ABCDEF0123456789ABCDEF0123456789");
 	assert_string_equal(f->inv.v[3].id, ID_B);
@@ -790,6 +795,22 @@ static void test_mailbox_removed(void **state)
 			    "let MailStore Server fetch the 12 messages in that mailbox "
 			    "first (or re-create the mailbox on the source gateway), "
 			    "then retry");
+}
+
+/* A store found by a mailbox-store pattern holds mail the configuration
+ * never names (its records know mbx- ids only): no mailbox-removed for it,
+ * whatever it holds, while a named store next to it still gets one. */
+static void test_pattern_store_not_removed(void **state)
+{
+	struct fixture *f = *state;
+	const struct finding *x;
+
+	add_ok(&f->r, "Gateway.json", "{\"mailboxes\": []}");
+	inv_add(&f->inv, "Stores/x1", 7, 700);
+	inv_add(&f->inv, ID_B, 2, 20);
+	gateway_analyse(&f->f, &f->r, &f->t, &f->inv);
+	x = only_finding(&f->f, "mailbox-removed");
+	assert_string_equal(x->mailbox, ID_B);
 }
 
 static void test_mailbox_removed_singular(void **state)
@@ -1028,6 +1049,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_codes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_findings_add, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_mailbox_removed, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_pattern_store_not_removed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_mailbox_removed_singular, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_presence_is_enough_for_removed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_key_changed, setup, teardown),

@@ -645,7 +645,12 @@ static void test_internal_names_skipped(void **state)
 	put(f, "Gateway.json" WALK_NEW_SUFFIX, "staged\n");
 	put(f, "Templates/bounce.txt" WALK_OLD_SUFFIX, "old\n");
 	put(f, WALK_JOURNAL_NAME, "journal\n");
+	put(f, WALK_JOURNAL_NAME ".msgw-tmp.4242", "a killed run's temporary file\n");
+	put(f, "Templates/a.txt.msgw-new.Xy12Ab", "a random-suffixed staged file\n");
 	walk(f, &(struct walk_rules){0});
+	assert_null(manifest_find(&f->m, WALK_JOURNAL_NAME ".msgw-tmp.4242"));
+	assert_null(manifest_find(&f->m, "Templates/a.txt.msgw-new.Xy12Ab"));
+	assert_int_equal(f->st.internal, 5); /* counted, so a restore can stop */
 	assert_null(manifest_find(&f->m, "Gateway.json" WALK_NEW_SUFFIX));
 	assert_null(manifest_find(&f->m, "Templates/bounce.txt" WALK_OLD_SUFFIX));
 	assert_null(manifest_find(&f->m, WALK_JOURNAL_NAME));
