@@ -1,9 +1,10 @@
-# msgw-backup: one hand-written Makefile.  Targets: all, check, test, asan,
+# msgw-backup: one hand-written Makefile.  Targets: all, check, test, asan, tsan,
 # demo, bench, bench-smoke, release, fuzz, format, format-check, install, clean.
 #   make                 build/msgw-agent, build/msgw-restore, build/msgw-sim
 #                        (a test build: fault-injection points compiled in)
 #   make check           every unit and end-to-end test
 #   make asan            the same tests under ASan+UBSan (build-asan/)
+#   make tsan            the tests that run threads under ThreadSanitizer (build-tsan/)
 #   make release         build-release/, without fault injection
 #   make fuzz            build the libFuzzer harnesses of tests/fuzz/ with clang
 #                        (build-fuzz/) and run each for FUZZ_SECONDS
@@ -26,8 +27,6 @@ VERSION := 0.1.0
 PKGS     := libarchive libgit2 libzstd libssh2 libconfuse jansson libssl libcrypto zlib
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-# msgw-agent's front (agent/front.c) links only this: see front.c
-FRONT_LIBS := $(shell pkg-config --libs libconfuse 2>/dev/null)
 SIM_LIBS   := $(shell pkg-config --libs jansson libsodium libssl libcrypto 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 
@@ -40,24 +39,33 @@ CFLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sani
 HARDEN  := -fstack-protector-strong -fPIE
 LDSAN   := -fsanitize=address,undefined
 endif
+# ThreadSanitizer (make tsan): the only threads left are libzstd's two
+# compression workers (ZSTD_c_nbWorkers in archive.c)
+ifeq ($(SAN),thread)
+CFLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=thread
+HARDEN  := -fstack-protector-strong -fPIE
+LDSAN   := -fsanitize=thread
+endif
 ALL_CFLAGS := -std=gnu11 $(WARN) $(HARDEN) $(CFLAGS) -iquote common -include common/compat.h \
-	-DMSGW_VERSION='"$(VERSION)"' -DMSGW_LIBEXECDIR='"$(PREFIX)/libexec/msgw-backup"' $(if $(filter 1,$(TESTING)),-DMSGW_TESTING) \
+	-DMSGW_VERSION='"$(VERSION)"' $(if $(filter 1,$(TESTING)),-DMSGW_TESTING) \
 	$(PKG_CFLAGS) -MMD -MP
 LDFLAGS_ALL := -pie -Wl,-z,relro,-z,now $(LDSAN) $(LDFLAGS)
 
 COMMON_SRC := $(wildcard common/*.c common/repo/*.c)
-AGENT_SRC  := $(filter-out agent/front.c,$(wildcard agent/*.c))
+CLI_SRC    := $(wildcard cli/*.c)
+AGENT_SRC  := $(wildcard agent/*.c)
 RESTORE_SRC := $(wildcard restore/*.c)
 SIM_SRC    := $(wildcard tests/sim/*.c)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 
 COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/obj/%.o)
+CLI_OBJ    := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 AGENT_OBJ  := $(AGENT_SRC:%.c=$(BUILD)/obj/%.o)
 RESTORE_OBJ := $(RESTORE_SRC:%.c=$(BUILD)/obj/%.o)
 SIM_OBJ    := $(SIM_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/%)
 
-BINS := $(BUILD)/msgw-agent $(BUILD)/msgw-agent-full $(BUILD)/msgw-restore $(BUILD)/msgw-sim
+BINS := $(BUILD)/msgw-agent $(BUILD)/msgw-restore $(BUILD)/msgw-sim
 
 all: $(BINS) $(UNIT_BIN)
 
@@ -70,17 +78,15 @@ $(BUILD)/libmsgw.a: $(COMMON_OBJ)
 	@rm -f $@
 	$(Q)ar rcs $@ $^
 
-$(BUILD)/msgw-agent-full: $(AGENT_OBJ) $(BUILD)/libmsgw.a
+# cli/ is the front ends' own: common/ cannot include it (common never
+# prints to stdout nor exits)
+$(CLI_OBJ) $(AGENT_OBJ) $(RESTORE_OBJ): ALL_CFLAGS += -iquote cli
+
+$(BUILD)/msgw-agent: $(AGENT_OBJ) $(CLI_OBJ) $(BUILD)/libmsgw.a
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
 
-# The front must not pull in libgit2, libarchive or libssh2: linking it
-# with libconfuse alone fails if a common/ object it uses comes to need them.
-$(BUILD)/msgw-agent: $(BUILD)/obj/agent/front.o $(BUILD)/libmsgw.a
-	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS_ALL) -Wl,--as-needed -o $@ $^ $(FRONT_LIBS)
-
-$(BUILD)/msgw-restore: $(RESTORE_OBJ) $(BUILD)/libmsgw.a
+$(BUILD)/msgw-restore: $(RESTORE_OBJ) $(CLI_OBJ) $(BUILD)/libmsgw.a
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
 
@@ -102,7 +108,7 @@ FUZZ_CC      ?= clang
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS  := -std=gnu11 -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link $(FUZZ_SAN) \
 	-Wall -Wextra -iquote common -include common/compat.h -DMSGW_VERSION='"$(VERSION)"' \
-	-DMSGW_LIBEXECDIR='"$(PREFIX)/libexec/msgw-backup"' $(PKG_CFLAGS) -MMD -MP
+	$(PKG_CFLAGS) -MMD -MP
 FUZZ_SRC     := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN     := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
 
@@ -140,9 +146,21 @@ run-tests: all
 asan: deps
 	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 run-tests
 
+# The tests that run the threads left (archive writing: a snapshot) under
+# ThreadSanitizer; unit tests first, then the end-to-end tests that write
+# archives, ending with run-all's "N passed, N failed".
+TSAN_UNITS := test_archive test_walk test_statcache
+TSAN_E2E   := t2000 t2010 t2700
+tsan: deps
+	@$(MAKE) --no-print-directory BUILD=build-tsan SAN=thread build-tsan/msgw-agent \
+		build-tsan/msgw-restore build-tsan/msgw-sim $(TSAN_UNITS:%=build-tsan/%)
+	set -e; for t in $(TSAN_UNITS); do (cd "$$(mktemp -d)" && \
+		TSAN_OPTIONS=halt_on_error=1 $(abspath build-tsan)/$$t); done
+	TSAN_OPTIONS=halt_on_error=1 MSGW_BUILD_DIR=$(abspath build-tsan) tests/run-all $(TSAN_E2E)
+
 release:
 	@$(MAKE) --no-print-directory BUILD=build-release TESTING=0 \
-		build-release/msgw-agent build-release/msgw-agent-full build-release/msgw-restore
+		build-release/msgw-agent build-release/msgw-restore
 
 demo: deps
 	@$(MAKE) --no-print-directory all
@@ -157,30 +175,29 @@ bench-smoke: deps
 	scripts/bench --smoke
 
 format:
-	clang-format -i $(COMMON_SRC) $(wildcard common/*.h common/repo/*.h) $(AGENT_SRC) agent/front.c $(wildcard agent/*.h) \
+	clang-format -i $(COMMON_SRC) $(wildcard common/*.h common/repo/*.h) $(CLI_SRC) $(wildcard cli/*.h) $(AGENT_SRC) $(wildcard agent/*.h) \
 		$(RESTORE_SRC) $(wildcard restore/*.h) $(SIM_SRC) $(wildcard tests/sim/*.h) $(UNIT_SRC)
 
 format-check:
-	clang-format --dry-run -Werror $(COMMON_SRC) $(wildcard common/*.h common/repo/*.h) $(AGENT_SRC) agent/front.c \
+	clang-format --dry-run -Werror $(COMMON_SRC) $(wildcard common/*.h common/repo/*.h) $(CLI_SRC) $(wildcard cli/*.h) $(AGENT_SRC) \
 		$(wildcard agent/*.h) $(RESTORE_SRC) $(wildcard restore/*.h) $(SIM_SRC) \
 		$(wildcard tests/sim/*.h) $(UNIT_SRC)
 
 install: release
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man8 \
 		$(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)/etc/msgw-backup \
-		$(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/libexec/msgw-backup
+		$(DESTDIR)$(PREFIX)/lib/systemd/system
 	install -m 0755 build-release/msgw-agent build-release/msgw-restore $(DESTDIR)$(PREFIX)/bin/
-	install -m 0755 build-release/msgw-agent-full $(DESTDIR)$(PREFIX)/libexec/msgw-backup/
 	install -m 0640 etc/msgw-backup.conf $(DESTDIR)/etc/msgw-backup/msgw-backup.conf.example
 	for f in etc/systemd/*; do [ -f "$$f" ] && install -m 0644 "$$f" $(DESTDIR)$(PREFIX)/lib/systemd/system/; done; true
 	for f in man/*.8; do [ -f "$$f" ] && install -m 0644 "$$f" $(DESTDIR)$(PREFIX)/share/man/man8/; done; true
 	for f in man/*.5; do [ -f "$$f" ] && install -m 0644 "$$f" $(DESTDIR)$(PREFIX)/share/man/man5/; done; true
 
 clean:
-	rm -rf build build-asan build-release build-fuzz
+	rm -rf build build-asan build-tsan build-release build-fuzz
 
-.PHONY: all deps check test run-tests asan release demo bench bench-smoke format format-check install clean \
-	fuzz fuzz-build
+.PHONY: all deps check test run-tests asan tsan release demo bench bench-smoke format format-check install \
+	clean fuzz fuzz-build
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 ifneq ($(filter fuzz fuzz-build $(FUZZ_BUILD)/%,$(MAKECMDGOALS)),)

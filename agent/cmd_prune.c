@@ -219,7 +219,7 @@ static void print_json(const struct prune_run *pr)
 			      "packs_removed", (json_int_t)pr->repack.packs_removed,
 			      "reflog_dropped", (json_int_t)pr->repack.reflog_dropped));
 	json_object_set_new(doc, "remotes", pr->remotes ? json_incref(pr->remotes) : json_array());
-	fe_print_json(doc);
+	cli_print_json(doc);
 }
 
 static void print_branch(const struct prune_branch *b, const struct repo_rewrite_result *res)
@@ -274,7 +274,7 @@ static void run_release(struct prune_run *pr)
 	json_decref(pr->remotes);
 }
 
-int cmd_prune(struct fe_ctx *ctx, int argc, char **argv)
+int cmd_prune(struct cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {{"dry-run", no_argument, NULL, 'n'},
 					     {"json", no_argument, NULL, 'j'},
@@ -286,7 +286,7 @@ int cmd_prune(struct fe_ctx *ctx, int argc, char **argv)
 	int64_t started;
 	int c, json = 0, rc = 0, status = 0;
 
-	if (fe_want_help(argc, argv, help))
+	if (cli_want_help(argc, argv, help))
 		return 0;
 	while ((c = getopt_long(argc, argv, "n", opts, NULL)) != -1) {
 		if (c == 'n')
@@ -294,23 +294,23 @@ int cmd_prune(struct fe_ctx *ctx, int argc, char **argv)
 		else if (c == 'j')
 			json = 1;
 		else
-			return fe_usage_error(ctx, synopsis, "bad option");
+			return cli_usage_error(ctx, synopsis, "bad option");
 	}
 	if (optind < argc)
-		return fe_usage_error(ctx, synopsis, "unexpected argument '%s'", argv[optind]);
-	cfg = fe_config(ctx);
+		return cli_usage_error(ctx, synopsis, "unexpected argument '%s'", argv[optind]);
+	cfg = cli_config(ctx);
 	if (!prune_policy_set(&cfg->retention))
 		return err_set(
 			   MSGW_ECONFIG,
 			   "%s: retention: no keep-last, keep-hourly, keep-daily, keep-weekly or "
 			   "keep-monthly is set; refusing to prune (every snapshot is kept)",
 			   cfg->path),
-		       fe_fail(ctx, MSGW_ECONFIG);
-	r = fe_repo(ctx);
+		       cli_fail(ctx, MSGW_ECONFIG);
+	r = cli_repo(ctx);
 	/* the run's start: an object newer than this survives the repack */
 	started = (int64_t)time(NULL);
 	if (!pr.dry_run)
-		fe_lock_repo(ctx);
+		cli_lock_repo(ctx);
 	rc = check_no_restore(cfg, pr.dry_run);
 	if (!rc)
 		rc = plan_all(&pr, r, cfg);
@@ -321,7 +321,7 @@ int cmd_prune(struct fe_ctx *ctx, int argc, char **argv)
 		pr.repacked = rc == 0;
 	}
 	if (rc) {
-		status = fe_fail(ctx, rc);
+		status = cli_fail(ctx, rc);
 		goto cleanup;
 	}
 	if (dropped && cfg->nremotes)

@@ -24,12 +24,12 @@ static const char help[] =
     "last-success, last-error); 'status' reports it.  Exit 1 when any push\n"
     "failed.\n";
 
-static int one_remote(struct fe_ctx *ctx, const struct config_remote *rem)
+static int one_remote(struct cli_ctx *ctx, const struct config_remote *rem)
 {
 	struct repo_push_result res;
 	int rc;
 
-	rc = repo_push_recorded(&res, fe_repo(ctx), rem, ctx->cfg->state_dir);
+	rc = repo_push_recorded(&res, cli_repo(ctx), rem, ctx->cfg->state_dir);
 	if (rc) {
 		log_error("%s", err_last());
 		return rc;
@@ -43,24 +43,24 @@ static int one_remote(struct fe_ctx *ctx, const struct config_remote *rem)
 	return 0;
 }
 
-int cmd_push(struct fe_ctx *ctx, int argc, char **argv)
+int cmd_push(struct cli_ctx *ctx, int argc, char **argv)
 {
 	struct config *cfg;
 	size_t i;
 	int a, failed = 0;
 
-	if (fe_want_help(argc, argv, help))
+	if (cli_want_help(argc, argv, help))
 		return 0;
 	for (a = 1; a < argc; a++)
 		if (argv[a][0] == '-' && strcmp(argv[a], "--") != 0)
-			return fe_usage_error(ctx, synopsis, "unknown option '%s'", argv[a]);
-	cfg = fe_config(ctx);
+			return cli_usage_error(ctx, synopsis, "unknown option '%s'", argv[a]);
+	cfg = cli_config(ctx);
 	for (a = 1; a < argc; a++)
 		if (strcmp(argv[a], "--") != 0 && !config_remote_find(cfg, argv[a]))
-			return fe_fail(ctx, MSGW_ECONFIG);
+			return cli_fail(ctx, MSGW_ECONFIG);
 	if (cfg->nremotes == 0)
-		return fe_usage_error(ctx, synopsis, "no remote configured in '%s'", cfg->path);
-	fe_lock_repo(ctx);
+		return cli_usage_error(ctx, synopsis, "no remote configured in '%s'", cfg->path);
+	cli_lock_repo(ctx);
 	if (argc > 1) {
 		for (a = 1; a < argc; a++)
 			if (strcmp(argv[a], "--") != 0)

@@ -53,7 +53,7 @@ static void install_handlers(void)
 	sigaction(SIGHUP, &sa, NULL);
 }
 
-static void reload(struct fe_ctx *ctx)
+static void reload(struct cli_ctx *ctx)
 {
 	struct config *fresh = NULL;
 	struct repo *r = NULL;
@@ -80,14 +80,14 @@ static void reload(struct fe_ctx *ctx)
 }
 
 /* One cycle under the repository lock; returns the number of failures. */
-static int cycle(struct fe_ctx *ctx)
+static int cycle(struct cli_ctx *ctx)
 {
 	struct config *cfg = ctx->cfg;
 	struct lock *lk = NULL;
 	size_t i;
 	int failed = 0;
 
-	if (repo_lock(&lk, fe_repo(ctx))) {
+	if (repo_lock(&lk, cli_repo(ctx))) {
 		log_warn("skipping this cycle: %s", err_last());
 		return 1;
 	}
@@ -97,7 +97,7 @@ static int cycle(struct fe_ctx *ctx)
 		struct snapshot_opts so = {.kind = "scheduled"};
 		struct job_result jr;
 
-		if (job_snapshot(&jr, fe_repo(ctx), cfg, gw, &so)) {
+		if (job_snapshot(&jr, cli_repo(ctx), cfg, gw, &so)) {
 			log_error("%s", err_last());
 			failed++;
 		} else if (jr.snap.unchanged) {
@@ -107,7 +107,7 @@ static int cycle(struct fe_ctx *ctx)
 		}
 	}
 	if (!stop_requested)
-		repo_push_auto(fe_repo(ctx), cfg, cfg->state_dir);
+		repo_push_auto(cli_repo(ctx), cfg, cfg->state_dir);
 	lock_release(lk);
 	return failed;
 }
@@ -124,14 +124,14 @@ static void sleep_interval(const struct config *cfg)
 		usleep(100000);
 }
 
-int cmd_run(struct fe_ctx *ctx, int argc, char **argv)
+int cmd_run(struct cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {{"once", no_argument, NULL, 'o'},
 					     {"syslog", no_argument, NULL, 's'},
 					     {NULL, 0, NULL, 0}};
 	int c, once = 0, failed;
 
-	if (fe_want_help(argc, argv, help))
+	if (cli_want_help(argc, argv, help))
 		return 0;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (c == 'o')
@@ -139,10 +139,10 @@ int cmd_run(struct fe_ctx *ctx, int argc, char **argv)
 		else if (c == 's')
 			log_use_syslog(1);
 		else
-			return fe_usage_error(ctx, "run [--once] [--syslog]", "bad option");
+			return cli_usage_error(ctx, "run [--once] [--syslog]", "bad option");
 	}
-	fe_config(ctx);
-	fe_repo(ctx);
+	cli_config(ctx);
+	cli_repo(ctx);
 	srandom((unsigned)(time(NULL) ^ getpid()));
 	install_handlers();
 	if (log_get_level() < LOG_LVL_INFO && !once)

@@ -88,7 +88,7 @@ static const char *class_of(const struct config_gateway *gw, const struct walk_r
 	return "config";
 }
 
-static int scan(struct fe_ctx *ctx, const struct config_gateway *gw, int json)
+static int scan(struct cli_ctx *ctx, const struct config_gateway *gw, int json)
 {
 	struct fsys_open_opts fo = {gw->identity, gw->passphrase_file, gw->known_hosts,
 				    gw->timeout};
@@ -106,7 +106,7 @@ static int scan(struct fe_ctx *ctx, const struct config_gateway *gw, int json)
 	if (rc) {
 		fsys_free(fs);
 		json_decref(arr);
-		return fe_fail(ctx, rc);
+		return cli_fail(ctx, rc);
 	}
 	if (!json)
 		printf("%-26s %10s %7s  %s\n", "CLASS", "SIZE", "FILES", "PATH");
@@ -122,7 +122,7 @@ static int scan(struct fe_ctx *ctx, const struct config_gateway *gw, int json)
 		else
 			t.bytes = ents[i].st.size, t.files = 1;
 		cls = class_of(gw, &rules, &ents[i], &t);
-		fe_human_size(size, sizeof(size), t.bytes);
+		cli_human_size(size, sizeof(size), t.bytes);
 		if (arr)
 			json_array_append_new(
 			    arr, json_pack("{s:s, s:s, s:I, s:I, s:b}", "path", ents[i].name,
@@ -136,30 +136,30 @@ static int scan(struct fe_ctx *ctx, const struct config_gateway *gw, int json)
 		json_t *doc = json_pack("{s:i, s:s, s:s, s:o}", "version", 1, "gateway", gw->name,
 					"location", gw->location, "entries", arr);
 
-		fe_print_json(doc);
+		cli_print_json(doc);
 	}
 	fsys_dirents_free(ents, n);
 	fsys_free(fs);
 	return 0;
 }
 
-int cmd_scan(struct fe_ctx *ctx, int argc, char **argv)
+int cmd_scan(struct cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {{"json", no_argument, NULL, 'j'}, {NULL, 0, NULL, 0}};
 	const struct config_gateway *gw;
 	int c, json = 0;
 
-	if (fe_want_help(argc, argv, help))
+	if (cli_want_help(argc, argv, help))
 		return 0;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (c != 'j')
-			return fe_usage_error(ctx, "scan GATEWAY [--json]", "bad option");
+			return cli_usage_error(ctx, "scan GATEWAY [--json]", "bad option");
 		json = 1;
 	}
 	if (optind != argc - 1)
-		return fe_usage_error(ctx, "scan GATEWAY [--json]", "scan needs one GATEWAY");
-	gw = config_gateway_find(fe_config(ctx), argv[optind]);
+		return cli_usage_error(ctx, "scan GATEWAY [--json]", "scan needs one GATEWAY");
+	gw = config_gateway_find(cli_config(ctx), argv[optind]);
 	if (!gw)
-		return fe_fail(ctx, MSGW_ECONFIG);
+		return cli_fail(ctx, MSGW_ECONFIG);
 	return scan(ctx, gw, json);
 }

@@ -36,7 +36,7 @@ struct snap_args {
 	int json;
 };
 
-static int one_gateway(struct fe_ctx *ctx, const struct config_gateway *gw,
+static int one_gateway(struct cli_ctx *ctx, const struct config_gateway *gw,
 		       const struct snap_args *a, json_t *arr)
 {
 	struct snapshot_opts so = {0};
@@ -46,7 +46,7 @@ static int one_gateway(struct fe_ctx *ctx, const struct config_gateway *gw,
 	so.kind = a->kind;
 	so.message = a->message;
 	so.tag = a->tag;
-	rc = job_snapshot(&jr, fe_repo(ctx), ctx->cfg, gw, &so);
+	rc = job_snapshot(&jr, cli_repo(ctx), ctx->cfg, gw, &so);
 	if (rc) {
 		log_error("%s", err_last());
 		if (arr)
@@ -67,7 +67,7 @@ static int one_gateway(struct fe_ctx *ctx, const struct config_gateway *gw,
 	return 0;
 }
 
-static int parse(struct fe_ctx *ctx, struct snap_args *a, int argc, char **argv)
+static int parse(struct cli_ctx *ctx, struct snap_args *a, int argc, char **argv)
 {
 	static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
 					     {"kind", required_argument, NULL, 'k'},
@@ -93,7 +93,7 @@ static int parse(struct fe_ctx *ctx, struct snap_args *a, int argc, char **argv)
 			a->tag = optarg;
 			break;
 		default:
-			return fe_usage_error(ctx, synopsis, "bad option");
+			return cli_usage_error(ctx, synopsis, "bad option");
 		}
 	}
 	return 0;
@@ -108,26 +108,26 @@ static int worse(int status, int rc)
 	return code > status ? code : status;
 }
 
-int cmd_snapshot(struct fe_ctx *ctx, int argc, char **argv)
+int cmd_snapshot(struct cli_ctx *ctx, int argc, char **argv)
 {
 	struct snap_args a;
 	struct config *cfg;
 	json_t *arr = NULL;
 	int i, status = 0;
 
-	if (fe_want_help(argc, argv, help))
+	if (cli_want_help(argc, argv, help))
 		return 0;
 	if (parse(ctx, &a, argc, argv))
 		return 2;
-	cfg = fe_config(ctx);
+	cfg = cli_config(ctx);
 	for (i = optind; i < argc; i++)
 		if (!config_gateway_find(cfg, argv[i]))
-			return fe_fail(ctx, MSGW_ECONFIG);
+			return cli_fail(ctx, MSGW_ECONFIG);
 	if (a.tag && (argc - optind != 1 && cfg->ngateways != 1))
-		return fe_usage_error(ctx, synopsis, "--tag needs exactly one gateway");
+		return cli_usage_error(ctx, synopsis, "--tag needs exactly one gateway");
 	if (cfg->ngateways == 0)
-		return fe_usage_error(ctx, synopsis, "no gateway configured in '%s'", cfg->path);
-	fe_lock_repo(ctx);
+		return cli_usage_error(ctx, synopsis, "no gateway configured in '%s'", cfg->path);
+	cli_lock_repo(ctx);
 	if (a.json)
 		arr = json_array();
 	if (optind < argc) {
@@ -138,11 +138,11 @@ int cmd_snapshot(struct fe_ctx *ctx, int argc, char **argv)
 		for (i = 0; i < (int)cfg->ngateways; i++)
 			status = worse(status, one_gateway(ctx, &cfg->gateways[i], &a, arr));
 	}
-	repo_push_auto(fe_repo(ctx), cfg, cfg->state_dir); /* never fails a snapshot */
+	repo_push_auto(cli_repo(ctx), cfg, cfg->state_dir); /* never fails a snapshot */
 	if (arr) {
 		json_t *doc = json_pack("{s:i, s:o}", "version", 1, "results", arr);
 
-		fe_print_json(doc);
+		cli_print_json(doc);
 	}
 	return status;
 }

@@ -86,7 +86,7 @@ static json_t *to_json(const struct status_report *s)
 			 "gateways", gws, "remotes", rms);
 }
 
-int cmd_status(struct fe_ctx *ctx, int argc, char **argv)
+int cmd_status(struct cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {{"crit-age", required_argument, NULL, 'c'},
 					     {"json", no_argument, NULL, 'j'},
@@ -100,7 +100,7 @@ int cmd_status(struct fe_ctx *ctx, int argc, char **argv)
 	struct repo *r = NULL;
 	int c, json = 0;
 
-	if (fe_want_help(argc, argv, help))
+	if (cli_want_help(argc, argv, help))
 		return 0;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (c == 'j')
@@ -111,8 +111,8 @@ int cmd_status(struct fe_ctx *ctx, int argc, char **argv)
 			 (c == 'c' && config_parse_duration(&crit, optarg) == 0))
 			continue;
 		else
-			return fe_usage_error(ctx, synopsis, "%s",
-					      c == '?' ? "bad option" : err_last());
+			return cli_usage_error(ctx, synopsis, "%s",
+					       c == '?' ? "bad option" : err_last());
 	}
 	if (config_load(&cfg, config_path(ctx->config_file))) {
 		printf("MSGW UNKNOWN - %s\n", err_last());
@@ -130,7 +130,7 @@ int cmd_status(struct fe_ctx *ctx, int argc, char **argv)
 	if (json) {
 		json_t *doc = to_json(&s);
 
-		fe_print_json(doc);
+		cli_print_json(doc);
 	} else {
 		print_human(&s);
 	}

@@ -78,7 +78,7 @@ static bool confirm(const char *known_hosts)
 	return strcmp(answer, "yes") == 0;
 }
 
-static int record(struct fe_ctx *ctx, const struct target *t, const struct ssh_hostkey *key,
+static int record(struct cli_ctx *ctx, const struct target *t, const struct ssh_hostkey *key,
 		  bool yes)
 {
 	int rc;
@@ -97,12 +97,12 @@ static int record(struct fe_ctx *ctx, const struct target *t, const struct ssh_h
 	}
 	rc = ssh_known_hosts_append(t->known_hosts, key->line);
 	if (rc)
-		return fe_fail(ctx, rc);
+		return cli_fail(ctx, rc);
 	printf("recorded in '%s':\n%s\n", t->known_hosts, key->line);
 	return 0;
 }
 
-static int parse(struct fe_ctx *ctx, bool *yes, int argc, char **argv)
+static int parse(struct cli_ctx *ctx, bool *yes, int argc, char **argv)
 {
 	static const struct option opts[] = {{"yes", no_argument, NULL, 'y'}, {NULL, 0, NULL, 0}};
 	int c;
@@ -110,15 +110,15 @@ static int parse(struct fe_ctx *ctx, bool *yes, int argc, char **argv)
 	*yes = false;
 	while ((c = getopt_long(argc, argv, "y", opts, NULL)) != -1) {
 		if (c != 'y')
-			return fe_usage_error(ctx, synopsis, "bad option");
+			return cli_usage_error(ctx, synopsis, "bad option");
 		*yes = true;
 	}
 	if (argc - optind != 1)
-		return fe_usage_error(ctx, synopsis, "trust needs one gateway or remote name");
+		return cli_usage_error(ctx, synopsis, "trust needs one gateway or remote name");
 	return 0;
 }
 
-int cmd_trust(struct fe_ctx *ctx, int argc, char **argv)
+int cmd_trust(struct cli_ctx *ctx, int argc, char **argv)
 {
 	struct ssh_hostkey key = {0};
 	enum ssh_hostkey_status st;
@@ -128,13 +128,13 @@ int cmd_trust(struct fe_ctx *ctx, int argc, char **argv)
 	bool yes;
 	int rc, status = 0;
 
-	if (fe_want_help(argc, argv, help))
+	if (cli_want_help(argc, argv, help))
 		return 0;
 	if (parse(ctx, &yes, argc, argv))
 		return 2;
-	rc = find_target(&t, fe_config(ctx), argv[optind]);
+	rc = find_target(&t, cli_config(ctx), argv[optind]);
 	if (rc)
-		return fe_fail(ctx, rc);
+		return cli_fail(ctx, rc);
 	if (!location_is_ssh(t.url)) {
 		log_error("%s '%s' is not reached over ssh ('%s'): there is no host key to trust",
 			  t.kind, t.name, t.url);
@@ -151,7 +151,7 @@ int cmd_trust(struct fe_ctx *ctx, int argc, char **argv)
 	if (!rc)
 		rc = ssh_known_hosts_lookup(&st, t.known_hosts, &key);
 	if (rc) {
-		status = fe_fail(ctx, rc);
+		status = cli_fail(ctx, rc);
 		goto cleanup;
 	}
 	who = location_name(&loc);

@@ -73,24 +73,24 @@ static int verify_branches(struct vstate *v, bool all)
 }
 
 /* verify --drill [GATEWAY...]: restore drills of the latest snapshots. */
-static int run_drills(struct fe_ctx *ctx, int n, char **names, json_t *arr)
+static int run_drills(struct cli_ctx *ctx, int n, char **names, json_t *arr)
 {
 	char **all = NULL;
 	size_t nall = 0, i;
 	int rc = 0, bad = 0;
 
 	if (n == 0) {
-		rc = repo_branches(&all, &nall, fe_repo(ctx));
+		rc = repo_branches(&all, &nall, cli_repo(ctx));
 		if (rc)
-			return fe_fail(ctx, rc);
+			return cli_fail(ctx, rc);
 		names = all;
 		n = (int)nall;
 	}
-	fe_config(ctx);
+	cli_config(ctx);
 	for (i = 0; i < (size_t)n; i++) {
 		struct drill_result d;
 
-		rc = drill_gateway(&d, fe_repo(ctx), ctx->cfg, names[i]);
+		rc = drill_gateway(&d, cli_repo(ctx), ctx->cfg, names[i]);
 		if (rc)
 			log_error("%s", err_last()), bad++;
 		if (arr)
@@ -106,12 +106,12 @@ static int run_drills(struct fe_ctx *ctx, int n, char **names, json_t *arr)
 	if (arr) {
 		json_t *doc = json_pack("{s:i, s:o}", "version", 1, "drills", arr);
 
-		fe_print_json(doc);
+		cli_print_json(doc);
 	}
 	return bad ? 1 : 0;
 }
 
-int cmd_verify(struct fe_ctx *ctx, int argc, char **argv)
+int cmd_verify(struct cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {{"all", no_argument, NULL, 'a'},
 					     {"drill", no_argument, NULL, 'D'},
@@ -120,7 +120,7 @@ int cmd_verify(struct fe_ctx *ctx, int argc, char **argv)
 	struct vstate v = {0};
 	int c, all = 0, rc = 0, i, drill = 0;
 
-	if (fe_want_help(argc, argv, help))
+	if (cli_want_help(argc, argv, help))
 		return 0;
 	while ((c = getopt_long(argc, argv, "a", opts, NULL)) != -1) {
 		if (c == 'a')
@@ -130,13 +130,13 @@ int cmd_verify(struct fe_ctx *ctx, int argc, char **argv)
 		else if (c == 'D')
 			drill = 1;
 		else
-			return fe_usage_error(ctx, synopsis, "bad option");
+			return cli_usage_error(ctx, synopsis, "bad option");
 	}
 	if (all && optind < argc)
-		return fe_usage_error(ctx, synopsis, "--all takes no SNAPSHOT");
+		return cli_usage_error(ctx, synopsis, "--all takes no SNAPSHOT");
 	if (drill)
 		return run_drills(ctx, argc - optind, argv + optind, v.arr);
-	v.r = fe_repo(ctx);
+	v.r = cli_repo(ctx);
 	for (i = optind; !rc && i < argc; i++) {
 		char id[REPO_ID_LEN];
 
@@ -148,13 +148,13 @@ int cmd_verify(struct fe_ctx *ctx, int argc, char **argv)
 		rc = verify_branches(&v, all);
 	if (rc) {
 		json_decref(v.arr);
-		return fe_fail(ctx, rc);
+		return cli_fail(ctx, rc);
 	}
 	if (v.arr) {
 		json_t *doc = json_pack("{s:i, s:i, s:i, s:o}", "version", 1, "ok", v.good,
 					"damaged", v.bad, "results", v.arr);
 
-		fe_print_json(doc);
+		cli_print_json(doc);
 	} else {
 		printf("%d verified, %d damaged\n", v.good, v.bad);
 	}

@@ -4,11 +4,11 @@
  */
 #include "agent.h"
 
-static const struct fe_cmd commands[] = {
+static const struct cli_cmd commands[] = {
     {"init", cmd_init, "create the snapshot repository"},
     {"snapshot", cmd_snapshot, "snapshot gateways' configuration (unchanged states are skipped)"},
-    {"list", fe_cmd_list, "list snapshots"},
-    {"show", fe_cmd_show, "show one snapshot's meta data and files"},
+    {"list", cli_cmd_list, "list snapshots"},
+    {"show", cli_cmd_show, "show one snapshot's meta data and files"},
     {"verify", cmd_verify, "check snapshots file by file against their manifests"},
     {"scan", cmd_scan, "show how a gateway's files are classified"},
     {"trust", cmd_trust, "record a gateway's or remote's SSH host key"},
@@ -21,7 +21,7 @@ static const struct fe_cmd commands[] = {
 
 int main(int argc, char **argv)
 {
-	return fe_main("msgw-agent", commands, argc, argv,
-		       "Snapshot MailStore Gateway configuration (never its mailbox stores)\n"
-		       "into a versioned, verifiable git repository.");
+	return cli_main("msgw-agent", commands, argc, argv,
+			"Snapshot MailStore Gateway configuration (never its mailbox stores)\n"
+			"into a versioned, verifiable git repository.");
 }

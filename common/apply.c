@@ -230,7 +230,7 @@ static bool needs_staging(const struct plan_change *c)
 static int stage_files(const struct apply_env *env, const struct plan *p)
 {
 	struct archive_snapshot_reader *ar = NULL;
-	struct archive_item it;
+	struct archive_snapshot_item it;
 	int rc;
 
 	size_t done = 0;

@@ -2,21 +2,19 @@
  * archive: pax tar through libarchive, compressed by libzstd ourselves so the
  * parameters (level, checksum, two worker threads, job size) are fixed and
  * the output is reproducible.  Reading from memory uses libarchive's own
- * zstd filter; reading a stream decodes zstd ourselves on a second thread
- * (see "Reading from a stream" below).
+ * zstd filter; reading a stream decodes zstd ourselves (see "Reading from a
+ * stream" below).
  */
 #include "archive.h"
 #include "err.h"
-#include "hashq.h"
 #include "progress.h"
 #include "util.h"
-#include "worker.h"
+#include "walk.h"
 
 #include <archive.h>
 #include <errno.h>
 #include <unistd.h>
 #include <archive_entry.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <string.h>
 #include <zstd.h>
@@ -113,23 +111,20 @@ static bool same_as_walked(const struct manifest_entry *e, const struct fsys_sta
 	       st->ctime_nsec == e->ctime_nsec && st->ino == e->ino;
 }
 
-/* Stream one file's content into the archive, checking it against e->sha;
- * with fill, e->sha is not known yet and is set from what was archived,
- * provided the file's stat after reading is still the walk's. */
-static int write_data(struct archive *a, struct manifest_entry *e, struct fsys *fs, bool fill)
+/* Stream one file's content (f, open) into the archive, checking it against
+ * e->sha; with fill, e->sha is not known yet and is set from what was
+ * archived, provided the file's stat after reading is still the walk's. */
+static int write_data(struct archive *a, struct manifest_entry *e, struct fsys_file *f,
+		      struct fsys *fs, bool fill)
 {
-	static char chunk[1 << 16];
+	char chunk[1 << 16];
 	unsigned char sha[SHA256_LEN];
-	struct fsys_file *f = NULL;
 	struct fsys_stat after;
 	uint64_t total = 0;
 	struct sha256 s;
 	ssize_t n;
-	int rc;
+	int rc = 0;
 
-	rc = fsys_open_read(fs, e->path, &f);
-	if (rc)
-		return rc;
 	sha256_init(&s);
 	while ((n = fsys_read(f, chunk, sizeof(chunk))) > 0) {
 		size_t take = (uint64_t)n > e->size - total ? (size_t)(e->size - total) : (size_t)n;
@@ -142,7 +137,6 @@ static int write_data(struct archive *a, struct manifest_entry *e, struct fsys *
 			break;
 		}
 	}
-	fsys_close(f);
 	if (rc)
 		return rc;
 	if (n < 0)
@@ -161,6 +155,27 @@ static int write_data(struct archive *a, struct manifest_entry *e, struct fsys *
 	return 0;
 }
 
+/* One entry: a file is opened before its header is written, so one removed
+ * since the walk is left out (marked gone, walk_vanished) rather than
+ * failing the archive. */
+static int write_entry(struct archive *a, struct archive_entry *ae, struct manifest_entry *e,
+		       struct fsys *fs, bool fill)
+{
+	struct fsys_file *f = NULL;
+	int rc = 0;
+
+	if (e->type == 'f' && (rc = fsys_open_read(fs, e->path, &f)) != 0)
+		return walk_vanished(fs, e, rc) ? 0 : rc;
+	fill_entry(ae, e);
+	if (archive_write_header(a, ae) < ARCHIVE_WARN)
+		rc = err_set(MSGW_ERR, "cannot archive '%s': %s", e->path, archive_error_string(a));
+	else if (f)
+		rc = write_data(a, e, f, fs, fill);
+	if (f)
+		fsys_close(f);
+	return rc;
+}
+
 static int write_entries(struct archive *a, struct manifest *m, struct fsys *fs, bool fill)
 {
 	struct archive_entry *ae = archive_entry_new();
@@ -170,12 +185,7 @@ static int write_entries(struct archive *a, struct manifest *m, struct fsys *fs,
 	progress_begin("archiving", m->n);
 	for (i = 0; !rc && i < m->n; i++) {
 		progress_update(i + 1);
-		fill_entry(ae, &m->e[i]);
-		if (archive_write_header(a, ae) < ARCHIVE_WARN)
-			rc = err_set(MSGW_ERR, "cannot archive '%s': %s", m->e[i].path,
-				     archive_error_string(a));
-		else if (m->e[i].type == 'f')
-			rc = write_data(a, &m->e[i], fs, fill);
+		rc = write_entry(a, ae, &m->e[i], fs, fill);
 	}
 	progress_end();
 	archive_entry_free(ae);
@@ -217,7 +227,7 @@ cleanup:
 	return rc;
 }
 
-int archive_snapshot_write(char **out, size_t *len_out, const struct manifest *m, struct fsys *fs)
+int archive_snapshot_write(char **out, size_t *len_out, struct manifest *m, struct fsys *fs)
 {
 	struct zsink z = {0};
 	int rc;
@@ -225,7 +235,7 @@ int archive_snapshot_write(char **out, size_t *len_out, const struct manifest *m
 	*out = NULL;
 	z.fd = -1;
 	buf_init(&z.out);
-	rc = write_archive(&z, (struct manifest *)m, fs, false); /* reads m only */
+	rc = write_archive(&z, m, fs, false);
 	if (!rc)
 		*out = buf_detach(&z.out, len_out);
 	buf_release(&z.out);
@@ -245,28 +255,25 @@ int archive_snapshot_write_fd(int fd, size_t *len_out, struct manifest *m, struc
 }
 
 /*
- * Reading from a stream: zstd decoding runs on a second thread, as "zstd
- * -d | tar -x" runs as two processes, so that it overlaps with the hashing
- * and file writing of the reading thread.  The decoder fills PIPE_SLOTS
- * buffers of PIPE_SLOT bytes of tar in turn; libarchive (tar format only)
- * reads them through pipe_read, holding one at a time, so memory stays
- * bounded whatever the archive's size.  Two MiB in all: with less, the
- * threads waited on each other often enough to cost 3-4% of a restore's
- * time on two cores (small files come in bursts of headers).
+ * Reading from a stream: libarchive (tar format only) asks pipe_read for
+ * more tar, and pipe_read decodes the next PIPE_SLOT bytes of it from the
+ * source into one buffer, so memory stays bounded whatever the archive's
+ * size.  (Decoding on a second thread saved 3-4% of a restore's time: not
+ * worth a thread.)
  */
-#define PIPE_SLOTS 16
-#define PIPE_SLOT  (1 << 17)
+#define PIPE_SLOT (1 << 17)
 
 struct pipe {
-	archive_source src;
+	archive_snapshot_source src;
 	void *src_ctx;
-	struct worker w; /* the decoder; w.stop: the reader gives up */
-	unsigned char *slot[PIPE_SLOTS];
-	size_t fill[PIPE_SLOTS];
-	size_t produced, consumed; /* slots filled and handed back, counting up */
-	bool held;		   /* libarchive holds slot consumed % PIPE_SLOTS */
-	bool done;		   /* the decoder has stopped: at the end, or on rc */
-	int rc;			   /* the decoder's failure, with its message */
+	ZSTD_DCtx *d;
+	unsigned char *inbuf, *slot;
+	size_t insize;
+	ZSTD_inBuffer in;
+	bool src_end; /* the source is exhausted */
+	size_t left;  /* 0: the last zstd frame is complete */
+	bool done;    /* nothing more to decode: at the end, or on rc */
+	int rc;	      /* the decoding's failure, with its message */
 	char *msg;
 };
 
@@ -283,43 +290,14 @@ struct archive_snapshot_reader {
 	int64_t pos; /* bytes of the entry's data given out */
 };
 
-/* Wait for a free slot; false when told to stop. */
-static bool pipe_wait_free(struct pipe *p)
-{
-	bool go;
-
-	pthread_mutex_lock(&p->w.mu);
-	while (!p->w.stop && p->produced - p->consumed == PIPE_SLOTS)
-		pthread_cond_wait(&p->w.cv, &p->w.mu);
-	go = !p->w.stop;
-	pthread_mutex_unlock(&p->w.mu);
-	return go;
-}
-
-static void pipe_publish(struct pipe *p, size_t n, int rc, bool done)
-{
-	pthread_mutex_lock(&p->w.mu);
-	if (n) {
-		p->fill[p->produced % PIPE_SLOTS] = n;
-		p->produced++;
-	}
-	if (rc) {
-		p->rc = rc;
-		p->msg = xstrdup(err_last()); /* messages are per thread */
-	}
-	p->done = done;
-	pthread_cond_broadcast(&p->w.cv);
-	pthread_mutex_unlock(&p->w.mu);
-}
-
 /* The zstd data did not decode: read the source to its end, and if it is
  * damaged itself (a loose object's SHA-1), report that cause instead. */
-static int source_failure(struct pipe *p, unsigned char *buf, size_t len, int rc)
+static int source_failure(struct pipe *p, int rc)
 {
 	char *msg = xstrdup(err_last());
 	ssize_t n;
 
-	while ((n = p->src(p->src_ctx, buf, len)) > 0)
+	while ((n = p->src(p->src_ctx, p->inbuf, p->insize)) > 0)
 		;
 	if (n < 0)
 		rc = (int)n;
@@ -329,152 +307,115 @@ static int source_failure(struct pipe *p, unsigned char *buf, size_t len, int rc
 	return rc;
 }
 
-/* Decode into out until it is full or the input ends; *end_out once the
- * source is exhausted and the decoder has nothing more to give. */
-static int decode_some(struct pipe *p, ZSTD_DCtx *d, ZSTD_inBuffer *in, unsigned char *inbuf,
-		       size_t insize, ZSTD_outBuffer *out, bool *src_end, size_t *left)
+/* Decode into out until it is full or the input ends. */
+static int decode_some(struct pipe *p, ZSTD_outBuffer *out)
 {
 	while (out->pos < out->size) {
 		size_t before = out->pos, in_before, ret;
 
-		if (in->pos == in->size && !*src_end) {
-			ssize_t n = p->src(p->src_ctx, inbuf, insize);
+		if (p->in.pos == p->in.size && !p->src_end) {
+			ssize_t n = p->src(p->src_ctx, p->inbuf, p->insize);
 
 			if (n < 0)
 				return (int)n;
-			*src_end = n == 0;
-			in->src = inbuf;
-			in->size = (size_t)n;
-			in->pos = 0;
+			p->src_end = n == 0;
+			p->in.src = p->inbuf;
+			p->in.size = (size_t)n;
+			p->in.pos = 0;
 		}
-		in_before = in->pos;
-		ret = ZSTD_decompressStream(d, out, in);
+		in_before = p->in.pos;
+		ret = ZSTD_decompressStream(p->d, out, &p->in);
 		if (ZSTD_isError(ret))
-			return source_failure(
-			    p, inbuf, insize,
-			    err_set(MSGW_ECORRUPT, "config.tar.zst: %s", ZSTD_getErrorName(ret)));
-		if (out->pos == before && in->pos == in_before)
+			return source_failure(p, err_set(MSGW_ECORRUPT, "config.tar.zst: %s",
+							 ZSTD_getErrorName(ret)));
+		if (out->pos == before && p->in.pos == in_before)
 			break; /* the input has ended and nothing is left to flush */
-		*left = ret;   /* 0: a frame is complete */
+		p->left = ret;
 	}
 	return 0;
 }
 
-static void *pipe_decode(void *arg)
+/* The next slot of tar: its length (0 at the end), or the failure.  What
+ * was decoded before a failure is handed out first, the failure after. */
+static int pipe_fill(struct pipe *p, size_t *len)
 {
-	struct pipe *p = arg;
-	size_t insize = ZSTD_DStreamInSize(), left = 1;
-	unsigned char *inbuf = xmalloc(insize);
-	ZSTD_DCtx *d = ZSTD_createDCtx();
-	ZSTD_inBuffer in = {inbuf, 0, 0};
-	bool src_end = false;
-	int rc = 0;
+	ZSTD_outBuffer out = {p->slot, PIPE_SLOT, 0};
+	int rc;
 
-	if (!d)
-		rc = err_set(MSGW_ERR, "cannot start zstd decompression");
-	while (!rc && pipe_wait_free(p)) {
-		ZSTD_outBuffer out = {p->slot[p->produced % PIPE_SLOTS], PIPE_SLOT, 0};
-
-		rc = decode_some(p, d, &in, inbuf, insize, &out, &src_end, &left);
-		if (!rc && out.pos < out.size && left != 0)
-			rc = err_set(MSGW_ECORRUPT, "config.tar.zst: truncated zstd data");
-		if (!rc && out.pos < out.size) {
-			pipe_publish(p, out.pos, 0, true);
-			break;
-		}
-		pipe_publish(p, out.pos, rc, rc != 0);
+	*len = 0;
+	if (p->done)
+		return p->rc;
+	rc = decode_some(p, &out);
+	if (!rc && out.pos < out.size && p->left != 0)
+		rc = err_set(MSGW_ECORRUPT, "config.tar.zst: truncated zstd data");
+	if (rc) {
+		p->rc = rc;
+		p->msg = xstrdup(err_last());
 	}
-	pthread_mutex_lock(&p->w.mu);
-	p->done = true;
-	pthread_cond_broadcast(&p->w.cv);
-	pthread_mutex_unlock(&p->w.mu);
-	ZSTD_freeDCtx(d);
-	free(inbuf);
-	return NULL;
+	p->done = rc || out.pos < out.size;
+	*len = out.pos;
+	return out.pos ? 0 : rc;
 }
 
 static la_ssize_t pipe_read(struct archive *a, void *ctx, const void **buf)
 {
 	struct pipe *p = ctx;
-	la_ssize_t n = 0;
+	size_t n;
 
-	pthread_mutex_lock(&p->w.mu);
-	if (p->held) {
-		p->consumed++;
-		p->held = false;
-		pthread_cond_broadcast(&p->w.cv);
-	}
-	while (p->produced == p->consumed && !p->done)
-		pthread_cond_wait(&p->w.cv, &p->w.mu);
-	if (p->produced != p->consumed) {
-		*buf = p->slot[p->consumed % PIPE_SLOTS];
-		n = (la_ssize_t)p->fill[p->consumed % PIPE_SLOTS];
-		p->held = true;
-	} else if (p->rc) {
+	if (pipe_fill(p, &n)) {
 		archive_set_error(a, EIO, "%s", p->msg);
-		n = -1;
+		return -1;
 	}
-	pthread_mutex_unlock(&p->w.mu);
-	return n;
+	*buf = p->slot;
+	return (la_ssize_t)n;
 }
 
-/* Let the decoder run to its end, unread data dropped: the source is only
- * known to be sound once all of it was read.  Its failure, or 0. */
+/* Decode to the end, unread data dropped: the source is only known to be
+ * sound once all of it was read.  Its failure, or 0. */
 static int pipe_finish(struct pipe *p)
 {
-	int rc;
+	size_t n = 1;
 
-	pthread_mutex_lock(&p->w.mu);
-	for (;;) {
-		p->consumed = p->produced;
-		p->held = false;
-		pthread_cond_broadcast(&p->w.cv);
-		if (p->done)
-			break;
-		pthread_cond_wait(&p->w.cv, &p->w.mu);
-	}
-	rc = p->rc;
-	pthread_mutex_unlock(&p->w.mu);
-	if (rc)
-		err_set(rc, "%s", p->msg);
-	return rc;
+	while (!p->done && n && pipe_fill(p, &n) == 0)
+		;
+	if (p->rc)
+		err_set(p->rc, "%s", p->msg);
+	return p->rc;
 }
 
 static void pipe_free(struct pipe *p)
 {
-	size_t i;
-
-	worker_stop(&p->w);
-	for (i = 0; i < PIPE_SLOTS; i++)
-		free(p->slot[i]);
+	ZSTD_freeDCtx(p->d);
+	free(p->inbuf);
+	free(p->slot);
 	free(p->msg);
 	free(p);
 }
 
 static int read_fail(struct archive_snapshot_reader *r);
 
-int archive_snapshot_open_stream(struct archive_snapshot_reader **out, archive_source src,
+int archive_snapshot_open_stream(struct archive_snapshot_reader **out, archive_snapshot_source src,
 				 void *ctx)
 {
 	struct archive_snapshot_reader *r = xcalloc(1, sizeof(*r));
 	struct pipe *p = xcalloc(1, sizeof(*p));
-	size_t i;
 	int rc;
 
 	*out = NULL;
 	p->src = src;
 	p->src_ctx = ctx;
-	for (i = 0; i < PIPE_SLOTS; i++)
-		p->slot[i] = xmalloc(PIPE_SLOT);
-	rc = worker_start(&p->w, pipe_decode, p);
-	if (rc) {
-		for (i = 0; i < PIPE_SLOTS; i++)
-			free(p->slot[i]);
-		free(p);
-		free(r);
+	p->insize = ZSTD_DStreamInSize();
+	p->inbuf = xmalloc(p->insize);
+	p->slot = xmalloc(PIPE_SLOT);
+	p->in = (ZSTD_inBuffer){p->inbuf, 0, 0};
+	p->left = 1;
+	p->d = ZSTD_createDCtx();
+	r->pipe = p;
+	if (!p->d) {
+		rc = err_set(MSGW_ERR, "cannot start zstd decompression");
+		archive_snapshot_free(r);
 		return rc;
 	}
-	r->pipe = p;
 	r->a = archive_read_new();
 	archive_read_support_format_tar(r->a);
 	if (archive_read_open(r->a, p, NULL, pipe_read, NULL) != ARCHIVE_OK) {
@@ -544,7 +485,7 @@ static char item_type(unsigned int ft, const char *hardlink)
 	}
 }
 
-int archive_snapshot_next(struct archive_snapshot_reader *r, struct archive_item *item)
+int archive_snapshot_next(struct archive_snapshot_reader *r, struct archive_snapshot_item *item)
 {
 	struct archive_entry *ae;
 	int st = archive_read_next_header(r->a, &ae);
@@ -654,13 +595,12 @@ void archive_snapshot_free(struct archive_snapshot_reader *r)
 }
 
 /*
- * Read the current entry's data (file e, entry i of the manifest), handing
- * each chunk to v->data and hashing it: here into sha, or on the hashing
- * thread q.  *size_out is how much came; reading stops once that is more
- * than the manifest says (a huge sparse entry, say).
+ * Read the current entry's data (file e), handing each chunk to v->data and
+ * hashing it into sha.  *size_out is how much came; reading stops once that
+ * is more than the manifest says (a huge sparse entry, say).
  */
-static int read_item(struct archive_snapshot_reader *r, const struct manifest_entry *e, size_t i,
-		     struct hashq *q, const struct archive_visit *v, unsigned char sha[SHA256_LEN],
+static int read_item(struct archive_snapshot_reader *r, const struct manifest_entry *e,
+		     const struct archive_snapshot_visit *v, unsigned char sha[SHA256_LEN],
 		     uint64_t *size_out)
 {
 	const void *chunk;
@@ -677,10 +617,7 @@ static int read_item(struct archive_snapshot_reader *r, const struct manifest_en
 				       e->path);
 		if (v && v->data && (rc = v->data(chunk, (size_t)n, v->ctx)) != 0)
 			return rc;
-		if (q && (rc = hashq_add(q, i, chunk, (size_t)n)) != 0)
-			return rc;
-		if (!q)
-			sha256_update(&s, chunk, (size_t)n);
+		sha256_update(&s, chunk, (size_t)n);
 	}
 	if (n < 0)
 		return err_wrap((int)n, "'%s'", e->path);
@@ -688,9 +625,8 @@ static int read_item(struct archive_snapshot_reader *r, const struct manifest_en
 	return 0;
 }
 
-static int check_item(struct archive_snapshot_reader *r, const struct archive_item *it,
-		      const struct manifest *m, size_t i, const struct archive_visit *v,
-		      struct hashq *q)
+static int check_item(struct archive_snapshot_reader *r, const struct archive_snapshot_item *it,
+		      const struct manifest *m, size_t i, const struct archive_snapshot_visit *v)
 {
 	const struct manifest_entry *e = &m->e[i];
 	unsigned char sha[SHA256_LEN];
@@ -707,18 +643,14 @@ static int check_item(struct archive_snapshot_reader *r, const struct archive_it
 		sha256_buf(sha, it->link ? it->link : "", it->link ? strlen(it->link) : 0);
 		size = it->link ? strlen(it->link) : 0;
 	} else if (e->type == 'f') {
-		rc = read_item(r, e, i, q, v, sha, &size);
+		rc = read_item(r, e, v, sha, &size);
 		if (rc)
 			return rc;
 	}
 	if (e->type != 'd' && size != e->size)
 		return err_set(MSGW_ECORRUPT, "'%s': size does not match the manifest", e->path);
-	if (e->type == 'f' && q) { /* the hashing thread compares it */
-		if ((rc = hashq_end(q, i)) != 0)
-			return rc;
-	} else if (e->type != 'd' && memcmp(sha, e->sha, SHA256_LEN) != 0) {
+	if (e->type != 'd' && memcmp(sha, e->sha, SHA256_LEN) != 0)
 		return err_set(MSGW_ECORRUPT, "'%s': sha256 does not match the manifest", e->path);
-	}
 	return v && v->end ? v->end(e, v->ctx) : 0;
 }
 
@@ -742,15 +674,12 @@ static int prefer_source_failure(struct archive_snapshot_reader *r, int rc)
 }
 
 int archive_snapshot_check(struct archive_snapshot_reader *r, const struct manifest *m,
-			   const struct archive_visit *v)
+			   const struct archive_snapshot_visit *v)
 {
-	struct archive_item it;
-	struct hashq *q = NULL;
+	struct archive_snapshot_item it;
 	size_t i = 0;
 	int rc;
 
-	if (v && v->defer_sha && (rc = hashq_start(&q, m)) != 0)
-		return rc;
 	while ((rc = archive_snapshot_next(r, &it)) == 1) {
 		if (v && v->pre && (rc = v->pre(&it, v->pre_ctx)) != 0)
 			break;
@@ -759,18 +688,13 @@ int archive_snapshot_check(struct archive_snapshot_reader *r, const struct manif
 				     it.path);
 			break;
 		}
-		rc = check_item(r, &it, m, i++, v, q);
+		rc = check_item(r, &it, m, i++, v);
 		if (rc)
 			break;
 	}
 	if (!rc && i < m->n)
 		rc = err_set(MSGW_ECORRUPT, "'%s': in the manifest but missing from the archive",
 			     m->e[i].path);
-	/* a file found damaged by the hashing thread comes before what was
-	 * found after it */
-	if (q && hashq_finish(q) != 0)
-		rc = MSGW_ECORRUPT;
-	hashq_free(q);
 	if (!rc)
 		rc = archive_snapshot_finish(r);
 	else if (r->pipe)
@@ -779,7 +703,7 @@ int archive_snapshot_check(struct archive_snapshot_reader *r, const struct manif
 }
 
 int archive_snapshot_verify_with(const void *data, size_t len, const struct manifest *m,
-				 const struct archive_visit *v)
+				 const struct archive_snapshot_visit *v)
 {
 	struct archive_snapshot_reader *r = NULL;
 	int rc;
@@ -800,7 +724,7 @@ int archive_snapshot_read_file(char **out, size_t *len_out, const void *data, si
 			       const char *path)
 {
 	struct archive_snapshot_reader *r = NULL;
-	struct archive_item it;
+	struct archive_snapshot_item it;
 	struct buf b;
 	int rc;
 
@@ -824,7 +748,7 @@ int archive_snapshot_read_file(char **out, size_t *len_out, const void *data, si
 	return rc;
 }
 
-const char *archive_versions(void)
+const char *archive_snapshot_versions(void)
 {
 	static char v[256];
 	const char *const parts[][2] = {

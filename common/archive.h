@@ -4,8 +4,9 @@
  *
  * Writing is deterministic: the same manifest and file contents give the same
  * bytes (entries in manifest order, only the recorded metadata, fixed zstd
- * parameters, one compression worker thread whatever the machine).  Reading hands out one entry at
- * a time with its data streamed, so memory does not grow with the archive.
+ * parameters: libzstd's two compression workers, whose output is fixed by
+ * the job size, not the machine).  Reading hands out one entry at a time
+ * with its data streamed, so memory does not grow with the archive.
  *
  * Function names use "archive_snapshot_" so they cannot collide with
  * libarchive's own archive_* symbols.
@@ -29,9 +30,12 @@
  * Build the tar.zst of m's entries, reading file contents from fs.  Each
  * file's content is hashed while it is written; a file whose content no
  * longer matches e->sha (it changed since it was hashed) fails with
- * MSGW_ECHANGING naming it, and nothing is returned.  *out is malloc'd.
+ * MSGW_ECHANGING naming it, and nothing is returned.  A file removed since
+ * the walk is left out of the archive and marked gone in m, with a warning
+ * (walk_vanished): drop it with manifest_drop_gone before recording m.
+ * *out is malloc'd.
  */
-int archive_snapshot_write(char **out, size_t *len_out, const struct manifest *m, struct fsys *fs);
+int archive_snapshot_write(char **out, size_t *len_out, struct manifest *m, struct fsys *fs);
 
 /* As archive_snapshot_write, streaming the compressed bytes to fd (from its
  * current offset) instead of memory; *len_out is how many were written.
@@ -44,7 +48,7 @@ int archive_snapshot_write_fd(int fd, size_t *len_out, struct manifest *m, struc
 
 /* One entry as read back.  Types: 'f' file, 'd' directory, 'l' symlink,
  * 'h' hard link, 'c'/'b' devices, 'p' FIFO, 's' socket, '?' other. */
-struct archive_item {
+struct archive_snapshot_item {
 	char type;
 	const char *path; /* borrowed until the next call */
 	const char *link; /* symlink or hard link target, or NULL */
@@ -63,12 +67,12 @@ int archive_snapshot_open(struct archive_snapshot_reader **out, const void *data
  * Open a reader over a tar.zst read in order from src: src(ctx, buf, len)
  * puts up to len bytes into buf and returns how many, 0 at the end, or a
  * negative code with a message.  The zstd decoding, and so every call of
- * src, runs on a second thread (one call at a time) with a few hundred KiB
- * of buffers between the two.  Only when archive_snapshot_finish returned
+ * src, runs as libarchive asks for more tar, into one buffer of 128 KiB.
+ * Only when archive_snapshot_finish returned
  * 0 was all of src read and found sound (src's own end check included).
  */
-typedef ssize_t (*archive_source)(void *ctx, void *buf, size_t len);
-int archive_snapshot_open_stream(struct archive_snapshot_reader **out, archive_source src,
+typedef ssize_t (*archive_snapshot_source)(void *ctx, void *buf, size_t len);
+int archive_snapshot_open_stream(struct archive_snapshot_reader **out, archive_snapshot_source src,
 				 void *ctx);
 /* Read what is left of the source, unused, and return its verdict (0 for a
  * reader over memory). */
@@ -76,7 +80,7 @@ int archive_snapshot_finish(struct archive_snapshot_reader *r);
 
 /* 1 and the next item, 0 at the end, or a negative code (MSGW_ECORRUPT with
  * libarchive's message for damaged or truncated archives). */
-int archive_snapshot_next(struct archive_snapshot_reader *r, struct archive_item *item);
+int archive_snapshot_next(struct archive_snapshot_reader *r, struct archive_snapshot_item *item);
 /* The next piece of the current entry's data, without copying: *buf points
  * into the reader's buffers until the next call on r.  Returns its length,
  * 0 at the entry's end, or a negative code.  Holes of a sparse entry come
@@ -107,31 +111,25 @@ int archive_snapshot_verify(const void *data, size_t len, const struct manifest 
  * write entries out as they are verified, knowing that nothing after a
  * failed check is handed to it.
  */
-typedef int (*archive_item_check)(const struct archive_item *item, void *ctx);
-struct archive_visit {
-	archive_item_check pre;
+typedef int (*archive_snapshot_item_check)(const struct archive_snapshot_item *item, void *ctx);
+struct archive_snapshot_visit {
+	archive_snapshot_item_check pre;
 	void *pre_ctx;
 	int (*begin)(const struct manifest_entry *e, void *ctx);
 	int (*data)(const void *buf, size_t len, void *ctx);
 	int (*end)(const struct manifest_entry *e, void *ctx);
 	void *ctx; /* for begin, data and end */
-	/* Hash files on another thread (hashq.h): end is then called once a
-	 * file's size matched, before its sha256 is known, and the pass
-	 * fails at its end (naming the first damaged file) if a sha256 did
-	 * not match.  For a caller that keeps what it wrote apart until the
-	 * whole pass succeeded, as extract does. */
-	bool defer_sha;
 };
 
 /* archive_snapshot_verify on an open reader (from its start), calling v's
  * callbacks (v may be NULL), and on success archive_snapshot_finish.  On a
  * stream, a failure caused by a damaged source is reported as such. */
 int archive_snapshot_check(struct archive_snapshot_reader *r, const struct manifest *m,
-			   const struct archive_visit *v);
+			   const struct archive_snapshot_visit *v);
 
 /* As archive_snapshot_verify, calling v's callbacks (v may be NULL). */
 int archive_snapshot_verify_with(const void *data, size_t len, const struct manifest *m,
-				 const struct archive_visit *v);
+				 const struct archive_snapshot_visit *v);
 
 /* Read one file's whole content out of a tar.zst held in memory into a
  * malloc'd NUL-terminated buffer; MSGW_ENOTFOUND when it has no such file. */
@@ -139,6 +137,6 @@ int archive_snapshot_read_file(char **out, size_t *len_out, const void *data, si
 			       const char *path);
 
 /* Library versions for --version: "libarchive 3.6.2 zlib/... zstd/1.5.4". */
-const char *archive_versions(void);
+const char *archive_snapshot_versions(void);
 
 #endif

@@ -338,8 +338,8 @@ static ssize_t read_blob(void *ctx, void *buf, size_t len)
 int extract_snapshot(struct extract_result *out, struct repo *r, const struct config *cfg,
 		     const char *id, const char *dir)
 {
-	struct archive_visit v = {
-	    .begin = stage_begin, .data = stage_data, .end = stage_end, .defer_sha = true};
+	struct archive_snapshot_visit v = {
+	    .begin = stage_begin, .data = stage_data, .end = stage_end};
 	struct archive_snapshot_reader *ar = NULL;
 	struct repo_stream *blob = NULL;
 	struct stage st = {0};

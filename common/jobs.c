@@ -4,7 +4,6 @@
 #include "jobs.h"
 #include "err.h"
 #include "log.h"
-#include "quickcheck.h"
 #include "service.h"
 #include "state.h"
 #include "util.h"
@@ -91,9 +90,7 @@ int job_snapshot(struct job_result *out, struct repo *r, const struct config *cf
 		char *cache = job_statcache_path(cfg, gw->name);
 
 		so.statcache = cache;
-		so.quickcheck = cache ? quickcheck_path(cfg->state_dir, gw->name) : NULL;
 		rc = take(out, r, gw, &so);
-		free((char *)so.quickcheck);
 		free(cache);
 		out->result = rc ? "failed" : out->snap.unchanged ? "unchanged" : "written";
 	}

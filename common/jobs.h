@@ -33,8 +33,8 @@ struct job_result {
 
 /*
  * Snapshot one gateway: pre-hook, open the location, snapshot_take (with
- * the gateway's stat cache and no-change record from the state directory;
- * opts->statcache and opts->quickcheck are set here), record the attempt in status-<gateway>
+ * the gateway's stat cache from the state directory; opts->statcache is
+ * set here), record the attempt in status-<gateway>
  * (last-attempt, last-result, last-error, last-snapshot, last-snapshot-time, failures-total), then
  * the post-snapshot hook or, on failure, the failure hook.  The caller holds the repository lock.
  * Returns the snapshot's code (the message is kept).

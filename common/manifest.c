@@ -17,16 +17,20 @@ void manifest_init(struct manifest *m)
 	m->n = m->cap = 0;
 }
 
+static void entry_free(struct manifest_entry *e)
+{
+	free(e->path);
+	free(e->link);
+	free(e->uname);
+	free(e->gname);
+}
+
 void manifest_release(struct manifest *m)
 {
 	size_t i;
 
-	for (i = 0; i < m->n; i++) {
-		free(m->e[i].path);
-		free(m->e[i].link);
-		free(m->e[i].uname);
-		free(m->e[i].gname);
-	}
+	for (i = 0; i < m->n; i++)
+		entry_free(&m->e[i]);
 	free(m->e);
 	manifest_init(m);
 }
@@ -46,74 +50,31 @@ struct manifest_entry *manifest_add(struct manifest *m, char type, const char *p
 	return e;
 }
 
-void manifest_take_all(struct manifest *dst, struct manifest *src)
+void manifest_drop_gone(struct manifest *m)
 {
-	if (dst->n + src->n > dst->cap) {
-		dst->cap = dst->n + src->n;
-		dst->e = xrealloc(dst->e, dst->cap * sizeof(*dst->e));
-	}
-	if (src->n)
-		memcpy(dst->e + dst->n, src->e, src->n * sizeof(*src->e));
-	dst->n += src->n;
-	src->n = 0;
-}
+	size_t i, n = 0;
 
-/* The length of the ascending run of paths that starts at e (of n). */
-static size_t run_length(const struct manifest_entry *e, size_t n)
-{
-	size_t i = 1;
-
-	while (i < n && strcmp(e[i - 1].path, e[i].path) <= 0)
-		i++;
-	return i;
-}
-
-/* Runs a and b, merged into dst (stable: a first on equal paths). */
-static void merge_runs(struct manifest_entry *dst, const struct manifest_entry *a, size_t na,
-		       const struct manifest_entry *b, size_t nb)
-{
-	while (na && nb) {
-		if (strcmp(b->path, a->path) < 0)
-			*dst++ = *b++, nb--;
+	for (i = 0; i < m->n; i++) {
+		if (m->e[i].gone)
+			entry_free(&m->e[i]);
 		else
-			*dst++ = *a++, na--;
+			m->e[n++] = m->e[i];
 	}
-	memcpy(dst, a, na * sizeof(*a));
-	memcpy(dst + na, b, nb * sizeof(*b));
+	m->n = n;
 }
 
-/*
- * A natural merge sort: a walk comes out almost sorted (each directory's
- * entries in name order, a split walk's second half appended, a name
- * like "a-b" beside directory "a"), so it is a few ascending runs, and
- * merging them costs a few passes of n comparisons instead of n log n.
- */
+static int entry_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct manifest_entry *)a)->path,
+		      ((const struct manifest_entry *)b)->path);
+}
+
+/* qsort: a walk lists each path once, so no two keys are equal and the
+ * order is the same whatever the sort's stability. */
 void manifest_sort(struct manifest *m)
 {
-	struct manifest_entry *buf, *src = m->e, *dst;
-	size_t n = m->n, runs;
-
-	if (n < 2 || run_length(src, n) == n)
-		return;
-	buf = xmalloc(n * sizeof(*buf));
-	dst = buf;
-	do {
-		size_t i = 0;
-
-		for (runs = 0; i < n; runs++) {
-			size_t a = run_length(src + i, n - i);
-			size_t b = i + a < n ? run_length(src + i + a, n - i - a) : 0;
-
-			merge_runs(dst + i, src + i, a, src + i + a, b);
-			i += a + b;
-		}
-		/* the merged pass is the source of the next */
-		dst = src;
-		src = dst == buf ? m->e : buf;
-	} while (runs > 1);
-	if (src != m->e)
-		memcpy(m->e, src, n * sizeof(*src));
-	free(buf);
+	if (m->n > 1)
+		qsort(m->e, m->n, sizeof(*m->e), entry_cmp);
 }
 
 /* Bytes a path escapes as %XX: controls, space, DEL and '%' (and NUL,

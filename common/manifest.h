@@ -34,6 +34,7 @@ struct manifest_entry {
 	int64_t mtime, mtime_nsec;
 	int64_t ctime, ctime_nsec; /* for the stat cache only */
 	uint64_t ino;
+	bool gone; /* removed before it was read: to be left out */
 };
 
 struct manifest {
@@ -48,10 +49,11 @@ void manifest_release(struct manifest *m);
 /* Append an entry; path is copied.  Returns the new entry (borrowed, valid
  * until the next add) so the caller can fill in the rest. */
 struct manifest_entry *manifest_add(struct manifest *m, char type, const char *path);
-/* Move every entry of src to the end of dst (src is left empty). */
-void manifest_take_all(struct manifest *dst, struct manifest *src);
 
-/* Sort by path, bytewise. */
+/* Remove the entries marked gone, keeping the others' order. */
+void manifest_drop_gone(struct manifest *m);
+
+/* Sort by path, bytewise (paths are unique: a walk lists each once). */
 void manifest_sort(struct manifest *m);
 
 /* The text form; caller frees *out. */

@@ -342,7 +342,7 @@ static int check_sizes(const struct manifest *m, const struct plan_guard *g)
 
 /* An entry at or below a folder the patterns call a mailbox store (names
  * are check_component's). */
-static int check_store(const struct archive_item *it, const struct plan_guard *g)
+static int check_store(const struct archive_snapshot_item *it, const struct plan_guard *g)
 {
 	char *copy, *slash;
 	int rc = 0;
@@ -402,7 +402,7 @@ static const char *type_name(char t)
 	}
 }
 
-static void fill_entry(struct manifest_entry *e, const struct archive_item *it)
+static void fill_entry(struct manifest_entry *e, const struct archive_snapshot_item *it)
 {
 	if (it->type == 'l' && it->link && !e->link)
 		e->link = xstrdup(it->link);
@@ -450,7 +450,7 @@ static int check_parents(const struct manifest *m, const char *entry)
 struct check_ctx {
 	struct snapshot *s;
 	struct plan_guard *g;
-	const struct archive_visit *then;
+	const struct archive_snapshot_visit *then;
 };
 
 /* The check of one entry, made on each as the archive is read, before
@@ -459,7 +459,7 @@ struct check_ctx {
  * stores and the tool's own names, and is not written through a link.
  * What only the archive holds (link targets, owner names, mtimes) is
  * copied into the manifest entry here. */
-static int check_entry(const struct archive_item *it, void *ctx)
+static int check_entry(const struct archive_snapshot_item *it, void *ctx)
 {
 	struct check_ctx *cc = ctx;
 	struct manifest_entry *e;
@@ -531,10 +531,10 @@ static int hand_links(struct check_ctx *cc)
 }
 
 int plan_check_archive(struct snapshot *s, struct plan_guard *g, struct archive_snapshot_reader *r,
-		       const struct archive_visit *then)
+		       const struct archive_snapshot_visit *then)
 {
 	struct check_ctx cc = {s, g, then};
-	struct archive_visit v = {0};
+	struct archive_snapshot_visit v = {0};
 	int rc;
 
 	/* one pass over the archive: each entry's own checks first, then the
@@ -547,7 +547,6 @@ int plan_check_archive(struct snapshot *s, struct plan_guard *g, struct archive_
 	v.data = pass_data;
 	v.end = pass_end;
 	v.ctx = &cc;
-	v.defer_sha = then && then->defer_sha;
 	rc = check_sizes(&s->manifest, g);
 	if (!rc)
 		rc = archive_snapshot_check(r, &s->manifest, &v);
@@ -765,7 +764,7 @@ static void add_records(struct gateway_records *recs, const char *file, const ch
 static int snapshot_records(struct gateway_records *recs, const struct snapshot *s)
 {
 	struct archive_snapshot_reader *ar = NULL;
-	struct archive_item it;
+	struct archive_snapshot_item it;
 	int rc;
 
 	rc = archive_snapshot_open(&ar, s->archive, s->archive_len);

@@ -122,11 +122,11 @@ int plan_check_snapshot(struct snapshot *s, struct plan_guard *g);
  * handing every file and directory to then's begin, data and end
  * callbacks as soon as it has passed its own checks, and every link at the
  * end, once all links resolved inside the root (archive.h, struct
- * archive_visit; then's pre is not used; then may be NULL): how extract
+ * archive_snapshot_visit; then's pre is not used; then may be NULL): how extract
  * writes a snapshot while it checks it.  Whatever was handed over before a
  * failure must be thrown away by the caller. */
 int plan_check_archive(struct snapshot *s, struct plan_guard *g, struct archive_snapshot_reader *r,
-		       const struct archive_visit *then);
+		       const struct archive_snapshot_visit *then);
 
 /* Validate one archive entry's name and link target against escaping the
  * destination (absolute, "..", empty components, links leaving the root

@@ -6,7 +6,6 @@
 #include "archive.h"
 #include "err.h"
 #include "log.h"
-#include "quickcheck.h"
 #include "statcache.h"
 #include "util.h"
 
@@ -166,6 +165,30 @@ static char *make_meta(const struct config_gateway *gw, const struct snapshot_op
 
 /* Walk and hash until a stable manifest and archive come out (a file that
  * changes between hashing and archiving sends us round again). */
+static void count(struct snapshot_result *res, const struct manifest *m)
+{
+	size_t i;
+
+	res->files = m->n;
+	res->bytes = 0;
+	for (i = 0; i < m->n; i++)
+		res->bytes += m->e[i].size;
+}
+
+/* Tests only: remove the file MSGW_TEST_VANISH names (relative to the
+ * location) once the walk has listed it, before the archive reads it. */
+static void test_vanish(struct fsys *fs)
+{
+#ifdef MSGW_TESTING
+	const char *path = getenv("MSGW_TEST_VANISH");
+
+	if (path && *path && fsys_unlink(fs, path))
+		err_clear();
+#else
+	(void)fs;
+#endif
+}
+
 static int capture(struct manifest *m, struct snapshot_result *res, struct fsys *fs,
 		   const struct config_gateway *gw, struct statcache *cache, bool defer)
 {
@@ -175,6 +198,8 @@ static int capture(struct manifest *m, struct snapshot_result *res, struct fsys 
 
 	snapshot_rules(&rules, gw);
 	rc = walk_location(m, fs, &rules, &res->stats);
+	if (!rc)
+		test_vanish(fs);
 	if (!rc && !defer)
 		rc = walk_hash(m, fs, cache);
 	for (i = 0; !rc && defer && i < m->n; i++)
@@ -184,10 +209,7 @@ static int capture(struct manifest *m, struct snapshot_result *res, struct fsys 
 		manifest_release(m);
 		return rc;
 	}
-	res->files = m->n;
-	res->bytes = 0;
-	for (i = 0; i < m->n; i++)
-		res->bytes += m->e[i].size;
+	count(res, m);
 	return 0;
 }
 
@@ -270,7 +292,6 @@ static int take_once(struct snapshot_result *out, struct repo *r, const struct c
 	size_t alen = 0;
 	bool has_tip, defer;
 	size_t i;
-	int64_t walk_time = (int64_t)time(NULL);
 	int rc;
 
 	rc = tip_manifest(&old_m, tip, r, gw->name, &has_tip);
@@ -297,14 +318,16 @@ static int take_once(struct snapshot_result *out, struct repo *r, const struct c
 	rc = archive_temp_file(&archive_fd, r);
 	if (!rc)
 		rc = archive_snapshot_write_fd(archive_fd, &alen, &m, fs, defer);
+	if (!rc) { /* files removed since the walk are left out */
+		manifest_drop_gone(&m);
+		count(out, &m);
+	}
 	for (i = 0; !rc && defer && cache && i < m.n; i++)
 		if (m.e[i].type == 'f')
 			statcache_store(cache, &m.e[i]);
 	if (!rc)
 		rc = write_commit(out, r, gw, opts, has_tip ? &old_m : NULL, &m, archive_fd, alen);
 cleanup:
-	if (!rc && cache && opts->quickcheck)
-		quickcheck_record(opts->quickcheck, gw->location, out->id, &m, walk_time);
 	if (archive_fd >= 0)
 		close(archive_fd);
 	manifest_release(&m);
@@ -329,7 +352,9 @@ int snapshot_take(struct snapshot_result *out, struct repo *r, const struct conf
 		statcache_open(&cache, opts->statcache);
 	for (attempt = 0; attempt < 3; attempt++) {
 		memset(out, 0, sizeof(*out));
-		rc = take_once(out, r, gw, fs, opts, cache);
+		/* a retry reads every file: a cache entry that vouched for
+		 * content the archive then did not find must not decide again */
+		rc = take_once(out, r, gw, fs, opts, attempt ? NULL : cache);
 		if (rc != MSGW_ECHANGING)
 			break;
 		log_info("%s: %s; reading again", gw->name, err_last());

@@ -40,7 +40,6 @@ struct snapshot_opts {
 	const char *restored_from; /* meta restored-from, or NULL */
 	const char *forced;	   /* meta forced (accepted findings), or NULL */
 	const char *statcache;	   /* stat cache file, or NULL for none */
-	const char *quickcheck;	   /* no-change record (quickcheck.h), or NULL */
 	bool always_write;	   /* write even when unchanged (pre-restore) */
 };
 
@@ -53,8 +52,7 @@ struct snapshot_result {
 	struct walk_stats stats;
 };
 
-/* The walk rules of a configured gateway (borrowed pointers into gw).
- * Inline: the agent's no-change check uses it without linking this module. */
+/* The walk rules of a configured gateway (borrowed pointers into gw). */
 static inline void snapshot_rules(struct walk_rules *out, const struct config_gateway *gw)
 {
 	out->include = gw->include.n ? gw->include.v : NULL;

@@ -23,6 +23,7 @@
 #include <libssh2.h>
 #include <libssh2_sftp.h>
 #include <netdb.h>
+#include <openssl/evp.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -91,34 +92,15 @@ const char *ssh_version(void)
 
 /* ---- small helpers ----------------------------------------------------- */
 
+/* in as base64 (libcrypto's EVP_EncodeBlock), without the '=' padding
+ * unless pad (OpenSSH shows fingerprints unpadded). */
 static char *base64(const unsigned char *in, size_t n, bool pad)
 {
-	static const char tab[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	char *out = xmalloc(4 * ((n + 2) / 3) + 1), *o = out;
-	size_t i;
+	char *out = xmalloc(4 * ((n + 2) / 3) + 1);
+	int len = EVP_EncodeBlock((unsigned char *)out, in, (int)n);
 
-	for (i = 0; i + 2 < n; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-
-		*o++ = tab[v >> 18];
-		*o++ = tab[(v >> 12) & 63];
-		*o++ = tab[(v >> 6) & 63];
-		*o++ = tab[v & 63];
-	}
-	if (i < n) {
-		uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0);
-
-		*o++ = tab[v >> 18];
-		*o++ = tab[(v >> 12) & 63];
-		if (i + 1 < n)
-			*o++ = tab[(v >> 6) & 63];
-		else if (pad)
-			*o++ = '=';
-		if (pad)
-			*o++ = '=';
-	}
-	*o = '\0';
+	while (!pad && len > 0 && out[len - 1] == '=')
+		out[--len] = '\0';
 	return out;
 }
 

@@ -106,53 +106,6 @@ void buf_add(struct buf *b, const void *data, size_t len)
 	b->data[b->len] = '\0';
 }
 
-char *put_digits(char *p, uint64_t v, unsigned base, int width)
-{
-	/* "00" "01" ... "99": two decimal digits per division */
-	static const char pairs[] = "00010203040506070809101112131415161718192021222324"
-				    "25262728293031323334353637383940414243444546474849"
-				    "50515253545556575859606162636465666768697071727374"
-				    "75767778798081828384858687888990919293949596979899";
-	char tmp[56], *end = tmp + PUT_DIGITS_MAX, *q = end;
-
-	if (width > PUT_DIGITS_MAX)
-		width = PUT_DIGITS_MAX;
-	if (base == 8) { /* constant divisors: shifts and multiplications */
-		do {
-			*--q = (char)('0' + (v & 7));
-			v >>= 3;
-		} while (v);
-	} else {
-		while (v >= 100) {
-			unsigned i = (unsigned)(v % 100) * 2;
-
-			v /= 100;
-			q -= 2;
-			q[0] = pairs[i];
-			q[1] = pairs[i + 1];
-		}
-		if (v >= 10) {
-			q -= 2;
-			q[0] = pairs[v * 2];
-			q[1] = pairs[v * 2 + 1];
-		} else {
-			*--q = (char)('0' + v);
-		}
-	}
-	while (end - q < width)
-		*--q = '0';
-	/* a copy of fixed size (tmp has room after end): no call to memcpy */
-	memcpy(p, q, PUT_DIGITS_MAX);
-	return p + (end - q);
-}
-
-char *put_i64(char *p, int64_t v)
-{
-	if (v < 0)
-		*p++ = '-';
-	return put_digits(p, v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v, 10, 1);
-}
-
 void buf_adds(struct buf *b, const char *s)
 {
 	buf_add(b, s, strlen(s));

@@ -33,14 +33,6 @@ void buf_reserve(struct buf *b, size_t extra);
 void buf_add(struct buf *b, const void *data, size_t len);
 void buf_adds(struct buf *b, const char *s);
 void buf_addf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* v in base 8 (base 8) or 10 (any other base) with at least width digits
- * (zero-padded, at most PUT_DIGITS_MAX), or signed in decimal, written at p
- * without a NUL: printf's "%0*llo", "%llu" and "%lld" without its cost in a
- * loop over thousands of entries.  p must have room for PUT_DIGITS_MAX
- * bytes (put_i64: one more); returns the end of the digits. */
-#define PUT_DIGITS_MAX 24
-char *put_digits(char *p, uint64_t v, unsigned base, int width);
-char *put_i64(char *p, int64_t v);
 void buf_release(struct buf *b);
 /* Hand the data to the caller (who frees it) and reset b. */
 char *buf_detach(struct buf *b, size_t *len_out);

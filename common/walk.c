@@ -11,7 +11,6 @@
 #include "util.h"
 
 #include <ctype.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,7 +113,6 @@ struct walker {
 	struct manifest *m;
 	struct walk_stats *st;
 	struct owner_cache users, groups;
-	bool split; /* the walk already has its second thread */
 };
 
 static char *owner_name(struct walker *w, struct owner_cache *c, uint32_t id, bool group)
@@ -170,6 +168,16 @@ static struct manifest_entry *add_entry(struct walker *w, char type, const char 
 
 static int walk_dir(struct walker *w, const char *dir, bool included, bool *has_config);
 
+/* Remove the entries from idx on (the last ones added). */
+static void drop_from(struct walker *w, size_t idx)
+{
+	size_t i;
+
+	for (i = idx; i < w->m->n; i++)
+		w->m->e[i].gone = true;
+	manifest_drop_gone(w->m);
+}
+
 /* parent_included: the directory path is in, or one above it, matches an
  * include pattern */
 static int visit(struct walker *w, const char *path, const struct fsys_stat *s,
@@ -196,6 +204,10 @@ static int visit(struct walker *w, const char *path, const struct fsys_stat *s,
 		struct manifest_entry *e = add_entry(w, 'l', path, s);
 
 		rc = fsys_readlink(w->fs, path, &e->link);
+		if (walk_vanished(w->fs, e, rc)) {
+			drop_from(w, w->m->n - 1);
+			return 0;
+		}
 		if (rc)
 			return rc;
 		e->size = strlen(e->link);
@@ -207,16 +219,16 @@ static int visit(struct walker *w, const char *path, const struct fsys_stat *s,
 		add_entry(w, 'd', path, s);
 		if (!all_below_excluded(w->rules, path)) {
 			rc = walk_dir(w, path, parent_included || included, &sub);
+			if (walk_vanished(w->fs, &w->m->e[idx], rc)) {
+				drop_from(w, idx); /* with what was found below */
+				return 0;
+			}
 			if (rc)
 				return rc;
 		}
 		if (!sub && !included) {
 			/* an empty directory nobody asked for: drop it again */
-			struct manifest_entry *e = &w->m->e[idx];
-
-			free(e->path), free(e->uname), free(e->gname);
-			memmove(e, e + 1, (w->m->n - idx - 1) * sizeof(*e));
-			w->m->n--;
+			drop_from(w, idx);
 			return 0;
 		}
 		w->st->dirs++;
@@ -237,9 +249,9 @@ bool walk_is_internal_name(const char *name)
 	return strstr(name, WALK_RESERVED_MARK) != NULL;
 }
 
-/* Visit the entries of dir that pick() accepts (all when pick is NULL). */
+/* Visit the entries of dir, leaving out the tool's own temporary files. */
 static int visit_some(struct walker *w, const char *dir, const struct fsys_dirent *ents, size_t n,
-		      const bool *pick, bool want, bool included, bool *has_config)
+		      bool included, bool *has_config)
 {
 	size_t i;
 	int rc = 0;
@@ -247,8 +259,6 @@ static int visit_some(struct walker *w, const char *dir, const struct fsys_diren
 	for (i = 0; rc == 0 && i < n; i++) {
 		char *path;
 
-		if (pick && pick[i] != want)
-			continue;
 		if (walk_is_internal_name(ents[i].name)) {
 			w->st->internal++;
 			continue;
@@ -260,107 +270,6 @@ static int visit_some(struct walker *w, const char *dir, const struct fsys_diren
 	return rc;
 }
 
-/*
- * A second thread for a directory with many subdirectories to walk (on a
- * local file system; an SFTP session is not shared between threads): it
- * walks every other one of them into its own manifest, which joins this
- * walk's afterwards (walk_location sorts at the end).  The stat and
- * directory reads a walk is made of then run on two cores.  One split per
- * walk.
- */
-#define WALK_SPLIT_DIRS 16
-
-struct half {
-	struct walker w;
-	struct manifest m;
-	struct walk_stats st;
-	const char *dir;
-	const struct fsys_dirent *ents;
-	size_t n;
-	const bool *pick;
-	bool included;
-	bool any;
-	int rc;
-	char msg[1024];
-};
-
-static void *half_main(void *arg)
-{
-	struct half *h = arg;
-
-	h->rc = visit_some(&h->w, h->dir, h->ents, h->n, h->pick, true, h->included, &h->any);
-	if (h->rc)
-		snprintf(h->msg, sizeof(h->msg), "%s", err_last());
-	return NULL;
-}
-
-static void stats_add(struct walk_stats *to, const struct walk_stats *from)
-{
-	to->files += from->files;
-	to->dirs += from->dirs;
-	to->links += from->links;
-	to->stores += from->stores;
-	to->excluded += from->excluded;
-	to->skipped += from->skipped;
-	to->internal += from->internal;
-	to->bytes += from->bytes;
-}
-
-/* Walk dir's entries on two threads when worth it: 1 when done (rc in
- * *rc_out), 0 when the caller should walk them alone. */
-static int visit_split(struct walker *w, const char *dir, const struct fsys_dirent *ents, size_t n,
-		       bool included, bool *has_config, int *rc_out)
-{
-	bool *pick = NULL;
-	size_t i, dirs = 0;
-	struct half h;
-	pthread_t t;
-	int rc;
-
-	if (w->split || n < WALK_SPLIT_DIRS || strcmp(w->fs->ops->scheme, "file") != 0)
-		return 0;
-	pick = xcalloc(n, sizeof(*pick));
-	for (i = 0; i < n; i++) {
-		char *path;
-
-		if (ents[i].st.type != FSYS_DIR || walk_is_internal_name(ents[i].name))
-			continue;
-		path = fsys_join(dir, ents[i].name);
-		if (!walk_is_store(w->rules, path) && !all_below_excluded(w->rules, path))
-			pick[i] = dirs++ % 2 == 1; /* every other subdirectory */
-		free(path);
-	}
-	memset(&h, 0, sizeof(h));
-	if (dirs < WALK_SPLIT_DIRS) {
-		free(pick);
-		return 0;
-	}
-	w->split = true;
-	manifest_init(&h.m);
-	h.w =
-	    (struct walker){.fs = w->fs, .rules = w->rules, .m = &h.m, .st = &h.st, .split = true};
-	h.dir = dir, h.ents = ents, h.n = n, h.pick = pick, h.included = included;
-	if (pthread_create(&t, NULL, half_main, &h) != 0) {
-		free(pick);
-		return 0; /* walk them alone */
-	}
-	rc = visit_some(w, dir, ents, n, pick, false, included, has_config);
-	pthread_join(t, NULL);
-	if (!rc && h.rc)
-		rc = err_set(h.rc, "%s", h.msg);
-	if (!rc) {
-		manifest_take_all(w->m, &h.m);
-		stats_add(w->st, &h.st);
-		*has_config = *has_config || h.any;
-	}
-	manifest_release(&h.m);
-	owner_cache_release(&h.w.users);
-	owner_cache_release(&h.w.groups);
-	free(pick);
-	*rc_out = rc;
-	return 1;
-}
-
 /* included: dir, or a directory above it, matches an include pattern */
 static int walk_dir(struct walker *w, const char *dir, bool included, bool *has_config)
 {
@@ -369,8 +278,8 @@ static int walk_dir(struct walker *w, const char *dir, bool included, bool *has_
 	int rc;
 
 	rc = fsys_list(w->fs, dir, &ents, &n);
-	if (rc == 0 && !visit_split(w, dir, ents, n, included, has_config, &rc))
-		rc = visit_some(w, dir, ents, n, NULL, false, included, has_config);
+	if (rc == 0)
+		rc = visit_some(w, dir, ents, n, included, has_config);
 	fsys_dirents_free(ents, n);
 	return rc;
 }

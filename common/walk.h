@@ -71,7 +71,8 @@ int walk_location(struct manifest *out, struct fsys *fs, const struct walk_rules
  * Compute the sha256 of every file and link in m, reading each file
  * consistently: a file whose size, mtime or ctime changes while it is read
  * is read again, and one that keeps changing fails with MSGW_ECHANGING
- * naming it.  A cache (may be NULL) maps unchanged stat data to known
+ * naming it.  A file removed since the walk listed it is left out of m
+ * with a warning (walk_vanished).  A cache (may be NULL) maps unchanged stat data to known
  * hashes, so unchanged files are not read at all.
  */
 struct statcache;
@@ -79,5 +80,14 @@ int walk_hash(struct manifest *m, struct fsys *fs, struct statcache *cache);
 
 /* Hash one file consistently into e (used by walk_hash and by restore). */
 int walk_hash_entry(struct manifest_entry *e, struct fsys *fs);
+
+/*
+ * Whether rc, from reading entry e that a walk listed, means the entry was
+ * removed since (MSGW_ENOTFOUND): then e is marked gone (for
+ * manifest_drop_gone), a warning says so, as tar's "file removed before we
+ * read it", and the error is cleared.  A gateway saving its configuration
+ * through a temporary file does this during a snapshot.
+ */
+bool walk_vanished(struct fsys *fs, struct manifest_entry *e, int rc);
 
 #endif

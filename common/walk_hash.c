@@ -1,9 +1,8 @@
 /*
- * walk_hash: the hashing half of the walk (see walk.h), apart from
- * walk.c so a program that only walks (the agent's no-change check) does
- * not link libcrypto.
+ * walk_hash: the hashing half of the walk (see walk.h).
  */
 #include "err.h"
+#include "log.h"
 #include "progress.h"
 #include "sha256.h"
 #include "statcache.h"
@@ -20,7 +19,7 @@ static bool stat_same(const struct fsys_stat *a, const struct fsys_stat *b)
 static int hash_once(struct fsys *fs, const char *path, unsigned char sha[SHA256_LEN],
 		     uint64_t *size_out)
 {
-	static char chunk[1 << 16];
+	char chunk[1 << 16];
 	struct fsys_file *f = NULL;
 	struct sha256 s;
 	uint64_t total = 0;
@@ -80,6 +79,17 @@ int walk_hash_entry(struct manifest_entry *e, struct fsys *fs)
 	return err_set(MSGW_ECHANGING, "'%s' kept changing while it was read", e->path);
 }
 
+bool walk_vanished(struct fsys *fs, struct manifest_entry *e, int rc)
+{
+	if (rc != MSGW_ENOTFOUND)
+		return false;
+	log_warn("%s: '%s' was removed before it was read; left out of the snapshot", fs->location,
+		 e->path);
+	err_clear();
+	e->gone = true;
+	return true;
+}
+
 int walk_hash(struct manifest *m, struct fsys *fs, struct statcache *cache)
 {
 	size_t i;
@@ -93,9 +103,12 @@ int walk_hash(struct manifest *m, struct fsys *fs, struct statcache *cache)
 		if (e->type == 'f' && cache && statcache_lookup(cache, e))
 			continue;
 		rc = walk_hash_entry(e, fs);
-		if (!rc && e->type == 'f' && cache)
+		if (walk_vanished(fs, e, rc))
+			rc = 0;
+		else if (!rc && e->type == 'f' && cache)
 			statcache_store(cache, e);
 	}
 	progress_end();
+	manifest_drop_gone(m);
 	return rc;
 }

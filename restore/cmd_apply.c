@@ -44,7 +44,7 @@ static const char apply_help[] =
     "                             confirm' follows within DUR (e.g. 5m)\n"
     "      --json                 the plan as JSON (with --dry-run)\n";
 
-static int parse(struct fe_ctx *ctx, int argc, char **argv, struct run_opts *o, const char **to,
+static int parse(struct cli_ctx *ctx, int argc, char **argv, struct run_opts *o, const char **to,
 		 const char *synopsis)
 {
 	static const struct option opts[] = {{"confirm-within", required_argument, NULL, 'C'},
@@ -64,7 +64,7 @@ static int parse(struct fe_ctx *ctx, int argc, char **argv, struct run_opts *o, 
 		switch (c) {
 		case 'C':
 			if (config_parse_duration(&secs, optarg))
-				return fe_usage_error(ctx, synopsis, "%s", err_last());
+				return cli_usage_error(ctx, synopsis, "%s", err_last());
 			o->confirm_within = (int)secs;
 			break;
 		case 'n':
@@ -86,40 +86,40 @@ static int parse(struct fe_ctx *ctx, int argc, char **argv, struct run_opts *o, 
 			o->yes = true;
 			break;
 		default:
-			return fe_usage_error(ctx, synopsis, "bad option");
+			return cli_usage_error(ctx, synopsis, "bad option");
 		}
 	}
 	if (optind != argc - 1 || !*to)
-		return fe_usage_error(ctx, synopsis, "needs one SNAPSHOT and --to GATEWAY");
+		return cli_usage_error(ctx, synopsis, "needs one SNAPSHOT and --to GATEWAY");
 	return 0;
 }
 
-int cmd_plan(struct fe_ctx *ctx, int argc, char **argv)
+int cmd_plan(struct cli_ctx *ctx, int argc, char **argv)
 {
 	struct run_opts o;
 	const char *to;
 
-	if (fe_want_help(argc, argv, plan_help))
+	if (cli_want_help(argc, argv, plan_help))
 		return 0;
 	if (parse(ctx, argc, argv, &o, &to, plan_synopsis))
 		return 2;
 	if (o.yes || o.confirm_within)
-		return fe_usage_error(ctx, plan_synopsis, "plan changes nothing; use apply");
+		return cli_usage_error(ctx, plan_synopsis, "plan changes nothing; use apply");
 	o.dry_run = true;
 	o.yes = true;
-	return run_apply(ctx, argv[optind], to, &o);
+	return restore_apply_flow(ctx, argv[optind], to, &o);
 }
 
-int cmd_apply(struct fe_ctx *ctx, int argc, char **argv)
+int cmd_apply(struct cli_ctx *ctx, int argc, char **argv)
 {
 	struct run_opts o;
 	const char *to;
 
-	if (fe_want_help(argc, argv, apply_help))
+	if (cli_want_help(argc, argv, apply_help))
 		return 0;
 	if (parse(ctx, argc, argv, &o, &to, apply_synopsis))
 		return 2;
 	if (o.json && !o.dry_run)
-		return fe_usage_error(ctx, apply_synopsis, "--json goes with --dry-run");
-	return run_apply(ctx, argv[optind], to, &o);
+		return cli_usage_error(ctx, apply_synopsis, "--json goes with --dry-run");
+	return restore_apply_flow(ctx, argv[optind], to, &o);
 }

@@ -49,7 +49,7 @@ static int load_snap(struct side *s, struct repo *r, const char *name)
 	return 0;
 }
 
-static int load_live(struct fe_ctx *ctx, struct side *s, const char *gw)
+static int load_live(struct cli_ctx *ctx, struct side *s, const char *gw)
 {
 	struct walk_rules rules;
 	int rc = target_open(ctx, &s->t, gw, false);
@@ -143,7 +143,7 @@ static int show(struct side *a, struct side *b, bool stat, bool json)
 					(json_int_t)d.modified, "added", (json_int_t)d.added,
 					"removed", (json_int_t)d.removed, "changes", arr);
 
-		fe_print_json(doc);
+		cli_print_json(doc);
 		arr = NULL;
 	} else if (!rc && stat) {
 		printf(" %zu modified, %zu added, %zu removed\n", d.modified, d.added, d.removed);
@@ -153,7 +153,7 @@ static int show(struct side *a, struct side *b, bool stat, bool json)
 	return rc;
 }
 
-int cmd_diff(struct fe_ctx *ctx, int argc, char **argv)
+int cmd_diff(struct cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
 					     {"stat", no_argument, NULL, 's'},
@@ -164,7 +164,7 @@ int cmd_diff(struct fe_ctx *ctx, int argc, char **argv)
 	bool stat = false, json = false;
 	int c, rc;
 
-	if (fe_want_help(argc, argv, help))
+	if (cli_want_help(argc, argv, help))
 		return 0;
 	while ((c = getopt_long(argc, argv, "t:", opts, NULL)) != -1) {
 		if (c == 'j')
@@ -174,13 +174,13 @@ int cmd_diff(struct fe_ctx *ctx, int argc, char **argv)
 		else if (c == 't')
 			to = optarg;
 		else
-			return fe_usage_error(ctx, synopsis, "bad option");
+			return cli_usage_error(ctx, synopsis, "bad option");
 	}
 	if (argc - optind < 1 || argc - optind > 2 || (to && argc - optind == 2))
-		return fe_usage_error(ctx, synopsis, "diff needs A and B, or A alone");
-	rc = load_snap(&a, fe_repo(ctx), argv[optind]);
+		return cli_usage_error(ctx, synopsis, "diff needs A and B, or A alone");
+	rc = load_snap(&a, cli_repo(ctx), argv[optind]);
 	if (!rc && argc - optind == 2)
-		rc = load_snap(&b, fe_repo(ctx), argv[optind + 1]);
+		rc = load_snap(&b, cli_repo(ctx), argv[optind + 1]);
 	else if (!rc)
 		rc = load_live(ctx, &b, to ? to : snapshot_meta_get(&a.snap.meta, "gateway"));
 	if (!rc)
@@ -188,5 +188,5 @@ int cmd_diff(struct fe_ctx *ctx, int argc, char **argv)
 	side_release(&a);
 	if (b.label)
 		side_release(&b);
-	return rc ? fe_fail(ctx, rc) : 0;
+	return rc ? cli_fail(ctx, rc) : 0;
 }

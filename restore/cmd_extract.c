@@ -14,22 +14,22 @@ static const char help[] =
     "and any file differing from the manifest are refused before anything is\n"
     "written.  Set-ID, sticky and group/other-write bits are stripped.\n";
 
-int cmd_extract(struct fe_ctx *ctx, int argc, char **argv)
+int cmd_extract(struct cli_ctx *ctx, int argc, char **argv)
 {
 	struct extract_result res;
 	char id[REPO_ID_LEN];
 	int rc;
 
-	if (fe_want_help(argc, argv, help))
+	if (cli_want_help(argc, argv, help))
 		return 0;
 	if (argc != 3)
-		return fe_usage_error(ctx, "extract SNAPSHOT DIR",
-				      "extract needs SNAPSHOT and DIR");
-	rc = repo_resolve(id, fe_repo(ctx), argv[1]);
+		return cli_usage_error(ctx, "extract SNAPSHOT DIR",
+				       "extract needs SNAPSHOT and DIR");
+	rc = repo_resolve(id, cli_repo(ctx), argv[1]);
 	if (!rc)
-		rc = extract_snapshot(&res, fe_repo(ctx), fe_config(ctx), id, argv[2]);
+		rc = extract_snapshot(&res, cli_repo(ctx), cli_config(ctx), id, argv[2]);
 	if (rc)
-		return fe_fail(ctx, rc);
+		return cli_fail(ctx, rc);
 	printf("extracted %.12s into '%s': %zu files, %zu directories, %zu links, %llu bytes\n", id,
 	       argv[2], res.files, res.dirs, res.links, res.bytes);
 	if (res.stripped)

@@ -22,12 +22,12 @@ static const char help[] =
     "branch with commits the remote lacks is kept, with a warning.  Exit 1\n"
     "when any fetch failed.\n";
 
-static int one_remote(struct fe_ctx *ctx, const struct config_remote *rem)
+static int one_remote(struct cli_ctx *ctx, const struct config_remote *rem)
 {
 	struct repo_fetch_result res;
 	int rc;
 
-	rc = repo_fetch(&res, fe_repo(ctx), rem);
+	rc = repo_fetch(&res, cli_repo(ctx), rem);
 	if (rc) {
 		log_error("%s", err_last());
 		return rc;
@@ -39,31 +39,31 @@ static int one_remote(struct fe_ctx *ctx, const struct config_remote *rem)
 	return 0;
 }
 
-int cmd_fetch(struct fe_ctx *ctx, int argc, char **argv)
+int cmd_fetch(struct cli_ctx *ctx, int argc, char **argv)
 {
 	struct config *cfg;
 	const char *path;
 	size_t i;
 	int a, failed = 0, rc;
 
-	if (fe_want_help(argc, argv, help))
+	if (cli_want_help(argc, argv, help))
 		return 0;
 	for (a = 1; a < argc; a++)
 		if (argv[a][0] == '-')
-			return fe_usage_error(ctx, synopsis, "unknown option '%s'", argv[a]);
-	cfg = fe_config(ctx);
+			return cli_usage_error(ctx, synopsis, "unknown option '%s'", argv[a]);
+	cfg = cli_config(ctx);
 	for (a = 1; a < argc; a++)
 		if (!config_remote_find(cfg, argv[a]))
-			return fe_fail(ctx, MSGW_ECONFIG);
+			return cli_fail(ctx, MSGW_ECONFIG);
 	if (cfg->nremotes == 0)
-		return fe_usage_error(ctx, synopsis, "no remote configured in '%s'", cfg->path);
+		return cli_usage_error(ctx, synopsis, "no remote configured in '%s'", cfg->path);
 	path = ctx->repo_override ? ctx->repo_override : cfg->repository;
 	if (!repo_remote_is_url(path)) {
 		rc = repo_init(path, NULL);
 		if (rc)
-			return fe_fail(ctx, rc);
+			return cli_fail(ctx, rc);
 	}
-	fe_lock_repo(ctx);
+	cli_lock_repo(ctx);
 	if (argc > 1) {
 		for (a = 1; a < argc; a++)
 			failed += one_remote(ctx, config_remote_find(cfg, argv[a])) != 0;

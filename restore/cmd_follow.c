@@ -41,7 +41,7 @@ static void on_term(int sig)
 	stop_requested = 1;
 }
 
-static void record(struct fe_ctx *ctx, const char *gw, const char *st, const char *finding,
+static void record(struct cli_ctx *ctx, const char *gw, const char *st, const char *finding,
 		   const char *applied, const char *failed)
 {
 	char name[300], when[32];
@@ -63,7 +63,7 @@ static void record(struct fe_ctx *ctx, const char *gw, const char *st, const cha
 }
 
 /* A snapshot id kept in the standby's state: follow-applied, follow-failed. */
-static char *state_id(struct fe_ctx *ctx, const char *gw, const char *key)
+static char *state_id(struct cli_ctx *ctx, const char *gw, const char *key)
 {
 	char name[300];
 	struct state s;
@@ -96,7 +96,7 @@ static char *findings_text(const struct plan *p)
 }
 
 /* Plan and maybe apply the primary's tip; the exit status of this round. */
-static int step(struct fe_ctx *ctx, struct target *t, const char *tip)
+static int step(struct cli_ctx *ctx, struct target *t, const char *tip)
 {
 	struct apply_opts ao = {0};
 	struct apply_result res;
@@ -104,10 +104,10 @@ static int step(struct fe_ctx *ctx, struct target *t, const char *tip)
 	struct plan p;
 	int rc;
 
-	rc = plan_build(&p, fe_repo(ctx), tip, fe_config(ctx), t->gw, t->fs, NULL);
+	rc = plan_build(&p, cli_repo(ctx), tip, cli_config(ctx), t->gw, t->fs, NULL);
 	if (rc) {
 		record(ctx, t->gw->name, "failed", err_last(), NULL, NULL);
-		return fe_fail(ctx, rc);
+		return cli_fail(ctx, rc);
 	}
 	if (p.findings.n) {
 		char *why = findings_text(&p);
@@ -136,7 +136,7 @@ static int step(struct fe_ctx *ctx, struct target *t, const char *tip)
 		snprintf(why, sizeof(why), "%s", err_last());
 		record(ctx, t->gw->name, "failed", why, NULL, tip);
 		err_set(rc, "%s", why);
-		return fe_fail(ctx, rc);
+		return cli_fail(ctx, rc);
 	}
 	record(ctx, t->gw->name, "ok", NULL, tip, NULL);
 	printf("%s: followed %.12s (service down %.3f s)\n", t->gw->name, tip,
@@ -145,7 +145,7 @@ static int step(struct fe_ctx *ctx, struct target *t, const char *tip)
 	return 0;
 }
 
-static int follow_once(struct fe_ctx *ctx, const struct config_gateway *gw, bool retry)
+static int follow_once(struct cli_ctx *ctx, const struct config_gateway *gw, bool retry)
 {
 	char tip[REPO_ID_LEN], phase[32];
 	struct target t;
@@ -157,7 +157,7 @@ static int follow_once(struct fe_ctx *ctx, const struct config_gateway *gw, bool
 		log_info("%s: a restore is open (%s); not following now", gw->name, phase);
 		return 0;
 	}
-	rc = repo_branch_tip(tip, fe_repo(ctx), gw->follows);
+	rc = repo_branch_tip(tip, cli_repo(ctx), gw->follows);
 	if (rc) {
 		log_info("%s: %s", gw->name, err_last());
 		return 0;
@@ -176,16 +176,16 @@ static int follow_once(struct fe_ctx *ctx, const struct config_gateway *gw, bool
 			 gw->name, tip);
 		return 1;
 	}
-	/* not fe_lock_repo, which exits: a scheduled snapshot holding the
+	/* not cli_lock_repo, which exits: a scheduled snapshot holding the
 	 * repository lock just now must not end a long-running follow */
-	rc = repo_lock(&ctx->lock, fe_repo(ctx));
+	rc = repo_lock(&ctx->lock, cli_repo(ctx));
 	if (rc)
-		return fe_fail(ctx, rc);
+		return cli_fail(ctx, rc);
 	rc = target_open(ctx, &t, gw->name, true);
 	if (rc) {
 		lock_release(ctx->lock);
 		ctx->lock = NULL;
-		return fe_fail(ctx, rc);
+		return cli_fail(ctx, rc);
 	}
 	status = step(ctx, &t, tip);
 	target_close(&t);
@@ -194,7 +194,7 @@ static int follow_once(struct fe_ctx *ctx, const struct config_gateway *gw, bool
 	return status;
 }
 
-int cmd_follow(struct fe_ctx *ctx, int argc, char **argv)
+int cmd_follow(struct cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {{"interval", required_argument, NULL, 'i'},
 					     {"once", no_argument, NULL, 'o'},
@@ -203,7 +203,7 @@ int cmd_follow(struct fe_ctx *ctx, int argc, char **argv)
 	long interval = 0;
 	int c, once = 0, status;
 
-	if (fe_want_help(argc, argv, help))
+	if (cli_want_help(argc, argv, help))
 		return 0;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (c == 'o')
@@ -211,17 +211,17 @@ int cmd_follow(struct fe_ctx *ctx, int argc, char **argv)
 		else if (c == 'i' && config_parse_duration(&interval, optarg) == 0)
 			continue;
 		else
-			return fe_usage_error(ctx, synopsis, "%s",
-					      c == 'i' ? err_last() : "bad option");
+			return cli_usage_error(ctx, synopsis, "%s",
+					       c == 'i' ? err_last() : "bad option");
 	}
 	if (optind != argc - 1)
-		return fe_usage_error(ctx, synopsis, "follow needs one GATEWAY");
-	gw = config_gateway_find(fe_config(ctx), argv[optind]);
+		return cli_usage_error(ctx, synopsis, "follow needs one GATEWAY");
+	gw = config_gateway_find(cli_config(ctx), argv[optind]);
 	if (!gw)
-		return fe_fail(ctx, MSGW_ECONFIG);
+		return cli_fail(ctx, MSGW_ECONFIG);
 	if (!gw->follows)
-		return fe_usage_error(ctx, synopsis, "gateway '%s' has no 'follows' in '%s'",
-				      gw->name, ctx->cfg->path);
+		return cli_usage_error(ctx, synopsis, "gateway '%s' has no 'follows' in '%s'",
+				       gw->name, ctx->cfg->path);
 	if (!interval)
 		interval = ctx->cfg->interval;
 	signal(SIGTERM, on_term);

@@ -35,29 +35,29 @@ static const char recover_help[] =
     "      --timer   wait for the confirm deadline first (used by apply)\n";
 
 /* Lock, open and run apply_recover for one gateway. */
-static int recover_one(struct fe_ctx *ctx, const char *name, enum recover_mode mode)
+static int recover_one(struct cli_ctx *ctx, const char *name, enum recover_mode mode)
 {
 	struct apply_env env;
 	struct target t;
 	const char *what = "";
 	int rc;
 
-	fe_lock_repo(ctx);
+	cli_lock_repo(ctx);
 	rc = target_open(ctx, &t, name, true);
 	if (rc)
-		return fe_fail(ctx, rc);
+		return cli_fail(ctx, rc);
 	target_env(ctx, &t, &env);
 	rc = apply_recover(&env, mode, &what);
 	target_close(&t);
 	if (rc)
-		return fe_fail(ctx, rc);
+		return cli_fail(ctx, rc);
 	printf("%s: %s\n", name, what);
 	return 0;
 }
 
-static const char *only_pending(struct fe_ctx *ctx, const char *want_phase)
+static const char *only_pending(struct cli_ctx *ctx, const char *want_phase)
 {
-	struct config *cfg = fe_config(ctx);
+	struct config *cfg = cli_config(ctx);
 	const char *found = NULL;
 	char phase[32];
 	int64_t deadline;
@@ -70,14 +70,14 @@ static const char *only_pending(struct fe_ctx *ctx, const char *want_phase)
 	return n == 1 ? found : NULL;
 }
 
-int cmd_confirm(struct fe_ctx *ctx, int argc, char **argv)
+int cmd_confirm(struct cli_ctx *ctx, int argc, char **argv)
 {
 	const char *name;
 
-	if (fe_want_help(argc, argv, confirm_help))
+	if (cli_want_help(argc, argv, confirm_help))
 		return 0;
 	if (argc > 2)
-		return fe_usage_error(ctx, "confirm [GATEWAY]", "too many arguments");
+		return cli_usage_error(ctx, "confirm [GATEWAY]", "too many arguments");
 	name = argc == 2 ? argv[1] : only_pending(ctx, "awaiting-confirm");
 	if (!name) {
 		log_error("name the gateway: no single restore waits for confirmation");
@@ -93,20 +93,20 @@ int cmd_confirm(struct fe_ctx *ctx, int argc, char **argv)
  * for both locks instead, letting go of the repository lock while the
  * target's is busy so the other run can finish.
  */
-static int wait_deadline(struct fe_ctx *ctx, const char *name)
+static int wait_deadline(struct cli_ctx *ctx, const char *name)
 {
 	char phase[32];
 	int64_t deadline = 0;
 	int status;
 
-	while (apply_pending(fe_config(ctx), name, phase, sizeof(phase), &deadline) &&
+	while (apply_pending(cli_config(ctx), name, phase, sizeof(phase), &deadline) &&
 	       strcmp(phase, "awaiting-confirm") == 0 && deadline > (int64_t)time(NULL))
 		sleep(1);
 	for (;;) {
-		int rc = ctx->lock ? 0 : repo_lock(&ctx->lock, fe_repo(ctx));
+		int rc = ctx->lock ? 0 : repo_lock(&ctx->lock, cli_repo(ctx));
 
 		if (rc && rc != MSGW_ELOCKED)
-			return fe_fail(ctx, rc);
+			return cli_fail(ctx, rc);
 		if (!rc) {
 			status = recover_one(ctx, name, RECOVER_EXPIRED);
 			if (status != err_exit_code(MSGW_ELOCKED))
@@ -118,27 +118,27 @@ static int wait_deadline(struct fe_ctx *ctx, const char *name)
 	}
 }
 
-int cmd_recover(struct fe_ctx *ctx, int argc, char **argv)
+int cmd_recover(struct cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {{"timer", no_argument, NULL, 'T'}, {NULL, 0, NULL, 0}};
 	struct config *cfg;
 	int c, timer = 0, status = 0;
 	size_t i;
 
-	if (fe_want_help(argc, argv, recover_help))
+	if (cli_want_help(argc, argv, recover_help))
 		return 0;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (c != 'T')
-			return fe_usage_error(ctx, "recover [GATEWAY] [--timer]", "bad option");
+			return cli_usage_error(ctx, "recover [GATEWAY] [--timer]", "bad option");
 		timer = 1;
 	}
 	if (argc - optind > 1 || (timer && argc - optind != 1))
-		return fe_usage_error(ctx, "recover [GATEWAY] [--timer]", "bad arguments");
+		return cli_usage_error(ctx, "recover [GATEWAY] [--timer]", "bad arguments");
 	if (timer)
 		return wait_deadline(ctx, argv[optind]);
 	if (optind < argc)
 		return recover_one(ctx, argv[optind], RECOVER_ANY);
-	cfg = fe_config(ctx);
+	cfg = cli_config(ctx);
 	for (i = 0; i < cfg->ngateways; i++) {
 		char phase[32];
 		int64_t deadline;
@@ -183,7 +183,7 @@ static int latest_pre_restore(char out[REPO_ID_LEN], struct repo *r, const char 
 	return rc;
 }
 
-int cmd_rollback(struct fe_ctx *ctx, int argc, char **argv)
+int cmd_rollback(struct cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {{"dry-run", no_argument, NULL, 'n'},
 					     {"force", required_argument, NULL, 'F'},
@@ -196,7 +196,7 @@ int cmd_rollback(struct fe_ctx *ctx, int argc, char **argv)
 	char id[REPO_ID_LEN];
 	int c, rc;
 
-	if (fe_want_help(argc, argv, rollback_help))
+	if (cli_want_help(argc, argv, rollback_help))
 		return 0;
 	while ((c = getopt_long(argc, argv, "nt:y", opts, NULL)) != -1) {
 		if (c == 'n')
@@ -208,15 +208,15 @@ int cmd_rollback(struct fe_ctx *ctx, int argc, char **argv)
 		else if (c == 'y')
 			o.yes = true;
 		else
-			return fe_usage_error(ctx, syn, "bad option");
+			return cli_usage_error(ctx, syn, "bad option");
 	}
 	if (!to || optind != argc)
-		return fe_usage_error(ctx, syn, "rollback needs --to GATEWAY");
-	if (!config_gateway_find(fe_config(ctx), to))
-		return fe_fail(ctx, MSGW_ECONFIG);
-	rc = latest_pre_restore(id, fe_repo(ctx), to);
+		return cli_usage_error(ctx, syn, "rollback needs --to GATEWAY");
+	if (!config_gateway_find(cli_config(ctx), to))
+		return cli_fail(ctx, MSGW_ECONFIG);
+	rc = latest_pre_restore(id, cli_repo(ctx), to);
 	if (rc)
-		return fe_fail(ctx, rc);
+		return cli_fail(ctx, rc);
 	printf("rolling back '%s' to pre-restore snapshot %.12s\n", to, id);
-	return run_apply(ctx, id, to, &o);
+	return restore_apply_flow(ctx, id, to, &o);
 }

@@ -5,9 +5,9 @@
  */
 #include "restore.h"
 
-static const struct fe_cmd commands[] = {
-    {"list", fe_cmd_list, "list snapshots"},
-    {"show", fe_cmd_show, "show one snapshot's meta data and files"},
+static const struct cli_cmd commands[] = {
+    {"list", cli_cmd_list, "list snapshots"},
+    {"show", cli_cmd_show, "show one snapshot's meta data and files"},
     {"diff", cmd_diff, "compare two snapshots, or one with live files"},
     {"plan", cmd_plan, "what apply would do, with the safety analysis"},
     {"apply", cmd_apply, "restore a snapshot onto a gateway"},
@@ -22,7 +22,7 @@ static const struct fe_cmd commands[] = {
 
 int main(int argc, char **argv)
 {
-	return fe_main(
+	return cli_main(
 	    "msgw-restore", commands, argc, argv,
 	    "Show, compare and verify configuration snapshots, and restore one onto\n"
 	    "a MailStore Gateway safely: never orphaning or undecryptably re-keying mail.");

@@ -8,7 +8,7 @@
 #define MSGW_RESTORE_H
 
 #include "apply.h"
-#include "fe.h"
+#include "cli.h"
 #include "plan.h"
 
 #include <stdbool.h>
@@ -22,9 +22,9 @@ struct target {
 };
 
 /* Open the gateway named --to (exit 2 when unknown). */
-int target_open(struct fe_ctx *ctx, struct target *t, const char *name, bool lock);
+int target_open(struct cli_ctx *ctx, struct target *t, const char *name, bool lock);
 void target_close(struct target *t);
-void target_env(struct fe_ctx *ctx, struct target *t, struct apply_env *env);
+void target_env(struct cli_ctx *ctx, struct target *t, struct apply_env *env);
 
 struct run_opts {
 	const char *only;
@@ -36,17 +36,20 @@ struct run_opts {
 /* Print a plan (human or JSON) to stdout. */
 void plan_print(const struct plan *p, const struct target *t, bool json);
 
-/* Resolve, plan, check findings, ask, apply; returns the exit status. */
-int run_apply(struct fe_ctx *ctx, const char *snapshot, const char *to, const struct run_opts *o);
+/* The whole flow of the apply, rollback and recover commands (not
+ * apply_run, the library's carrying out of a plan): resolve, plan, check
+ * findings, ask, apply (apply_run), report; returns the exit status. */
+int restore_apply_flow(struct cli_ctx *ctx, const char *snapshot, const char *to,
+		       const struct run_opts *o);
 
-int cmd_plan(struct fe_ctx *ctx, int argc, char **argv);
-int cmd_apply(struct fe_ctx *ctx, int argc, char **argv);
-int cmd_confirm(struct fe_ctx *ctx, int argc, char **argv);
-int cmd_rollback(struct fe_ctx *ctx, int argc, char **argv);
-int cmd_recover(struct fe_ctx *ctx, int argc, char **argv);
-int cmd_extract(struct fe_ctx *ctx, int argc, char **argv);
-int cmd_diff(struct fe_ctx *ctx, int argc, char **argv);
-int cmd_follow(struct fe_ctx *ctx, int argc, char **argv);
-int cmd_fetch(struct fe_ctx *ctx, int argc, char **argv);
+int cmd_plan(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_apply(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_confirm(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_rollback(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_recover(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_extract(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_diff(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_follow(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_fetch(struct cli_ctx *ctx, int argc, char **argv);
 
 #endif

@@ -13,13 +13,13 @@
 #include <time.h>
 #include <unistd.h>
 
-int target_open(struct fe_ctx *ctx, struct target *t, const char *name, bool lock)
+int target_open(struct cli_ctx *ctx, struct target *t, const char *name, bool lock)
 {
 	struct fsys_open_opts fo;
 	int rc;
 
 	memset(t, 0, sizeof(*t));
-	t->gw = config_gateway_find(fe_config(ctx), name);
+	t->gw = config_gateway_find(cli_config(ctx), name);
 	if (!t->gw)
 		return MSGW_ECONFIG;
 	fo = (struct fsys_open_opts){t->gw->identity, t->gw->passphrase_file, t->gw->known_hosts,
@@ -42,10 +42,10 @@ void target_close(struct target *t)
 	memset(t, 0, sizeof(*t));
 }
 
-void target_env(struct fe_ctx *ctx, struct target *t, struct apply_env *env)
+void target_env(struct cli_ctx *ctx, struct target *t, struct apply_env *env)
 {
-	env->repo = fe_repo(ctx);
-	env->cfg = fe_config(ctx);
+	env->repo = cli_repo(ctx);
+	env->cfg = cli_config(ctx);
 	env->gw = t->gw;
 	env->fs = t->fs;
 	env->host = t->host;
@@ -159,7 +159,7 @@ void plan_print(const struct plan *p, const struct target *t, bool json)
 	if (json) {
 		json_t *doc = plan_json(p, t);
 
-		fe_print_json(doc);
+		cli_print_json(doc);
 	} else {
 		plan_human(p, t);
 	}
@@ -209,13 +209,13 @@ static void report(const struct apply_result *res, const struct plan *p, const s
 		printf("restored snapshot %.12s\n", res->restored);
 }
 
-static int decide(struct fe_ctx *ctx, struct plan *p, struct target *t, const struct run_opts *o)
+static int decide(struct cli_ctx *ctx, struct plan *p, struct target *t, const struct run_opts *o)
 {
 	size_t open = 0;
 	int rc = plan_force(p, o->force, &open);
 
 	if (rc)
-		return fe_fail(ctx, rc);
+		return cli_fail(ctx, rc);
 	if (o->dry_run || (!o->yes && isatty(0) && isatty(1)))
 		plan_print(p, t, o->json);
 	if (open) {
@@ -241,7 +241,8 @@ static int decide(struct fe_ctx *ctx, struct plan *p, struct target *t, const st
 	return -1; /* go ahead */
 }
 
-int run_apply(struct fe_ctx *ctx, const char *snapshot, const char *to, const struct run_opts *o)
+int restore_apply_flow(struct cli_ctx *ctx, const char *snapshot, const char *to,
+		       const struct run_opts *o)
 {
 	struct apply_opts ao = {o->confirm_within};
 	struct apply_result res;
@@ -252,31 +253,31 @@ int run_apply(struct fe_ctx *ctx, const char *snapshot, const char *to, const st
 	int64_t deadline;
 	int rc, status;
 
-	rc = repo_resolve(id, fe_repo(ctx), snapshot);
+	rc = repo_resolve(id, cli_repo(ctx), snapshot);
 	if (rc)
-		return fe_fail(ctx, rc);
+		return cli_fail(ctx, rc);
 	if (!o->dry_run)
-		fe_lock_repo(ctx);
+		cli_lock_repo(ctx);
 	rc = target_open(ctx, &t, to, !o->dry_run);
 	if (rc)
-		return fe_fail(ctx, rc);
+		return cli_fail(ctx, rc);
 	if (!o->dry_run && apply_pending(ctx->cfg, to, phase, sizeof(phase), &deadline)) {
 		target_close(&t);
 		err_set(MSGW_ERR,
 			"a restore of '%s' is unfinished (%s); run 'msgw-restore %s %s' first", to,
 			phase, strcmp(phase, "awaiting-confirm") ? "recover" : "confirm", to);
-		return fe_fail(ctx, MSGW_ERR);
+		return cli_fail(ctx, MSGW_ERR);
 	}
-	rc = plan_build(&p, fe_repo(ctx), id, fe_config(ctx), t.gw, t.fs, o->only);
+	rc = plan_build(&p, cli_repo(ctx), id, cli_config(ctx), t.gw, t.fs, o->only);
 	if (rc) {
 		target_close(&t);
-		return fe_fail(ctx, rc);
+		return cli_fail(ctx, rc);
 	}
 	status = decide(ctx, &p, &t, o);
 	if (status < 0) {
 		target_env(ctx, &t, &env);
 		rc = apply_run(&res, &env, &p, &ao);
-		status = rc ? fe_fail(ctx, rc) : 0;
+		status = rc ? cli_fail(ctx, rc) : 0;
 		if (!rc)
 			report(&res, &p, &t);
 	}

@@ -49,7 +49,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct archive_snapshot_reader *r = NULL;
 	struct snapshot s;
 	struct count c = {0, 0};
-	struct archive_visit then = {0};
+	struct archive_snapshot_visit then = {0};
 	static char *const stores[] = {"Stores/*", NULL};
 	struct plan_guard g = {.max_file_size = 1 << 20, .max_total_size = 4 << 20};
 	size_t n;

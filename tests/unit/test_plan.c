@@ -310,7 +310,7 @@ static void test_modes_and_link_order(void **state)
 {
 	struct plan_guard g = {0};
 	struct archive_snapshot_reader *r = NULL;
-	struct archive_visit then = {.begin = seen_begin};
+	struct archive_snapshot_visit then = {.begin = seen_begin};
 	struct craft c;
 	struct snapshot s;
 	struct buf seen;

@@ -822,16 +822,51 @@ static void test_hash_file_changes_once(void **state)
 	assert_int_equal(e->size, 4);
 }
 
+/* The tool's own temporary names, leftovers of a killed run included, are
+ * never part of a walk; names that only look alike are. */
+static void test_internal_names(void **state)
+{
+	static const char *const internal[] = {
+	    ".msgw-journal",
+	    ".msgw-journal.msgw-tmp.4242",
+	    ".msgw-journal-x",
+	    "Gateway.json.msgw-new",
+	    "Gateway.json.msgw-old",
+	    "Gateway.json.msgw-tmp.77",
+	    "a.msgw-tmp",
+	    "x.msgw-newer",
+	    ".msgw-new",
+	};
+	static const char *const user[] = {
+	    "msgw-journal", "Gateway.json", "msgw-tmp", ".Gateway.json.tmp-XXXX", "x.msgw",
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < ARRAY_SIZE(internal); i++)
+		if (!walk_is_internal_name(internal[i]))
+			fail_msg("'%s' should be internal", internal[i]);
+	for (i = 0; i < ARRAY_SIZE(user); i++)
+		if (walk_is_internal_name(user[i]))
+			fail_msg("'%s' should not be internal", user[i]);
+}
+
 static void test_hash_file_vanished(void **state)
 {
 	struct fixture *f = *state;
 	char *p = xasprintf("%s/Gateway.json", f->dir);
 
+	size_t n;
+
 	walk(f, &(struct walk_rules){0});
+	n = f->m.n;
+	assert_non_null(manifest_find(&f->m, "Gateway.json"));
 	assert_int_equal(unlink(p), 0);
 	free(p);
-	assert_int_equal(walk_hash(&f->m, f->fs, NULL), MSGW_ENOTFOUND);
-	assert_contains(err_last(), "Gateway.json");
+	/* left out with a warning, as tar's "file removed before we read it" */
+	assert_int_equal(walk_hash(&f->m, f->fs, NULL), 0);
+	assert_int_equal(f->m.n, n - 1);
+	assert_null(manifest_find(&f->m, "Gateway.json"));
 }
 
 static void test_hash_file_became_dir(void **state)
@@ -891,6 +926,7 @@ int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_internal_names),
 	    cmocka_unit_test(test_mailbox_names),
 	    T(test_default_walk),
 	    T(test_stores_never_touched),

@@ -1,9 +1,9 @@
 /*
- * fe_snap: the read-only commands both tools share: list and show.  Human
+ * cmd_list_show: the read-only commands both tools share: list and show.  Human
  * and JSON output are built from the same loaded snapshots.
  */
 #include "err.h"
-#include "fe.h"
+#include "cli.h"
 #include "log.h"
 #include "snapshot.h"
 #include "util.h"
@@ -88,7 +88,7 @@ static const char list_help[] =
     "  -n, --limit N  at most N snapshots per gateway\n"
     "      --json     one JSON document {\"version\":1,\"snapshots\":[...]}\n";
 
-int fe_cmd_list(struct fe_ctx *ctx, int argc, char **argv)
+int cli_cmd_list(struct cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
 					     {"limit", required_argument, NULL, 'n'},
@@ -100,7 +100,7 @@ int fe_cmd_list(struct fe_ctx *ctx, int argc, char **argv)
 	int c, rc = 0, json = 0;
 	struct repo *r;
 
-	if (fe_want_help(argc, argv, list_help))
+	if (cli_want_help(argc, argv, list_help))
 		return 0;
 	while ((c = getopt_long(argc, argv, "n:", opts, NULL)) != -1) {
 		if (c == 'j')
@@ -108,15 +108,15 @@ int fe_cmd_list(struct fe_ctx *ctx, int argc, char **argv)
 		else if (c == 'n' && (limit = atol(optarg)) > 0)
 			continue;
 		else
-			return fe_usage_error(ctx, "list [GATEWAY...] [-n N] [--json]",
-					      "bad option");
+			return cli_usage_error(ctx, "list [GATEWAY...] [-n N] [--json]",
+					       "bad option");
 	}
-	r = fe_repo(ctx);
+	r = cli_repo(ctx);
 	if (optind < argc) {
 		names = argv + optind;
 		n = (size_t)(argc - optind);
 	} else if ((rc = repo_branches(&names, &n, r)) != 0) {
-		return fe_fail(ctx, rc);
+		return cli_fail(ctx, rc);
 	}
 	if (json)
 		arr = json_array();
@@ -129,10 +129,10 @@ int fe_cmd_list(struct fe_ctx *ctx, int argc, char **argv)
 		repo_names_free(names, n);
 	if (rc) {
 		json_decref(arr);
-		return fe_fail(ctx, rc);
+		return cli_fail(ctx, rc);
 	}
 	if (json)
-		fe_print_json(json_pack("{s:i, s:o}", "version", 1, "snapshots", arr));
+		cli_print_json(json_pack("{s:i, s:o}", "version", 1, "snapshots", arr));
 	return 0;
 }
 
@@ -194,7 +194,7 @@ static const char show_help[] =
     "hex digits.\n"
     "      --json     one JSON document with meta and files\n";
 
-int fe_cmd_show(struct fe_ctx *ctx, int argc, char **argv)
+int cli_cmd_show(struct cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {{"json", no_argument, NULL, 'j'}, {NULL, 0, NULL, 0}};
 	char id[REPO_ID_LEN];
@@ -202,27 +202,27 @@ int fe_cmd_show(struct fe_ctx *ctx, int argc, char **argv)
 	int c, rc, json = 0;
 	struct repo *r;
 
-	if (fe_want_help(argc, argv, show_help))
+	if (cli_want_help(argc, argv, show_help))
 		return 0;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (c != 'j')
-			return fe_usage_error(ctx, "show SNAPSHOT [--json]", "bad option");
+			return cli_usage_error(ctx, "show SNAPSHOT [--json]", "bad option");
 		json = 1;
 	}
 	if (optind != argc - 1)
-		return fe_usage_error(ctx, "show SNAPSHOT [--json]", "show needs one SNAPSHOT");
-	r = fe_repo(ctx);
+		return cli_usage_error(ctx, "show SNAPSHOT [--json]", "show needs one SNAPSHOT");
+	r = cli_repo(ctx);
 	rc = repo_resolve(id, r, argv[optind]);
 	if (!rc)
 		rc = snapshot_load(&s, r, id, false);
 	if (rc)
-		return fe_fail(ctx, rc);
+		return cli_fail(ctx, rc);
 	if (json) {
 		json_t *doc = snapshot_json(r, &s);
 
 		json_object_set_new(doc, "version", json_integer(1));
 		json_object_set_new(doc, "files_list", manifest_json(&s.manifest));
-		fe_print_json(doc);
+		cli_print_json(doc);
 	} else {
 		show_human(r, &s);
 	}

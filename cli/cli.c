@@ -1,9 +1,9 @@
 /*
- * fe: the shared front-end machinery.  Argument conventions: global options
+ * cli: the shared front-end machinery.  Argument conventions: global options
  * before the command (-c FILE, -v, -q, --version, --help), command options
  * after it, parsed by each command with getopt_long.
  */
-#include "fe.h"
+#include "cli.h"
 #include "archive.h"
 #include "err.h"
 #include "log.h"
@@ -22,13 +22,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static void print_commands(FILE *f, const struct fe_cmd *table)
+static void print_commands(FILE *f, const struct cli_cmd *table)
 {
 	for (; table->name; table++)
 		fprintf(f, "  %-10s %s\n", table->name, table->summary);
 }
 
-static void print_usage(FILE *f, const char *prog, const struct fe_cmd *table, const char *about)
+static void print_usage(FILE *f, const char *prog, const struct cli_cmd *table, const char *about)
 {
 	fprintf(f, "usage: %s [-c FILE] [-v | -q] COMMAND [ARGS...]\n\n%s\n\ncommands:\n", prog,
 		about);
@@ -49,10 +49,11 @@ static void print_usage(FILE *f, const char *prog, const struct fe_cmd *table, c
 static void print_version(const char *prog)
 {
 	printf("%s %s\n%s\n%s\nlibssh2 %s\n", prog, MSGW_VERSION, repo_version(),
-	       archive_versions(), libssh2_version(0));
+	       archive_snapshot_versions(), libssh2_version(0));
 }
 
-int fe_main(const char *prog, const struct fe_cmd *table, int argc, char **argv, const char *about)
+int cli_main(const char *prog, const struct cli_cmd *table, int argc, char **argv,
+	     const char *about)
 {
 	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
 					     {"help", no_argument, NULL, 'h'},
@@ -61,8 +62,8 @@ int fe_main(const char *prog, const struct fe_cmd *table, int argc, char **argv,
 					     {"verbose", no_argument, NULL, 'v'},
 					     {"version", no_argument, NULL, 'V'},
 					     {NULL, 0, NULL, 0}};
-	struct fe_ctx ctx = {.prog = prog};
-	const struct fe_cmd *cmd;
+	struct cli_ctx ctx = {.prog = prog};
+	const struct cli_cmd *cmd;
 	int c, verbosity = 0, status;
 
 	ssh_register();
@@ -113,11 +114,11 @@ int fe_main(const char *prog, const struct fe_cmd *table, int argc, char **argv,
 	argv += optind;
 	optind = 0; /* reset getopt for the command's own parsing */
 	status = cmd->fn(&ctx, argc, argv);
-	fe_ctx_release(&ctx);
+	cli_ctx_release(&ctx);
 	return status;
 }
 
-struct config *fe_config(struct fe_ctx *ctx)
+struct config *cli_config(struct cli_ctx *ctx)
 {
 	int rc;
 
@@ -129,7 +130,7 @@ struct config *fe_config(struct fe_ctx *ctx)
 	return ctx->cfg;
 }
 
-struct repo *fe_repo(struct fe_ctx *ctx)
+struct repo *cli_repo(struct cli_ctx *ctx)
 {
 	char *cached = NULL;
 	const char *path;
@@ -137,10 +138,10 @@ struct repo *fe_repo(struct fe_ctx *ctx)
 
 	if (ctx->repo)
 		return ctx->repo;
-	path = ctx->repo_override ? ctx->repo_override : fe_config(ctx)->repository;
+	path = ctx->repo_override ? ctx->repo_override : cli_config(ctx)->repository;
 	if (ctx->repo_override && repo_remote_is_url(ctx->repo_override)) {
 		/* work from a remote repository: fetched into a local cache first */
-		rc = repo_remote_cache(&cached, ctx->repo_override, fe_config(ctx));
+		rc = repo_remote_cache(&cached, ctx->repo_override, cli_config(ctx));
 		if (rc)
 			log_die_err(rc);
 		path = cached;
@@ -152,18 +153,18 @@ struct repo *fe_repo(struct fe_ctx *ctx)
 	return ctx->repo;
 }
 
-void fe_lock_repo(struct fe_ctx *ctx)
+void cli_lock_repo(struct cli_ctx *ctx)
 {
 	int rc;
 
 	if (ctx->lock)
 		return;
-	rc = repo_lock(&ctx->lock, fe_repo(ctx));
+	rc = repo_lock(&ctx->lock, cli_repo(ctx));
 	if (rc)
 		log_die_err(rc);
 }
 
-void fe_ctx_release(struct fe_ctx *ctx)
+void cli_ctx_release(struct cli_ctx *ctx)
 {
 	lock_release(ctx->lock);
 	ctx->lock = NULL;
@@ -173,14 +174,14 @@ void fe_ctx_release(struct fe_ctx *ctx)
 	ctx->cfg = NULL;
 }
 
-int fe_fail(struct fe_ctx *ctx, int code)
+int cli_fail(struct cli_ctx *ctx, int code)
 {
 	(void)ctx;
 	log_error("%s", err_last());
 	return err_exit_code(code);
 }
 
-int fe_usage_error(struct fe_ctx *ctx, const char *synopsis, const char *fmt, ...)
+int cli_usage_error(struct cli_ctx *ctx, const char *synopsis, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -192,7 +193,7 @@ int fe_usage_error(struct fe_ctx *ctx, const char *synopsis, const char *fmt, ..
 	return 2;
 }
 
-bool fe_want_help(int argc, char **argv, const char *help)
+bool cli_want_help(int argc, char **argv, const char *help)
 {
 	int i;
 
@@ -207,7 +208,7 @@ bool fe_want_help(int argc, char **argv, const char *help)
 	return false;
 }
 
-void fe_print_json(json_t *doc)
+void cli_print_json(json_t *doc)
 {
 	json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	fputc('\n', stdout);
@@ -215,7 +216,7 @@ void fe_print_json(json_t *doc)
 	json_decref(doc);
 }
 
-void fe_human_size(char *buf, size_t len, unsigned long long bytes)
+void cli_human_size(char *buf, size_t len, unsigned long long bytes)
 {
 	static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
 	double v = (double)bytes;
@@ -229,7 +230,7 @@ void fe_human_size(char *buf, size_t len, unsigned long long bytes)
 		snprintf(buf, len, "%.1f %s", v, units[u]);
 }
 
-int fe_cmd_unimplemented(struct fe_ctx *ctx, int argc, char **argv)
+int cli_cmd_unimplemented(struct cli_ctx *ctx, int argc, char **argv)
 {
 	(void)argc;
 	log_error("'%s' is not implemented yet", argv[0]);
