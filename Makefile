@@ -24,10 +24,10 @@ Q := @
 endif
 VERSION := 0.1.0
 
-PKGS     := libarchive libgit2 libzstd libssh2 libconfuse jansson libcrypto zlib
+PKGS     := libarchive libgit2 libzstd libssh2 libconfuse jansson libssl libcrypto zlib
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-SIM_LIBS   := $(shell pkg-config --libs jansson libsodium 2>/dev/null)
+SIM_LIBS   := $(shell pkg-config --libs jansson libsodium libssl libcrypto 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 
 CC      ?= cc

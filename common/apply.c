@@ -587,7 +587,9 @@ static int svc(const struct apply_env *env, const char *what, const char *cmd)
 			 env->gw->name);
 		return 0;
 	}
-	return service_run_checked(env->host, what, cmd, env->gw->timeout);
+	if (strcmp(what, "stop") == 0)
+		return service_stop(env->host, cmd, env->gw->status, env->gw->timeout);
+	return service_start(env->host, cmd, env->gw->status, env->gw->timeout);
 }
 
 static int start_healthy(const struct apply_env *env)
@@ -595,7 +597,7 @@ static int start_healthy(const struct apply_env *env)
 	int rc = svc(env, "start", env->gw->start);
 
 	if (!rc)
-		rc = service_health(env->host, env->gw->health, env->gw->timeout);
+		rc = service_health_gateway(env->host, env->gw);
 	return rc;
 }
 
@@ -802,7 +804,9 @@ static int stop_service(const struct apply_env *env, struct journal *j)
 		snprintf(why, sizeof(why), "%s", err_last());
 		rc = undo_staged(env, j, keep, why);
 		snprintf(why, sizeof(why), "%s", err_last());
-		if (svc(env, "start", env->gw->start))
+		/* start only what the stop stopped */
+		if (!service_is_running(env->host, env->gw->status, env->gw->timeout) &&
+		    svc(env, "start", env->gw->start))
 			log_warn("%s", err_last());
 		return err_set(rc, "%s", why);
 	}

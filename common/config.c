@@ -80,6 +80,8 @@ static const struct str_field gateway_strs[] = {
     {"status", GW(status), 0},
     {"health", GW(health), 0},
     {"follows", GW(follows), 0},
+    {"probe-mailbox", GW(probe_mailbox), 0},
+    {"probe-password-file", GW(probe_password_file), 1},
     {"hook-pre-snapshot", GW(hook_pre_snapshot), 0},
     {"hook-post-snapshot", GW(hook_post_snapshot), 0},
     {"hook-post-restore", GW(hook_post_restore), 0},
@@ -466,6 +468,26 @@ static int parse_readable(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *r
 	return 0;
 }
 
+/* probe-password-file: a readable file that only its owner may read (as
+ * OpenSSH demands of private keys), checked again when it is used. */
+static int parse_secret(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+{
+	struct stat st;
+	char *path;
+	int rc = 0;
+
+	if (parse_readable(cfg, opt, value, result))
+		return -1;
+	path = resolve(value);
+	if (!path)
+		return fail(cfg->line, "out of memory");
+	if (stat(path, &st) == 0 && (st.st_mode & 077))
+		rc = fail(cfg->line, "%s '%s' is readable by others: run 'chmod 600 %s'", opt->name,
+			  path, path);
+	free(path);
+	return rc;
+}
+
 /* A port: decimal 1..65535, the whole of s[0..len). */
 static int port_ok(const char *s, size_t len)
 {
@@ -519,23 +541,36 @@ static int parse_location(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *r
 	return 0;
 }
 
-/* "tcp:PORT", "tcp:HOST:PORT", or any non-blank command. */
+/* The probe kinds of a health check: "tcp:", "tls:", "pop3:". */
+static const char *probe_kind(const char *value)
+{
+	static const char *const kinds[] = {"tcp:", "tls:", "pop3:"};
+	size_t i;
+
+	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (strncmp(value, kinds[i], strlen(kinds[i])) == 0)
+			return kinds[i];
+	return NULL;
+}
+
+/* KIND:PORT or KIND:HOST:PORT for tcp, tls and pop3, or any non-blank
+ * command. */
 static int parse_health(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 {
-	const char *rest, *colon;
+	const char *rest, *colon, *kind = probe_kind(value);
 	int ok;
 
 	(void)opt;
-	if (strncmp(value, "tcp:", 4) == 0) {
-		rest = value + 4;
+	if (kind) {
+		rest = value + strlen(kind);
 		colon = strrchr(rest, ':');
 		ok = colon ? colon > rest && port_ok(colon + 1, strlen(colon + 1))
 			   : port_ok(rest, strlen(rest));
 		if (!ok)
 			return fail(cfg->line,
-				    "bad health check '%s': expected tcp:PORT or tcp:HOST:PORT "
+				    "bad health check '%s': expected %sPORT or %sHOST:PORT "
 				    "with PORT 1-65535",
-				    value);
+				    value, kind, kind);
 	} else if (value[strspn(value, " \t\r\n")] == '\0') {
 		return fail(cfg->line, "bad health check '%s': empty command", value);
 	}
@@ -604,6 +639,34 @@ static int check_section(cfg_t *cfg, cfg_opt_t *opt)
 	return 0;
 }
 
+/* A mail probe needs its password file and a pop3: health check. */
+static void check_probes(cfg_t *root)
+{
+	unsigned int i, n = cfg_size(root, "gateway");
+
+	for (i = 0; i < n; i++) {
+		cfg_t *sec = cfg_getnsec(root, "gateway", i);
+		const char *mbx = cfg_getstr(sec, "probe-mailbox");
+		const char *pwf = cfg_getstr(sec, "probe-password-file");
+		const char *health = cfg_getstr(sec, "health");
+		int line = (int)cfg_getnint(sec, "#line", 0);
+
+		if (!mbx != !pwf) {
+			fail(line, "gateway '%s' has '%s' without '%s'", sec->title,
+			     mbx ? "probe-mailbox" : "probe-password-file",
+			     mbx ? "probe-password-file" : "probe-mailbox");
+			return;
+		}
+		if (mbx && (!health || strncmp(health, "pop3:", 5) != 0)) {
+			fail(line,
+			     "gateway '%s' has 'probe-mailbox' but its health check is not "
+			     "pop3:PORT",
+			     sec->title);
+			return;
+		}
+	}
+}
+
 /* Every "follows" names a gateway, and following never loops. */
 static int check_follows(cfg_t *root)
 {
@@ -667,6 +730,8 @@ static cfg_t *new_parser(void)
 	    CFG_STR_CB("health", 0, CFGF_NODEFAULT, parse_health),
 	    DURATION("timeout"),
 	    CFG_STR_CB("follows", 0, CFGF_NODEFAULT, parse_follows),
+	    CFG_STR_CB("probe-mailbox", 0, CFGF_NODEFAULT, parse_nonempty),
+	    CFG_STR_CB("probe-password-file", 0, CFGF_NODEFAULT, parse_secret),
 	    SIZE("max-file-size"),
 	    SIZE("max-total-size"),
 	    BOOL_TEXT("strip-modes"),
@@ -981,6 +1046,8 @@ static int parse(cfg_t **out, char *buf, size_t len)
 	}
 	if (rc == CFG_SUCCESS && !load.failed)
 		check_follows(*out);
+	if (rc == CFG_SUCCESS && !load.failed)
+		check_probes(*out);
 	if (rc != CFG_SUCCESS || load.failed) {
 		fail(0, "cannot parse configuration");
 		return MSGW_ECONFIG;

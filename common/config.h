@@ -37,10 +37,12 @@ struct config_gateway {
 	char *stop;		      /* service commands, NULL when unset */
 	char *start;
 	char *status;
-	char *health;		 /* "tcp:PORT", "tcp:HOST:PORT", or a command; NULL: none */
-	int timeout;		 /* seconds, default 60 */
-	char *follows;		 /* name of the gateway this one follows, or NULL */
-	char *hook_pre_snapshot; /* "hook-pre-snapshot" etc., NULL when unset */
+	char *health;	     /* "tcp:", "tls:" or "pop3:" [HOST:]PORT, or a command; NULL: none */
+	int timeout;	     /* seconds, default 60 */
+	char *probe_mailbox; /* "probe-mailbox": mailbox the pop3: health check logs in to */
+	char *probe_password_file; /* "probe-password-file": its password, owner-only file */
+	char *follows;		   /* name of the gateway this one follows, or NULL */
+	char *hook_pre_snapshot;   /* "hook-pre-snapshot" etc., NULL when unset */
 	char *hook_post_snapshot;
 	char *hook_post_restore;
 	char *hook_failure;

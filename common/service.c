@@ -11,12 +11,14 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -52,12 +54,13 @@ static bool pump(int fdo, int fde, struct buf *out, struct buf *err, int64_t dea
 	struct pollfd p[2] = {{fdo, POLLIN, 0}, {fde, POLLIN, 0}};
 
 	while (p[0].fd >= 0 || p[1].fd >= 0) {
-		int wait = deadline ? (int)(deadline - time_now_ms()) : 1000;
+		/* 64-bit until clamped: a long timeout overflows poll's int */
+		int64_t left = deadline ? deadline - time_now_ms() : 1000;
 		int i;
 
-		if (deadline && wait <= 0)
+		if (deadline && left <= 0)
 			return false;
-		if (poll(p, 2, wait > 1000 ? 1000 : wait) < 0 && errno != EINTR)
+		if (poll(p, 2, left > 1000 ? 1000 : (int)left) < 0 && errno != EINTR)
 			return true;
 		for (i = 0; i < 2; i++) {
 			if (p[i].fd >= 0 && (p[i].revents & (POLLIN | POLLHUP | POLLERR))) {
@@ -109,23 +112,114 @@ static bool wait_until(pid_t pid, int *status, int64_t deadline)
 	}
 }
 
-static void child(const char *command, int so[2], int se[2])
+static void child(const char *command, int out, int err)
 {
 	int devnull = open("/dev/null", O_RDONLY);
+	sigset_t none;
 
-	setpgid(0, 0);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 	dup2(devnull, 0);
-	dup2(so[1], 1);
-	dup2(se[1], 2);
-	close(so[0]), close(se[0]), close(so[1]), close(se[1]);
+	dup2(out, 1);
+	dup2(err, 2);
+	if (out > 2)
+		close(out);
+	if (err > 2)
+		close(err);
 	execl("/bin/sh", "sh", "-c", command, (char *)NULL);
 	_exit(127);
+}
+
+/* Close every descriptor above 2 but a, b and c: the leader lives as long
+ * as the command and must not hold our locks, files or connections. */
+static void keep_only(int a, int b, int c)
+{
+	int keep[3] = {a, b, c}, i, j, from = 3;
+
+	for (i = 0; i < 3; i++)
+		for (j = i + 1; j < 3; j++)
+			if (keep[j] < keep[i]) {
+				int t = keep[i];
+
+				keep[i] = keep[j];
+				keep[j] = t;
+			}
+	for (i = 0; i < 3; i++) {
+		if (keep[i] > from)
+			close_range((unsigned)from, (unsigned)keep[i] - 1, 0);
+		if (keep[i] >= from)
+			from = keep[i] + 1;
+	}
+	close_range((unsigned)from, ~0U, 0);
+}
+
+static void on_chld(int sig)
+{
+	(void)sig;
+}
+
+/* The command's end: exit as it did, or die of its signal. */
+static void leave_as(int status)
+{
+	if (WIFSIGNALED(status)) {
+		signal(WTERMSIG(status), SIG_DFL);
+		raise(WTERMSIG(status));
+	}
+	_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 127);
+}
+
+/*
+ * The process between us and the command: it leads the command's process
+ * group and holds the read end of the lifeline, a pipe whose write end only
+ * we hold.  When we die, killed at any instant, the lifeline reads EOF and
+ * the leader kills its whole group, itself included, so nothing we started
+ * outlives us.  Otherwise it waits for the command and exits as it did.
+ */
+static void leader(const char *command, int so[2], int se[2], int life[2])
+{
+	struct sigaction sa = {0};
+	sigset_t block, wait_mask;
+	pid_t pid;
+	int status;
+
+	setpgid(0, 0);
+	close(life[1]);
+	close(so[0]), close(se[0]);
+	keep_only(so[1], se[1], life[0]);
+	/* our handlers (the scheduler's SIGTERM flag) must not keep the leader
+	 * alive when its group is told to end */
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
+	sa.sa_handler = on_chld;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGCHLD, &sa, NULL);
+	sigemptyset(&block);
+	sigaddset(&block, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &block, &wait_mask);
+	sigdelset(&wait_mask, SIGCHLD);
+	pid = fork();
+	if (pid == 0) {
+		close(life[0]);
+		child(command, so[1], se[1]);
+	}
+	close(so[1]), close(se[1]);
+	if (pid < 0)
+		_exit(127);
+	for (;;) {
+		struct pollfd p = {life[0], POLLIN, 0};
+
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			leave_as(status);
+		if (ppoll(&p, 1, NULL, &wait_mask) > 0 && (p.revents & (POLLIN | POLLHUP)))
+			kill(0, SIGKILL); /* the lifeline broke: we are gone */
+	}
 }
 
 static int local_run(void *ctx, const char *command, int timeout, struct service_result *out)
 {
 	struct buf o, e;
-	int so[2], se[2], status = 0;
+	int so[2], se[2], life[2], status = 0;
 	int64_t deadline;
 	bool done;
 	pid_t pid;
@@ -137,12 +231,16 @@ static int local_run(void *ctx, const char *command, int timeout, struct service
 		close(so[0]), close(so[1]);
 		return err_set_errno(MSGW_ERR, errno, "cannot run '%s'", command);
 	}
+	if (pipe2(life, O_CLOEXEC) < 0) {
+		close(so[0]), close(so[1]), close(se[0]), close(se[1]);
+		return err_set_errno(MSGW_ERR, errno, "cannot run '%s'", command);
+	}
 	pid = fork();
 	if (pid == 0)
-		child(command, so, se);
-	close(so[1]), close(se[1]);
+		leader(command, so, se, life);
+	close(so[1]), close(se[1]), close(life[0]);
 	if (pid < 0) {
-		close(so[0]), close(se[0]);
+		close(so[0]), close(se[0]), close(life[1]);
 		return err_set_errno(MSGW_ERR, errno, "cannot run '%s'", command);
 	}
 	setpgid(pid, pid);
@@ -163,38 +261,137 @@ static int local_run(void *ctx, const char *command, int timeout, struct service
 		out->status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 		kill(-pid, SIGKILL); /* nothing of ours may linger, daemons detach first */
 	}
+	close(life[1]);
 	out->out = buf_detach(&o, NULL);
 	out->err = buf_detach(&e, NULL);
 	return 0;
 }
 
-static int local_probe(void *ctx, const char *host, int port, int timeout_ms)
+/* A socket connected to host:port within timeout_ms, non-blocking, or -1. */
+static int tcp_connect(const char *host, int port, int timeout_ms)
 {
 	struct addrinfo hints = {0}, *res = NULL, *ai;
 	char portstr[16];
-	int rc = MSGW_ERR;
+	int fd = -1;
 
-	(void)ctx;
 	hints.ai_socktype = SOCK_STREAM;
 	snprintf(portstr, sizeof(portstr), "%d", port);
 	if (getaddrinfo(host, portstr, &hints, &res) != 0)
-		return MSGW_ERR;
-	for (ai = res; ai && rc; ai = ai->ai_next) {
-		int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		struct pollfd p = {fd, POLLOUT, 0};
+		return -1;
+	for (ai = res; ai && fd < 0; ai = ai->ai_next) {
+		struct pollfd p = {-1, POLLOUT, 0};
 		int soerr = 0;
 		socklen_t len = sizeof(soerr);
 
-		if (fd < 0)
+		p.fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (p.fd < 0)
 			continue;
-		if ((connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 ||
+		if ((connect(p.fd, ai->ai_addr, ai->ai_addrlen) == 0 ||
 		     (errno == EINPROGRESS && poll(&p, 1, timeout_ms) == 1 &&
-		      getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 && soerr == 0)))
-			rc = 0;
-		close(fd);
+		      getsockopt(p.fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 && soerr == 0)))
+			fd = p.fd;
+		else
+			close(p.fd);
 	}
 	freeaddrinfo(res);
-	return rc;
+	return fd;
+}
+
+static int local_probe(void *ctx, const char *host, int port, int timeout_ms)
+{
+	int fd = tcp_connect(host, port, timeout_ms);
+
+	(void)ctx;
+	if (fd < 0)
+		return MSGW_ERR;
+	close(fd);
+	return 0;
+}
+
+struct sockconn {
+	struct service_conn base;
+	int fd;
+};
+
+/* Wait until fd is ready for events or the deadline passes: 0 when ready. */
+static int ready(int fd, short events, int64_t deadline)
+{
+	for (;;) {
+		struct pollfd p = {fd, events, 0};
+		int64_t left = deadline - time_now_ms();
+		int r;
+
+		if (left <= 0)
+			return -1;
+		r = poll(&p, 1, left > 1000 ? 1000 : (int)left);
+		if (r > 0)
+			return 0;
+		if (r < 0 && errno != EINTR)
+			return -1;
+	}
+}
+
+static int sock_send(struct service_conn *c, const void *buf, size_t len, int64_t deadline)
+{
+	int fd = ((struct sockconn *)c)->fd;
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+
+		if (n > 0) {
+			p += n, len -= (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno != EAGAIN && errno != EINTR)
+			return -1;
+		if (ready(fd, POLLOUT, deadline))
+			return -1;
+	}
+	return 0;
+}
+
+static ssize_t sock_recv(struct service_conn *c, void *buf, size_t len, int64_t deadline)
+{
+	int fd = ((struct sockconn *)c)->fd;
+
+	for (;;) {
+		ssize_t n = recv(fd, buf, len, 0);
+
+		if (n >= 0)
+			return n;
+		if (errno != EAGAIN && errno != EINTR)
+			return -1;
+		if (ready(fd, POLLIN, deadline))
+			return -1;
+	}
+}
+
+static void sock_close(struct service_conn *c)
+{
+	if (!c)
+		return;
+	close(((struct sockconn *)c)->fd);
+	free(c);
+}
+
+static const struct service_conn_ops sock_ops = {sock_send, sock_recv, sock_close};
+
+static int local_connect(void *ctx, const char *host, int port, int timeout_ms,
+			 struct service_conn **out)
+{
+	struct sockconn *c;
+	int fd = tcp_connect(host, port, timeout_ms);
+
+	(void)ctx;
+	*out = NULL;
+	if (fd < 0)
+		return MSGW_ERR;
+	c = xcalloc(1, sizeof(*c));
+	c->base.ops = &sock_ops;
+	c->fd = fd;
+	*out = &c->base;
+	return 0;
 }
 
 static void local_free(void *ctx)
@@ -202,7 +399,8 @@ static void local_free(void *ctx)
 	(void)ctx;
 }
 
-static const struct service_host_ops local_ops = {local_run, local_probe, local_free};
+static const struct service_host_ops local_ops = {local_run, local_probe, local_connect,
+						  local_free};
 
 int service_host_local(struct service_host **out)
 {
@@ -271,77 +469,265 @@ int service_run_checked(struct service_host *h, const char *what, const char *co
 	return rc;
 }
 
-int service_parse_tcp(const char *health, char **host_out, int *port_out)
+/*
+ * What the status command says: 1 running (exit 0), 0 stopped (any other
+ * exit status a command gives), -1 cannot tell (it could not run, timed
+ * out, died of a signal, or the shell could not find or run it: 126, 127).
+ */
+static int ask_status(struct service_host *h, const char *status, int timeout)
 {
-	const char *p, *colon;
+	struct service_result r;
+	int says = -1;
+
+	if (service_run(h, status, timeout, &r))
+		return -1;
+	if (!r.timed_out && r.status == 0)
+		says = 1;
+	else if (!r.timed_out && r.status > 0 && r.status != 126 && r.status != 127)
+		says = 0;
+	service_result_release(&r);
+	return says;
+}
+
+int service_is_running(struct service_host *h, const char *status, int timeout)
+{
+	if (!status || !*status)
+		return 0;
+	return ask_status(h, status, timeout > 0 ? timeout : 60) == 1;
+}
+
+/* Poll the status command every 250 ms until it says want (1 running, 0
+ * stopped) or timeout seconds have passed: 0, or MSGW_ERR. */
+static int await_status(struct service_host *h, const char *what, const char *cmd,
+			const char *status, int want, int timeout)
+{
+	int64_t deadline = time_now_ms() + (timeout > 0 ? timeout : 60) * 1000LL;
+	int says;
+
+	for (;;) {
+		int64_t left = (deadline - time_now_ms() + 999) / 1000;
+
+		says = ask_status(h, status, left > 1 ? (int)(left > INT_MAX ? INT_MAX : left) : 1);
+		if (says == want)
+			return 0;
+		if (time_now_ms() >= deadline)
+			break;
+		usleep(250000);
+	}
+	return err_set(MSGW_ERR, "%s: '%s' exited 0 but status '%s' %s after %d s", what, cmd,
+		       status,
+		       says < 0	   ? "could not tell whether the service runs"
+		       : want == 0 ? "still reports the service running"
+				   : "still reports the service stopped",
+		       timeout > 0 ? timeout : 60);
+}
+
+int service_stop(struct service_host *h, const char *stop, const char *status, int timeout)
+{
+	int rc = service_run_checked(h, "stop", stop, timeout);
+
+	if (!rc && status && *status)
+		rc = await_status(h, "stop", stop, status, 0, timeout);
+	return rc;
+}
+
+int service_start(struct service_host *h, const char *start, const char *status, int timeout)
+{
+	int rc = service_run_checked(h, "start", start, timeout);
+
+	if (!rc && status && *status)
+		rc = await_status(h, "start", start, status, 1, timeout);
+	return rc;
+}
+
+static const char *const probe_prefix[] = {NULL, "tcp:", "tls:", "pop3:"};
+
+int service_parse_probe(const char *health, enum service_probe_kind *kind_out, char **host_out,
+			int *port_out)
+{
+	const char *p = NULL, *colon;
 	char *end;
 	long port;
+	int k;
+
+	*host_out = NULL;
+	*kind_out = SERVICE_PROBE_COMMAND;
+	for (k = SERVICE_PROBE_TCP; k <= SERVICE_PROBE_POP3 && !p; k++)
+		if (strncmp(health, probe_prefix[k], strlen(probe_prefix[k])) == 0) {
+			p = health + strlen(probe_prefix[k]);
+			*kind_out = (enum service_probe_kind)k;
+		}
+	if (!p)
+		return SERVICE_PROBE_COMMAND;
+	colon = strrchr(p, ':');
+	port = strtol(colon ? colon + 1 : p, &end, 10);
+	if (*end || port < 1 || port > 65535 || end == (colon ? colon + 1 : p) || colon == p)
+		return err_set(MSGW_ECONFIG,
+			       "bad health check '%s': expected %sPORT or %sHOST:PORT", health,
+			       probe_prefix[*kind_out], probe_prefix[*kind_out]);
+	if (colon && *p == '[' && colon[-1] == ']' && colon - p > 2) /* [IPv6] */
+		*host_out = xstrndup(p + 1, (size_t)(colon - p - 2));
+	else
+		*host_out = colon ? xstrndup(p, (size_t)(colon - p)) : xstrdup("127.0.0.1");
+	*port_out = (int)port;
+	return (int)*kind_out;
+}
+
+int service_parse_tcp(const char *health, char **host_out, int *port_out)
+{
+	enum service_probe_kind kind;
+	int rc;
 
 	*host_out = NULL;
 	if (strncmp(health, "tcp:", 4) != 0)
 		return 0;
-	p = health + 4;
-	colon = strrchr(p, ':');
-	port = strtol(colon ? colon + 1 : p, &end, 10);
-	if (*end || port < 1 || port > 65535 || end == (colon ? colon + 1 : p))
-		return err_set(MSGW_ECONFIG,
-			       "bad health check '%s': expected tcp:PORT or tcp:HOST:PORT", health);
-	*host_out = colon ? xstrndup(p, (size_t)(colon - p)) : xstrdup("127.0.0.1");
-	*port_out = (int)port;
-	return 1;
+	rc = service_parse_probe(health, &kind, host_out, port_out);
+	return rc < 0 ? rc : 1;
 }
 
-static int health_once(struct service_host *h, const char *health, const char *host, int port,
-		       int timeout, char *why, size_t whylen)
+struct check {
+	const char *health;
+	enum service_probe_kind kind;
+	char *host;
+	int port;
+	const struct service_login *login;
+};
+
+/* One probe's time: what is left of the check, at most 5 s. */
+static int probe_ms(int seconds_left)
+{
+	return seconds_left >= 5 ? 5000 : seconds_left * 1000;
+}
+
+static int health_once(struct service_host *h, const struct check *c, int timeout, char *why,
+		       size_t whylen)
 {
 	struct service_result r;
 	int rc;
 
-	if (host) {
-		rc = h->ops->tcp_probe(h->ctx, host, port, 1000);
+	switch (c->kind) {
+	case SERVICE_PROBE_TCP:
+		rc = h->ops->tcp_probe(h->ctx, c->host, c->port, 1000);
 		if (rc)
-			snprintf(why, whylen, "nothing accepts connections on %s:%d", host, port);
+			snprintf(why, whylen, "nothing accepts connections on %s:%d", c->host,
+				 c->port);
 		return rc;
+	case SERVICE_PROBE_TLS:
+		return service_probe_tls(h, c->host, c->port, probe_ms(timeout), why, whylen);
+	case SERVICE_PROBE_POP3:
+		return service_probe_pop3(h, c->host, c->port, probe_ms(timeout), c->login, why,
+					  whylen);
+	case SERVICE_PROBE_COMMAND:
+		break;
 	}
-	rc = service_run(h, health, timeout, &r);
+	rc = service_run(h, c->health, timeout, &r);
 	if (rc) {
 		snprintf(why, whylen, "%s", err_last());
 		return rc;
 	}
 	if (r.status != 0) {
-		snprintf(why, whylen, "'%s' exited with status %d", health, r.status);
+		snprintf(why, whylen, "'%s' exited with status %d", c->health, r.status);
 		rc = MSGW_ERR;
 	}
 	service_result_release(&r);
 	return rc;
 }
 
-int service_health(struct service_host *h, const char *health, int timeout)
+static int health_run(struct service_host *h, const char *health, int timeout,
+		      const struct service_login *login)
 {
 	int64_t deadline = time_now_ms() + (timeout > 0 ? timeout : 60) * 1000LL;
-	char *host = NULL, why[512] = "no attempt";
-	int port = 0, rc;
+	struct check c = {health, SERVICE_PROBE_COMMAND, NULL, 0, login};
+	char why[512] = "no attempt";
+	int rc;
 
 	if (!health || !*health)
 		return 0;
-	rc = service_parse_tcp(health, &host, &port);
+	rc = service_parse_probe(health, &c.kind, &c.host, &c.port);
 	if (rc < 0)
 		return rc;
 	for (;;) {
 		int left = (int)((deadline - time_now_ms()) / 1000);
 
-		if (health_once(h, health, host, port, left > 1 ? left : 1, why, sizeof(why)) ==
-		    0) {
+		if (health_once(h, &c, left > 1 ? left : 1, why, sizeof(why)) == 0) {
 			rc = 0;
 			break;
 		}
 		if (time_now_ms() >= deadline) {
-			rc = err_set(MSGW_EHEALTH, "health check '%s' failed for %d s: %s", health,
-				     timeout, why);
+			rc = err_set(MSGW_EHEALTH, "health check '%s'%s failed for %d s: %s",
+				     health, login ? " with the mail probe" : "", timeout, why);
 			break;
 		}
 		usleep(250000);
 	}
-	free(host);
+	free(c.host);
+	return rc;
+}
+
+int service_health(struct service_host *h, const char *health, int timeout)
+{
+	return health_run(h, health, timeout, NULL);
+}
+
+/* The probe password: the file's first line, which only its owner may
+ * read; the caller wipes and frees it. */
+static int read_password(char **out, const char *path)
+{
+	struct stat st;
+	char *text = NULL;
+	size_t len = 0;
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), rc = 0;
+
+	*out = NULL;
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		rc = err_set_errno(MSGW_ECONFIG, errno, "cannot read probe-password-file '%s'",
+				   path);
+		goto cleanup;
+	}
+	if (st.st_mode & 077) {
+		rc = err_set(MSGW_ECONFIG,
+			     "probe-password-file '%s' is readable by others: run 'chmod 600 %s'",
+			     path, path);
+		goto cleanup;
+	}
+	len = 1024;
+	text = xcalloc(1, len + 1);
+	n = read(fd, text, len);
+	if (n < 0) {
+		rc = err_set_errno(MSGW_ECONFIG, errno, "cannot read probe-password-file '%s'",
+				   path);
+		goto cleanup;
+	}
+	text[strcspn(text, "\r\n")] = '\0';
+	if (!*text)
+		rc = err_set(MSGW_ECONFIG, "probe-password-file '%s' is empty", path);
+cleanup:
+	if (fd >= 0)
+		close(fd);
+	if (rc && text) {
+		secure_wipe(text, len);
+		free(text);
+		text = NULL;
+	}
+	*out = text;
+	return rc;
+}
+
+int service_health_gateway(struct service_host *h, const struct config_gateway *gw)
+{
+	struct service_login l = {gw->probe_mailbox, NULL};
+	char *pw = NULL;
+	int rc;
+
+	if (!gw->probe_mailbox)
+		return health_run(h, gw->health, gw->timeout, NULL);
+	rc = read_password(&pw, gw->probe_password_file);
+	if (rc)
+		return rc;
+	l.password = pw;
+	rc = health_run(h, gw->health, gw->timeout, &l);
+	secure_wipe(pw, strlen(pw));
+	free(pw);
 	return rc;
 }

@@ -261,6 +261,105 @@ static int r_probe(void *ctx, const char *host, int port, int timeout_ms)
 	return MSGW_ERR;
 }
 
+struct chanconn {
+	struct service_conn base;
+	struct sshhost *h;
+	LIBSSH2_CHANNEL *ch;
+};
+
+static int ch_send(struct service_conn *c, const void *buf, size_t len, int64_t deadline)
+{
+	struct chanconn *cc = (struct chanconn *)c;
+	LIBSSH2_SESSION *s = ssh_session_handle(cc->h->ssh);
+	const char *p = buf;
+	int rc = 0;
+
+	libssh2_session_set_blocking(s, 0);
+	while (len > 0 && !rc) {
+		ssize_t n = libssh2_channel_write(cc->ch, p, len);
+
+		if (n > 0)
+			p += n, len -= (size_t)n;
+		else if (n != LIBSSH2_ERROR_EAGAIN || time_now_ms() >= deadline)
+			rc = -1;
+		else
+			wait_socket(cc->h, 200);
+	}
+	libssh2_session_set_blocking(s, 1);
+	return rc;
+}
+
+static ssize_t ch_recv(struct service_conn *c, void *buf, size_t len, int64_t deadline)
+{
+	struct chanconn *cc = (struct chanconn *)c;
+	LIBSSH2_SESSION *s = ssh_session_handle(cc->h->ssh);
+	ssize_t n;
+
+	libssh2_session_set_blocking(s, 0);
+	for (;;) {
+		int64_t left = deadline - time_now_ms();
+
+		n = libssh2_channel_read(cc->ch, buf, len);
+		if (n > 0 || (n == 0 && libssh2_channel_eof(cc->ch)))
+			break;
+		if (n < 0 && n != LIBSSH2_ERROR_EAGAIN) {
+			n = -1;
+			break;
+		}
+		if (left <= 0) {
+			n = -1;
+			break;
+		}
+		wait_socket(cc->h, left > 200 ? 200 : (int)left);
+	}
+	libssh2_session_set_blocking(s, 1);
+	return n;
+}
+
+static void ch_close(struct service_conn *c)
+{
+	struct chanconn *cc = (struct chanconn *)c;
+
+	if (!cc)
+		return;
+	libssh2_channel_close(cc->ch);
+	libssh2_channel_free(cc->ch);
+	free(cc);
+}
+
+static const struct service_conn_ops chan_ops = {ch_send, ch_recv, ch_close};
+
+/* A direct-tcpip channel, opened as r_probe opens it. */
+static int r_connect(void *ctx, const char *host, int port, int timeout_ms,
+		     struct service_conn **out)
+{
+	struct sshhost *h = ctx;
+	struct chanconn *cc;
+	LIBSSH2_CHANNEL *ch;
+	LIBSSH2_SESSION *s;
+	int e;
+
+	*out = NULL;
+	if (session(h))
+		return MSGW_ERR;
+	s = ssh_session_handle(h->ssh);
+	libssh2_session_set_timeout(s, timeout_ms > 0 ? timeout_ms : 1000);
+	ch = libssh2_channel_direct_tcpip_ex(s, host, port, "127.0.0.1", 22);
+	e = ch ? 0 : libssh2_session_last_errno(s);
+	libssh2_session_set_timeout(s, (long)ssh_session_timeout(h->ssh) * 1000);
+	if (!ch) {
+		if (e != LIBSSH2_ERROR_CHANNEL_FAILURE)
+			ssh_session_set_broken(h->ssh);
+		return MSGW_ERR;
+	}
+	cc = xcalloc(1, sizeof(*cc));
+	cc->base.ops = &chan_ops;
+	cc->h = h;
+	cc->ch = ch;
+	*out = &cc->base;
+	return 0;
+}
+
 static void r_free(void *ctx)
 {
 	struct sshhost *h = ctx;
@@ -275,7 +374,7 @@ static void r_free(void *ctx)
 	free(h);
 }
 
-static const struct service_host_ops ssh_ops = {r_run, r_probe, r_free};
+static const struct service_host_ops ssh_ops = {r_run, r_probe, r_connect, r_free};
 
 static char *dup_or_null(const char *s)
 {

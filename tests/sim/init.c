@@ -23,6 +23,7 @@ struct init_args {
 	const char *mode;
 	long mailboxes;
 	long console_port;
+	long pop3_port;
 };
 
 static const char notification_template[] =
@@ -44,6 +45,7 @@ static int check_args(const struct sim_opts *o, struct init_args *a)
 	a->version = o->version ? o->version : "23.1.0";
 	a->mode = o->mode ? o->mode : "server";
 	a->console_port = 8450;
+	a->pop3_port = 110;
 	if (!a->domain || !*a->domain)
 		return sim_usage_error(o, "init needs --domain");
 	if (!o->mailboxes)
@@ -52,6 +54,8 @@ static int check_args(const struct sim_opts *o, struct init_args *a)
 		return sim_usage_error(o, "--mailboxes must be a number from 0 to 1000");
 	if (o->console_port && sim_parse_long(o->console_port, 1, 65535, &a->console_port))
 		return sim_usage_error(o, "--console-port must be a number from 1 to 65535");
+	if (o->pop3_port && sim_parse_long(o->pop3_port, 1, 65535, &a->pop3_port))
+		return sim_usage_error(o, "--pop3-port must be a number from 1 to 65535");
 	if (strcmp(a->mode, "server") != 0 && strcmp(a->mode, "proxy") != 0)
 		return sim_usage_error(o, "--mode must be 'server' or 'proxy'");
 	if (!*a->version)
@@ -83,10 +87,10 @@ static int check_dir_empty(const char *dir)
 	return 0;
 }
 
-static json_t *make_ports(long console)
+static json_t *make_ports(long console, long pop3)
 {
-	json_t *p = json_pack("{s:i, s:i, s:i, s:i, s:I}", "smtp", 25, "smtps", 465, "submission",
-			      587, "pop3", 110, "console", (json_int_t)console);
+	json_t *p = json_pack("{s:i, s:i, s:i, s:I, s:I}", "smtp", 25, "smtps", 465, "submission",
+			      587, "pop3", (json_int_t)pop3, "console", (json_int_t)console);
 
 	if (!p)
 		sim_seterr("cannot build the configuration: out of memory");
@@ -95,7 +99,7 @@ static json_t *make_ports(long console)
 
 static json_t *make_root(const struct init_args *a)
 {
-	json_t *ports = make_ports(a->console_port);
+	json_t *ports = make_ports(a->console_port, a->pop3_port);
 	json_t *root;
 
 	if (!ports)

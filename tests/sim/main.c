@@ -25,9 +25,9 @@ struct sim_cmd {
 };
 
 static const struct sim_cmd commands[] = {
-    {"init", sim_cmd_init, "PDnmsV", 1, 1,
-     "init DIR --domain D --mailboxes N [--seed S] [--console-port P] [--version V]"
-     " [--mode server|proxy]"},
+    {"init", sim_cmd_init, "PODnmsV", 1, 1,
+     "init DIR --domain D --mailboxes N [--seed S] [--console-port P] [--pop3-port P]"
+     " [--version V] [--mode server|proxy]"},
     {"start", sim_cmd_start, "l", 1, 1, "start DIR [--listen ADDR]"},
     {"stop", sim_cmd_stop, "t", 1, 1, "stop DIR [--timeout SECONDS]"},
     {"status", sim_cmd_status, "", 1, 1, "status DIR"},
@@ -51,8 +51,9 @@ static const struct option all_options[] = {
     {"console-port", required_argument, NULL, 'P'}, {"description", required_argument, NULL, 'd'},
     {"domain", required_argument, NULL, 'D'},	    {"help", no_argument, NULL, 'h'},
     {"listen", required_argument, NULL, 'l'},	    {"mailboxes", required_argument, NULL, 'n'},
-    {"mode", required_argument, NULL, 'm'},	    {"seed", required_argument, NULL, 's'},
-    {"timeout", required_argument, NULL, 't'},	    {"version", required_argument, NULL, 'V'},
+    {"mode", required_argument, NULL, 'm'},	    {"pop3-port", required_argument, NULL, 'O'},
+    {"seed", required_argument, NULL, 's'},	    {"timeout", required_argument, NULL, 't'},
+    {"version", required_argument, NULL, 'V'},
 };
 
 #define NOPTIONS (sizeof(all_options) / sizeof(all_options[0]))
@@ -71,7 +72,11 @@ static void print_usage(FILE *f)
 	for (size_t i = 0; i < NCOMMANDS; i++)
 		fprintf(f, "  %s %s\n", SIM_PROG, commands[i].synopsis);
 	fprintf(f, "\nenvironment: MSGW_SIM_START_DELAY=SECONDS (daemon waits before listening),\n"
-		   "  MSGW_SIM_STOP_HANG=1 (daemon ignores SIGTERM), SOURCE_DATE_EPOCH\n");
+		   "  MSGW_SIM_STOP_HANG=1 (daemon ignores SIGTERM),\n"
+		   "  MSGW_SIM_STOP_EARLY=1 (stop signals, returns at once and exits 0),\n"
+		   "  MSGW_SIM_STOP_DELAY=SECONDS (daemon takes that long to exit, then writes\n"
+		   "  back the Gateway.json it loaded), MSGW_SIM_TLS_BROKEN=1 (TLS answered\n"
+		   "  with garbage), SOURCE_DATE_EPOCH\n");
 }
 
 int sim_usage_error(const struct sim_opts *o, const char *fmt, ...)
@@ -94,6 +99,9 @@ static void store_option(struct sim_opts *o, int val, const char *arg)
 	switch (val) {
 	case 'P':
 		o->console_port = arg;
+		break;
+	case 'O':
+		o->pop3_port = arg;
 		break;
 	case 'd':
 		o->description = arg;

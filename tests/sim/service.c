@@ -24,14 +24,19 @@
 
 /* What the daemon needs, taken from the options and Gateway.json at start. */
 struct svc {
-	char *dir;	  /* data directory */
-	char *pidfile;	  /* DIR.pid */
-	char *greeting;	  /* the line each connection gets */
-	const char *addr; /* --listen */
-	long port;	  /* ports.console */
-	double delay;	  /* MSGW_SIM_START_DELAY */
-	int hang;	  /* MSGW_SIM_STOP_HANG=1 */
-	int ready_fd;	  /* the daemon's end of the readiness pipe */
+	char *dir;		/* data directory */
+	char *pidfile;		/* DIR.pid */
+	char *greeting;		/* the line each connection gets */
+	const char *addr;	/* --listen */
+	long port;		/* ports.console */
+	long pop3_port;		/* ports.pop3 */
+	struct sim_gw gw;	/* the configuration loaded at start, for POP3 logins */
+	struct ssl_ctx_st *tls; /* the console's and POP3's certificate */
+	double delay;		/* MSGW_SIM_START_DELAY */
+	int hang;		/* MSGW_SIM_STOP_HANG=1 */
+	double linger;		/* MSGW_SIM_STOP_DELAY: seconds between SIGTERM and exit */
+	char *config;		/* Gateway.json as loaded, saved back on exit when lingering */
+	int ready_fd;		/* the daemon's end of the readiness pipe */
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -146,6 +151,14 @@ static int stop_pid(const char *pidfile, pid_t pid, long timeout)
 	return SIM_EXIT_OK;
 }
 
+/* MSGW_SIM_STOP_EARLY=1: stop only signals the daemon and exits 0 */
+static int early_stop(void)
+{
+	const char *v = getenv("MSGW_SIM_STOP_EARLY");
+
+	return v && strcmp(v, "1") == 0;
+}
+
 int sim_cmd_stop(const struct sim_opts *o)
 {
 	char *pidfile = pidfile_path(o->args[0]);
@@ -157,7 +170,11 @@ int sim_cmd_stop(const struct sim_opts *o)
 		free(pidfile);
 		return sim_usage_error(o, "--timeout must be a number of seconds from 0 to 3600");
 	}
-	if (read_pid(pidfile, &pid) != 0) {
+	if (early_stop()) {
+		/* like `sc.exe stop`: ask, do not wait, and say 0 whatever happens */
+		if (read_pid(pidfile, &pid) == 0 && pid_alive(pid))
+			kill(pid, SIGTERM);
+	} else if (read_pid(pidfile, &pid) != 0) {
 		sim_warn("not running");
 	} else if (!pid_alive(pid)) {
 		unlink(pidfile);
@@ -298,31 +315,59 @@ static int open_listener(const struct svc *s)
 	return fd;
 }
 
-static void answer(int lfd, const char *greeting)
-{
-	int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-
-	if (c < 0)
-		return;
-	if (send(c, greeting, strlen(greeting), MSG_NOSIGNAL) < 0) {
-		/* the client left early; nothing to do */
-	}
-	close(c);
-}
-
-static void serve(const struct svc *s, int lfd, const sigset_t *waitmask)
+static void serve(const struct svc *s, int lfd, int pfd, const sigset_t *waitmask)
 {
 	while (!stop_requested) {
-		struct pollfd p = {lfd, POLLIN, 0};
-		int r = ppoll(&p, 1, NULL, waitmask);
+		struct pollfd p[2] = {{lfd, POLLIN, 0}, {pfd, POLLIN, 0}};
+		int r = ppoll(p, pfd >= 0 ? 2 : 1, NULL, waitmask);
 
 		if (r < 0 && errno != EINTR) {
 			sim_log(s->dir, "poll failed: %s", strerror(errno));
 			return;
 		}
-		if (r > 0 && (p.revents & POLLIN))
-			answer(lfd, s->greeting);
+		if (r > 0 && (p[0].revents & POLLIN))
+			sim_console_answer(lfd, s->greeting, s->tls);
+		if (r > 0 && pfd >= 0 && (p[1].revents & POLLIN))
+			sim_pop3_answer(pfd, &s->gw, s->tls);
 	}
+}
+
+/* The POP3 listener on ports.pop3, or -1 (logged) when it cannot be bound:
+ * the default port 110 needs privileges the tests do not have. */
+static int open_pop3(struct svc *s)
+{
+	long console = s->port;
+	int fd;
+
+	s->port = s->pop3_port;
+	fd = open_listener(s);
+	s->port = console;
+	if (fd < 0)
+		sim_log(s->dir, "no POP3: %s", sim_lasterr());
+	return fd;
+}
+
+/*
+ * MSGW_SIM_STOP_DELAY: the daemon takes that long to shut down after
+ * SIGTERM (status still says running), then writes back the Gateway.json it
+ * loaded, as a service that saves its settings on exit does: files swapped
+ * before it is gone are overwritten.
+ */
+static void linger(const struct svc *s)
+{
+	struct timespec t;
+	char *path;
+
+	if (s->linger <= 0)
+		return;
+	t.tv_sec = (time_t)s->linger;
+	t.tv_nsec = (long)((s->linger - (double)t.tv_sec) * 1e9);
+	while (nanosleep(&t, &t) < 0 && errno == EINTR)
+		;
+	path = sim_strdupf("%s/%s", s->dir, SIM_CONFIG);
+	if (s->config && sim_write_atomic(path, s->config, strlen(s->config), 0644) == 0)
+		sim_log(s->dir, "settings saved on exit to '%s'", path);
+	free(path);
 }
 
 /* The daemon, after fork: returns its exit code up through main. */
@@ -348,11 +393,19 @@ static int daemon_main(struct svc *s)
 		return SIM_EXIT_FAIL;
 	}
 	if (lfd >= 0) {
+		int pfd = open_pop3(s);
+
+		s->tls = sim_tls_new();
+		if (!s->tls)
+			sim_log(s->dir, "console without TLS: %s", sim_lasterr());
 		sim_log(s->dir, "service started: pid %ld, console on %s:%ld", (long)getpid(),
 			s->addr, s->port);
 		report(s, "OK\n");
-		serve(s, lfd, &waitmask);
+		serve(s, lfd, pfd, &waitmask);
 		close(lfd);
+		if (pfd >= 0)
+			close(pfd);
+		linger(s);
 	}
 	remove_pidfile_of(s->pidfile, getpid());
 	sim_log(s->dir, "service stopped: pid %ld", (long)getpid());
@@ -413,22 +466,32 @@ static int fork_daemon(struct svc *s)
 	return rc;
 }
 
-static int read_env(struct svc *s)
+/* A number of seconds from 0 to 3600 in the environment (unset: 0). */
+static int seconds_of(const char *name, double *out)
 {
-	const char *delay = getenv("MSGW_SIM_START_DELAY");
-	const char *hang = getenv("MSGW_SIM_STOP_HANG");
+	const char *v = getenv(name);
 	char *end = NULL;
 
-	s->hang = hang && strcmp(hang, "1") == 0;
-	s->delay = 0;
-	if (!delay || !*delay)
+	*out = 0;
+	if (!v || !*v)
 		return 0;
 	errno = 0;
-	s->delay = strtod(delay, &end);
-	if (errno || *end || !(s->delay >= 0 && s->delay <= 3600)) {
-		sim_seterr("MSGW_SIM_START_DELAY must be a number of seconds from 0 to 3600");
+	*out = strtod(v, &end);
+	if (errno || *end || !(*out >= 0 && *out <= 3600)) {
+		sim_seterr("%s must be a number of seconds from 0 to 3600", name);
 		return -1;
 	}
+	return 0;
+}
+
+static int read_env(struct svc *s)
+{
+	const char *hang = getenv("MSGW_SIM_STOP_HANG");
+
+	s->hang = hang && strcmp(hang, "1") == 0;
+	if (seconds_of("MSGW_SIM_START_DELAY", &s->delay) ||
+	    seconds_of("MSGW_SIM_STOP_DELAY", &s->linger))
+		return -1;
 	return 0;
 }
 
@@ -445,11 +508,19 @@ static int load_svc(struct svc *s, const char *dir)
 		return -1;
 	}
 	s->dir = sim_strdupf("%s", gw.dir);
+	if (s->linger > 0) {
+		size_t len;
+
+		if (sim_read_file(gw.path, &s->config, &len))
+			s->config = NULL;
+	}
 	s->greeting = sim_strdupf("MSGW-SIM OK %s %zu\n", sim_gw_str(&gw, "domain"),
 				  json_array_size(json_object_get(gw.root, "mailboxes")));
 	s->port =
 	    (long)json_integer_value(json_object_get(json_object_get(gw.root, "ports"), "console"));
-	sim_gw_release(&gw);
+	s->pop3_port =
+	    (long)json_integer_value(json_object_get(json_object_get(gw.root, "ports"), "pop3"));
+	s->gw = gw; /* kept for POP3 logins; the daemon's copy lives until it exits */
 	return 0;
 }
 
@@ -474,5 +545,8 @@ int sim_cmd_start(const struct sim_opts *o)
 	free(s.dir);
 	free(s.pidfile);
 	free(s.greeting);
+	free(s.config);
+	if (s.gw.root)
+		sim_gw_release(&s.gw);
 	return rc;
 }

@@ -4,8 +4,9 @@
  * shaped like the real product's (Gateway.json, Certificates/, Templates/,
  * Logs/, one mbx-<32 hex> store per mailbox) and encrypts mail for real, so
  * mail becomes undecryptable exactly when the key material in Gateway.json
- * changes.  It does not speak SMTP or POP3: delivery and retrieval are
- * subcommands, and the console port only answers a one-line greeting.
+ * changes.  It does not speak SMTP: delivery is a subcommand.  The console
+ * port answers a one-line greeting (in clear or inside TLS), and the POP3
+ * port speaks STLS, USER/PASS and STAT (net.c); retrieval is `fetch`.
  *
  * Conventions: helpers return 0 or -1 and record a message with sim_seterr;
  * the subcommand that sees -1 prints it with sim_fail.  Subcommands return
@@ -44,6 +45,7 @@ struct sim_opts {
 	char **args;		  /* positional arguments */
 	int nargs;		  /* their number */
 	const char *console_port; /* --console-port (init) */
+	const char *pop3_port;	  /* --pop3-port (init) */
 	const char *description;  /* --description (add-mailbox) */
 	const char *domain;	  /* --domain (init) */
 	const char *listen;	  /* --listen (start) */
@@ -119,6 +121,12 @@ int sim_valid_id(const char *id);
 json_t *sim_mailbox_new(const char *description, char password_out[SIM_PASSWORD_LEN + 1]);
 int sim_mailbox_rekey(json_t *mbx, char password_out[SIM_PASSWORD_LEN + 1]);
 char *sim_store_path(const struct sim_gw *gw, const char *id); /* caller frees */
+
+/* net.c: the service's console (TLS or clear) and POP3 (STLS) answers. */
+struct ssl_ctx_st;
+struct ssl_ctx_st *sim_tls_new(void); /* a self-signed certificate, in memory */
+void sim_console_answer(int lfd, const char *greeting, struct ssl_ctx_st *ctx);
+void sim_pop3_answer(int lfd, const struct sim_gw *gw, struct ssl_ctx_st *ctx);
 
 /* The subcommands (init.c, service.c, mail.c, admin.c). */
 int sim_cmd_init(const struct sim_opts *o);
