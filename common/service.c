@@ -1,11 +1,12 @@
 /*
- * service: the local backend of service commands (fork, /bin/sh -c, own
- * process group, timeout kills the group) and the health check, which works
+ * service: the local backend of service commands (/bin/sh -c under proc's
+ * lifeline leader, own process group, timeout kills the group) and the health check, which works
  * the same for every backend through the ops table.
  */
 #include "service.h"
 #include "err.h"
 #include "log.h"
+#include "proc.h"
 #include "util.h"
 
 #include <arpa/inet.h>
@@ -79,189 +80,36 @@ static bool pump(int fdo, int fde, struct buf *out, struct buf *err, int64_t dea
 	return true;
 }
 
-static void kill_group(pid_t pid)
-{
-	int i, status;
-
-	kill(-pid, SIGTERM);
-	for (i = 0; i < 20; i++) {
-		if (waitpid(pid, &status, WNOHANG) == pid) {
-			kill(-pid, SIGKILL); /* stragglers in the group */
-			return;
-		}
-		usleep(100000);
-	}
-	kill(-pid, SIGKILL);
-	waitpid(pid, &status, 0);
-}
-
-/* Reap pid before deadline (0: none); false when it is still running. */
-static bool wait_until(pid_t pid, int *status, int64_t deadline)
-{
-	for (;;) {
-		pid_t r = waitpid(pid, status, deadline ? WNOHANG : 0);
-
-		if (r == pid)
-			return true;
-		if (r < 0 && errno != EINTR)
-			return true; /* nothing to wait for */
-		if (r == 0 && time_now_ms() >= deadline)
-			return false;
-		if (r == 0)
-			usleep(20000);
-	}
-}
-
-static void child(const char *command, int out, int err)
-{
-	int devnull = open("/dev/null", O_RDONLY);
-	sigset_t none;
-
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	dup2(devnull, 0);
-	dup2(out, 1);
-	dup2(err, 2);
-	if (out > 2)
-		close(out);
-	if (err > 2)
-		close(err);
-	execl("/bin/sh", "sh", "-c", command, (char *)NULL);
-	_exit(127);
-}
-
-/* Close every descriptor above 2 but a, b and c: the leader lives as long
- * as the command and must not hold our locks, files or connections. */
-static void keep_only(int a, int b, int c)
-{
-	int keep[3] = {a, b, c}, i, j, from = 3;
-
-	for (i = 0; i < 3; i++)
-		for (j = i + 1; j < 3; j++)
-			if (keep[j] < keep[i]) {
-				int t = keep[i];
-
-				keep[i] = keep[j];
-				keep[j] = t;
-			}
-	for (i = 0; i < 3; i++) {
-		if (keep[i] > from)
-			close_range((unsigned)from, (unsigned)keep[i] - 1, 0);
-		if (keep[i] >= from)
-			from = keep[i] + 1;
-	}
-	close_range((unsigned)from, ~0U, 0);
-}
-
-static void on_chld(int sig)
-{
-	(void)sig;
-}
-
-/* The command's end: exit as it did, or die of its signal. */
-static void leave_as(int status)
-{
-	if (WIFSIGNALED(status)) {
-		signal(WTERMSIG(status), SIG_DFL);
-		raise(WTERMSIG(status));
-	}
-	_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 127);
-}
-
-/*
- * The process between us and the command: it leads the command's process
- * group and holds the read end of the lifeline, a pipe whose write end only
- * we hold.  When we die, killed at any instant, the lifeline reads EOF and
- * the leader kills its whole group, itself included, so nothing we started
- * outlives us.  Otherwise it waits for the command and exits as it did.
- */
-static void leader(const char *command, int so[2], int se[2], int life[2])
-{
-	struct sigaction sa = {0};
-	sigset_t block, wait_mask;
-	pid_t pid;
-	int status;
-
-	setpgid(0, 0);
-	close(life[1]);
-	close(so[0]), close(se[0]);
-	keep_only(so[1], se[1], life[0]);
-	/* our handlers (the scheduler's SIGTERM flag) must not keep the leader
-	 * alive when its group is told to end */
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGINT, SIG_DFL);
-	signal(SIGHUP, SIG_DFL);
-	sa.sa_handler = on_chld;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGCHLD, &sa, NULL);
-	sigemptyset(&block);
-	sigaddset(&block, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &block, &wait_mask);
-	sigdelset(&wait_mask, SIGCHLD);
-	pid = fork();
-	if (pid == 0) {
-		close(life[0]);
-		child(command, so[1], se[1]);
-	}
-	close(so[1]), close(se[1]);
-	if (pid < 0)
-		_exit(127);
-	for (;;) {
-		struct pollfd p = {life[0], POLLIN, 0};
-
-		if (waitpid(pid, &status, WNOHANG) == pid)
-			leave_as(status);
-		if (ppoll(&p, 1, NULL, &wait_mask) > 0 && (p.revents & (POLLIN | POLLHUP)))
-			kill(0, SIGKILL); /* the lifeline broke: we are gone */
-	}
-}
-
 static int local_run(void *ctx, const char *command, int timeout, struct service_result *out)
 {
+	struct proc_spec spec = {.shell = command, .capture = true};
+	struct proc p;
 	struct buf o, e;
-	int so[2], se[2], life[2], status = 0;
+	int status = 0;
 	int64_t deadline;
 	bool done;
-	pid_t pid;
 
 	(void)ctx;
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, so) < 0)
-		return err_set_errno(MSGW_ERR, errno, "cannot run '%s'", command);
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, se) < 0) {
-		close(so[0]), close(so[1]);
-		return err_set_errno(MSGW_ERR, errno, "cannot run '%s'", command);
-	}
-	if (pipe2(life, O_CLOEXEC) < 0) {
-		close(so[0]), close(so[1]), close(se[0]), close(se[1]);
-		return err_set_errno(MSGW_ERR, errno, "cannot run '%s'", command);
-	}
-	pid = fork();
-	if (pid == 0)
-		leader(command, so, se, life);
-	close(so[1]), close(se[1]), close(life[0]);
-	if (pid < 0) {
-		close(so[0]), close(se[0]), close(life[1]);
-		return err_set_errno(MSGW_ERR, errno, "cannot run '%s'", command);
-	}
-	setpgid(pid, pid);
+	if (proc_start(&p, &spec) < 0)
+		return MSGW_ERR;
 	buf_init(&o), buf_init(&e);
 	deadline = timeout > 0 ? time_now_ms() + timeout * 1000LL : 0;
-	done = pump(so[0], se[0], &o, &e, deadline);
-	close(so[0]), close(se[0]);
+	done = pump(p.out, p.err, &o, &e, deadline);
+	close(p.out), close(p.err);
+	p.out = p.err = -1;
 	memset(out, 0, sizeof(*out));
 	/* the pipes may close long before the command ends (exec >/dev/null):
 	 * the deadline still applies to the wait */
-	if (done && !wait_until(pid, &status, deadline))
+	if (done && !proc_wait(&p, deadline, &status))
 		done = false;
 	if (!done) {
-		kill_group(pid);
+		proc_kill(&p);
 		out->timed_out = true;
 		out->status = -1;
 	} else {
 		out->status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-		kill(-pid, SIGKILL); /* nothing of ours may linger, daemons detach first */
 	}
-	close(life[1]);
+	proc_release(&p); /* nothing of ours may linger, daemons detach first */
 	out->out = buf_detach(&o, NULL);
 	out->err = buf_detach(&e, NULL);
 	return 0;

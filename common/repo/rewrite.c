@@ -36,6 +36,7 @@
 #include "err.h"
 #include "lock.h"
 #include "log.h"
+#include "proc.h"
 #include "util.h"
 
 #include <dirent.h>
@@ -625,7 +626,9 @@ void repo_rewrite_result_release(struct repo_rewrite_result *res)
 
 /*
  * Run git on the repository with args (NULL-terminated), its output on our
- * stderr (common/ never writes to stdout).  The system's and the user's
+ * stderr (common/ never writes to stdout), under proc's lifeline leader:
+ * when we are killed, git and every process it started die with us, so no
+ * repack writes into the store after our lock is gone.  The system's and the user's
  * git configuration are left out, so no gc.* setting of theirs changes
  * what a prune keeps; every file git writes is fsync'd.
  */
@@ -633,9 +636,12 @@ static int run_git(struct repo *r, const char *const *args)
 {
 	const char *argv[16];
 	char *gitdir = xasprintf("--git-dir=%s", r->gitdir);
+	static const char *const env[] = {"GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null",
+					  NULL};
+	struct proc_spec spec = {.argv = argv, .env = env};
+	struct proc p;
 	size_t n = 0;
-	int status = 0;
-	pid_t pid;
+	int status = -1, rc; /* -1: a failure, should the wait find nothing */
 
 	argv[n++] = "git";
 	argv[n++] = gitdir;
@@ -644,20 +650,12 @@ static int run_git(struct repo *r, const char *const *args)
 	while (*args && n < sizeof(argv) / sizeof(argv[0]) - 1)
 		argv[n++] = *args++;
 	argv[n] = NULL;
-	pid = fork();
-	if (pid == 0) {
-		dup2(2, 1);
-		setenv("GIT_CONFIG_NOSYSTEM", "1", 1);
-		setenv("GIT_CONFIG_GLOBAL", "/dev/null", 1);
-		execvp("git", (char *const *)argv);
-		_exit(127);
-	}
+	rc = proc_start(&p, &spec);
 	free(gitdir);
-	if (pid < 0)
-		return err_set_errno(MSGW_ERR, errno, "cannot start git");
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			return err_set_errno(MSGW_ERR, errno, "cannot wait for git");
+	if (rc < 0)
+		return err_wrap(rc, "cannot start git");
+	proc_wait(&p, 0, &status);
+	proc_release(&p);
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
 		return err_set(MSGW_ERR, "cannot run 'git %s': is git installed?", argv[4]);
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
