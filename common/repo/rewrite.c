@@ -753,7 +753,7 @@ static void count_reflog(struct store_counts *c, const char *dir)
 		char *path;
 		struct stat st;
 
-		if (de->d_name[0] == '.')
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
 		path = xasprintf("%s/%s", dir, de->d_name);
 		if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
@@ -902,7 +902,7 @@ static void remove_matching(const char *dir, const char *const *prefixes, const 
 		struct stat st;
 		bool match;
 
-		if (de->d_name[0] == '.')
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
 		path = xasprintf("%s/%s", dir, de->d_name);
 		if (lstat(path, &st) < 0) {
@@ -936,20 +936,29 @@ static void remove_matching(const char *dir, const char *const *prefixes, const 
  */
 static void clear_leftovers(struct repo *r)
 {
-	static const char *const tmp_objects[] = {"tmp_obj", NULL};
-	static const char *const tmp_packs[] = {
-	    "tmp_pack_", "tmp_idx_", "tmp_rev_", "tmp_mtimes_", "tmp_bitmap_", "pack_git2_", NULL};
-	static const char *const top_locks[] = {"packed-refs.lock", "HEAD.lock", "config.lock",
-						"shallow.lock", NULL};
+	static const char *const tmp_objects[] = {"tmp_obj", "tmp_graph_", NULL};
+	/* .tmp-<pid>-pack-*: git repack's names for pack-objects' output
+	 * before it renames them into place */
+	static const char *const tmp_packs[] = {"tmp_pack_",   "tmp_idx_",    "tmp_rev_",
+						"tmp_mtimes_", "tmp_bitmap_", "pack_git2_",
+						".tmp-",       NULL};
+	/* packed-refs.new: git pack-refs' temporary file, which makes the
+	 * next pack-refs fail ("File exists") when a kill leaves it */
+	static const char *const top_locks[] = {"packed-refs.lock", "packed-refs.new", "HEAD.lock",
+						"config.lock",	    "shallow.lock",    NULL};
 	char *refs = xasprintf("%s/refs", r->gitdir), *logs = xasprintf("%s/logs", r->gitdir);
 	char *objdir = xasprintf("%s/objects", r->gitdir);
 	char *packdir = xasprintf("%s/objects/pack", r->gitdir);
+	char *infodir = xasprintf("%s/objects/info", r->gitdir);
 
 	remove_matching(refs, NULL, ".lock", true, "stale git lock file");
 	remove_matching(logs, NULL, ".lock", true, "stale git lock file");
 	remove_matching(r->gitdir, top_locks, NULL, false, "stale git lock file");
 	remove_matching(objdir, tmp_objects, NULL, true, "temporary object");
 	remove_matching(packdir, tmp_packs, NULL, false, "temporary pack file");
+	/* commit-graph.lock, commit-graph-chain.lock of git commit-graph */
+	remove_matching(infodir, NULL, ".lock", true, "stale git lock file");
+	free(infodir);
 	free(packdir);
 	free(objdir);
 	free(logs);

@@ -5,7 +5,9 @@
 # child of git, as repack's pack-objects is) and waits for it.  Within
 # three seconds of the kill neither may run any more: they would write
 # into the store without the lock the next run is free to take.  The next
-# prune (stock git) then succeeds and leaves no tmp_pack_* behind.
+# prune (stock git) then clears what a git killed at other instants leaves
+# (packed-refs.new, .tmp-<pid>-pack-*, commit-graph.lock), succeeds and
+# leaves no tmp_* behind.
 test_description='a killed prune kills its git children'
 . "$(dirname "$0")/test-lib.sh"
 
@@ -61,8 +63,20 @@ test_expect_success 'a prune killed during git repack leaves no git running' '
 	! alive "$(cat git.pid)" && ! alive "$(cat sleep.pid)"
 '
 
-test_expect_success 'the next prune succeeds and leaves no temporary pack' '
+# What git leaves when it is killed at other instants: pack-refs'
+# temporary file (the next pack-refs fails on it: "File exists"), repack's
+# names for pack-objects' output, commit-graph's lock.
+test_expect_success 'the next prune clears what a killed git left and succeeds' '
+	git -C repo.git pack-refs --all &&
+	echo x >repo.git/packed-refs.new &&
+	echo x >repo.git/objects/pack/.tmp-4242-pack-0123.pack &&
+	echo x >repo.git/objects/info/commit-graph.lock &&
 	msgw-agent -c c.conf prune >/dev/null 2>next.err &&
+	test_grep "packed-refs.new" next.err &&
+	test_grep "tmp-4242-pack" next.err &&
+	test ! -e repo.git/packed-refs.new &&
+	test ! -e repo.git/objects/pack/.tmp-4242-pack-0123.pack &&
+	test ! -e repo.git/objects/info/commit-graph.lock &&
 	test "$(git -C repo.git rev-list --count msgw1)" = 1 &&
 	test -z "$(find repo.git/objects -name "tmp_*")" &&
 	git -C repo.git fsck --strict
