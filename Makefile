@@ -51,7 +51,7 @@ ALL_CFLAGS := -std=gnu11 $(WARN) $(HARDEN) $(CFLAGS) -iquote common -include com
 	$(PKG_CFLAGS) -MMD -MP
 LDFLAGS_ALL := -pie -Wl,-z,relro,-z,now $(LDSAN) $(LDFLAGS)
 
-COMMON_SRC := $(wildcard common/*.c common/repo/*.c)
+COMMON_SRC := $(wildcard common/*.c common/repo/*.c common/fsys/*.c)
 CLI_SRC    := $(wildcard cli/*.c)
 AGENT_SRC  := $(wildcard agent/*.c)
 RESTORE_SRC := $(wildcard restore/*.c)
@@ -175,11 +175,11 @@ bench-smoke: deps
 	scripts/bench --smoke
 
 format:
-	clang-format -i $(COMMON_SRC) $(wildcard common/*.h common/repo/*.h) $(CLI_SRC) $(wildcard cli/*.h) $(AGENT_SRC) $(wildcard agent/*.h) \
+	clang-format -i $(COMMON_SRC) $(wildcard common/*.h common/repo/*.h common/fsys/*.h) $(CLI_SRC) $(wildcard cli/*.h) $(AGENT_SRC) $(wildcard agent/*.h) \
 		$(RESTORE_SRC) $(wildcard restore/*.h) $(SIM_SRC) $(wildcard tests/sim/*.h) $(UNIT_SRC)
 
 format-check:
-	clang-format --dry-run -Werror $(COMMON_SRC) $(wildcard common/*.h common/repo/*.h) $(CLI_SRC) $(wildcard cli/*.h) $(AGENT_SRC) \
+	clang-format --dry-run -Werror $(COMMON_SRC) $(wildcard common/*.h common/repo/*.h common/fsys/*.h) $(CLI_SRC) $(wildcard cli/*.h) $(AGENT_SRC) \
 		$(wildcard agent/*.h) $(RESTORE_SRC) $(wildcard restore/*.h) $(SIM_SRC) \
 		$(wildcard tests/sim/*.h) $(UNIT_SRC)
 

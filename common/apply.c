@@ -25,20 +25,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static void fault(const char *point)
-{
-#ifdef MSGW_TESTING
-	const char *f = getenv("MSGW_FAULT");
-
-	if (f && strcmp(f, point) == 0) {
-		log_warn("fault injection: killed at '%s'", point);
-		raise(SIGKILL);
-	}
-#else
-	(void)point;
-#endif
-}
-
 static char *suffixed(const char *path, const char *suffix)
 {
 	return xasprintf("%s%s", path, suffix);
@@ -549,7 +535,7 @@ int apply_swap_all(struct fsys *fs, const struct journal *j)
 	for (i = 0; !rc && i < j->n; i++) {
 		rc = swap_one(fs, &j->e[i]);
 		if (i == j->n / 2)
-			fault("mid-swap");
+			fault_point("mid-swap");
 	}
 	snprintf(msg, sizeof(msg), "%s", err_last());
 	sync_parents(fs, j);
@@ -661,7 +647,7 @@ static int commit(const struct apply_env *env, struct journal *j, char restored[
 	rc = save_journal(env, j);
 	if (rc)
 		return rc;
-	fault("before-commit");
+	fault_point("before-commit");
 	commit_backups(env->fs, j);
 	rc = record(env, "restored", j->snapshot, j->forced, restored);
 	if (rc)
@@ -822,7 +808,7 @@ static int swap_and_start(struct apply_result *out, const struct apply_env *env,
 	bool hostile;
 
 	out->swap_ms = time_now_ms() - t0;
-	fault("before-start");
+	fault_point("before-start");
 	if (!rc) {
 		t0 = time_now_ms();
 		rc = start_healthy(env);
@@ -886,13 +872,13 @@ int apply_run(struct apply_result *out, const struct apply_env *env, struct plan
 	rc = stage(env, &j, p);
 	if (rc)
 		goto cleanup;
-	fault("after-stage");
+	fault_point("after-stage");
 	t_stop = time_now_ms();
 	rc = stop_service(env, &j);
 	out->stop_ms = time_now_ms() - t_stop;
 	if (rc)
 		goto cleanup;
-	fault("after-stop");
+	fault_point("after-stop");
 	rc = swap_and_start(out, env, &j, t_stop);
 	if (rc)
 		goto cleanup;

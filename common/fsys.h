@@ -2,7 +2,7 @@
  * fsys: the file-access interface through which the tools reach a gateway's
  * data directory, like redis's rio: one struct of function pointers, two
  * backends (the local POSIX file system here, SFTP over libssh2 in
- * fsys_sftp.c).  Every path given to these functions is relative to the
+ * fsys/sftp.c).  Every path given to these functions is relative to the
  * location's root ("" or "." is the root itself) and uses '/' separators;
  * the backend joins it to the root.  Nothing here follows symbolic links:
  * fsys_stat is lstat.
@@ -111,7 +111,7 @@ int fsys_open_local(struct fsys **out, const char *root);
  * opts may be NULL for local paths. */
 int fsys_open(struct fsys **out, const char *location, const struct fsys_open_opts *opts);
 
-/* Register the SFTP opener (fsys_sftp.c); NULL opener means ssh:// locations
+/* Register the SFTP opener (fsys/sftp.c); NULL opener means ssh:// locations
  * fail with "ssh locations are not supported in this build". */
 typedef int (*fsys_remote_opener)(struct fsys **out, const char *location,
 				  const struct fsys_open_opts *opts);

@@ -235,30 +235,38 @@ static int r_run(void *ctx, const char *command, int timeout, struct service_res
 	return 0;
 }
 
-static int r_probe(void *ctx, const char *host, int port, int timeout_ms)
+/*
+ * A direct-tcpip channel to host:port from the gateway's side, or NULL.  A
+ * refused forward is an answer; anything else leaves libssh2's channel-open
+ * state half-way, so the session is then not used again.
+ */
+static LIBSSH2_CHANNEL *open_forward(struct sshhost *h, const char *host, int port, int timeout_ms)
 {
-	struct sshhost *h = ctx;
 	LIBSSH2_CHANNEL *ch;
 	LIBSSH2_SESSION *s;
 	int e;
 
 	if (session(h))
-		return MSGW_ERR;
+		return NULL;
 	s = ssh_session_handle(h->ssh);
 	libssh2_session_set_timeout(s, timeout_ms > 0 ? timeout_ms : 1000);
 	ch = libssh2_channel_direct_tcpip_ex(s, host, port, "127.0.0.1", 22);
 	e = ch ? 0 : libssh2_session_last_errno(s);
 	libssh2_session_set_timeout(s, (long)ssh_session_timeout(h->ssh) * 1000);
-	if (ch) {
-		libssh2_channel_close(ch);
-		libssh2_channel_free(ch);
-		return 0;
-	}
-	/* a refused forward is an answer; anything else leaves libssh2's
-	 * channel-open state half-way, so the session is not used again */
-	if (e != LIBSSH2_ERROR_CHANNEL_FAILURE)
+	if (!ch && e != LIBSSH2_ERROR_CHANNEL_FAILURE)
 		ssh_session_set_broken(h->ssh);
-	return MSGW_ERR;
+	return ch;
+}
+
+static int r_probe(void *ctx, const char *host, int port, int timeout_ms)
+{
+	LIBSSH2_CHANNEL *ch = open_forward(ctx, host, port, timeout_ms);
+
+	if (!ch)
+		return MSGW_ERR;
+	libssh2_channel_close(ch);
+	libssh2_channel_free(ch);
+	return 0;
 }
 
 struct chanconn {
@@ -329,32 +337,19 @@ static void ch_close(struct service_conn *c)
 
 static const struct service_conn_ops chan_ops = {ch_send, ch_recv, ch_close};
 
-/* A direct-tcpip channel, opened as r_probe opens it. */
+/* A connection through a direct-tcpip channel (open_forward). */
 static int r_connect(void *ctx, const char *host, int port, int timeout_ms,
 		     struct service_conn **out)
 {
-	struct sshhost *h = ctx;
+	LIBSSH2_CHANNEL *ch = open_forward(ctx, host, port, timeout_ms);
 	struct chanconn *cc;
-	LIBSSH2_CHANNEL *ch;
-	LIBSSH2_SESSION *s;
-	int e;
 
 	*out = NULL;
-	if (session(h))
+	if (!ch)
 		return MSGW_ERR;
-	s = ssh_session_handle(h->ssh);
-	libssh2_session_set_timeout(s, timeout_ms > 0 ? timeout_ms : 1000);
-	ch = libssh2_channel_direct_tcpip_ex(s, host, port, "127.0.0.1", 22);
-	e = ch ? 0 : libssh2_session_last_errno(s);
-	libssh2_session_set_timeout(s, (long)ssh_session_timeout(h->ssh) * 1000);
-	if (!ch) {
-		if (e != LIBSSH2_ERROR_CHANNEL_FAILURE)
-			ssh_session_set_broken(h->ssh);
-		return MSGW_ERR;
-	}
 	cc = xcalloc(1, sizeof(*cc));
 	cc->base.ops = &chan_ops;
-	cc->h = h;
+	cc->h = ctx;
 	cc->ch = ch;
 	*out = &cc->base;
 	return 0;

@@ -1,7 +1,7 @@
 /*
  * ssh: libssh2 sessions to gateways' hosts, and the known_hosts check that
  * both these sessions and the repository's git transport (common/repo/remote.c)
- * use.  The SFTP backend of fsys (fsys_sftp.c) and the ssh backend of
+ * use.  The SFTP backend of fsys (fsys/sftp.c) and the ssh backend of
  * service (service_ssh.c) are built on the sessions here.
  *
  * Sessions are cached per (user, host, port) for the life of the process
@@ -50,7 +50,7 @@ struct ssh_session;
  * closed at exit. */
 void ssh_register(void);
 
-/* The openers ssh_register() installs: fsys over SFTP (fsys_sftp.c) and
+/* The openers ssh_register() installs: fsys over SFTP (fsys/sftp.c) and
  * service commands over exec channels (service_ssh.c).  location is an
  * ssh:// URL (location.h); opts must name a known-hosts file. */
 int fsys_sftp_open(struct fsys **out, const char *location, const struct fsys_open_opts *opts);

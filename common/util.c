@@ -3,9 +3,11 @@
  */
 #include "util.h"
 #include "err.h"
+#include "log.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -246,6 +248,20 @@ void secure_wipe(void *p, size_t n)
 {
 	if (p)
 		explicit_bzero(p, n);
+}
+
+void fault_point(const char *point)
+{
+#ifdef MSGW_TESTING
+	const char *f = getenv("MSGW_FAULT");
+
+	if (f && strcmp(f, point) == 0) {
+		log_warn("fault injection: killed at '%s'", point);
+		raise(SIGKILL);
+	}
+#else
+	(void)point;
+#endif
 }
 
 int read_whole_file(char **out, size_t *len_out, const char *path)

@@ -66,4 +66,10 @@ int fsync_dir(const char *path);
 /* Wipe memory that held a secret. */
 void secure_wipe(void *p, size_t n);
 
+/* A fault point of the test build (MSGW_TESTING): MSGW_FAULT=point kills
+ * the process there with SIGKILL, as a crash or power cut would; the
+ * crash-safety tests name apply's and prune's points.  A no-op in release
+ * builds. */
+void fault_point(const char *point);
+
 #endif

@@ -52,22 +52,6 @@
 
 #define JOURNAL "msgw-prune.journal"
 
-/* A fault point of the test build (as apply.c's): MSGW_FAULT=point kills
- * the process there. */
-static void fault(const char *point)
-{
-#ifdef MSGW_TESTING
-	const char *f = getenv("MSGW_FAULT");
-
-	if (f && strcmp(f, point) == 0) {
-		log_warn("fault injection: killed at '%s'", point);
-		raise(SIGKILL);
-	}
-#else
-	(void)point;
-#endif
-}
-
 int repo_tagged_commits(char ***ids_out, size_t *n_out, struct repo *r)
 {
 	git_repository *g = r->g;
@@ -475,7 +459,7 @@ static int moves_apply(size_t *moved_out, git_repository *g, const struct ref_mo
 		int e;
 
 		if (i + 1 == n)
-			fault("prune-before-branch");
+			fault_point("prune-before-branch");
 		e = git_reference_name_to_id(&cur, g, m[i].name);
 		if (e == 0 && git_oid_equal(&cur, &m[i].to))
 			continue;

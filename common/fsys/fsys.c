@@ -2,7 +2,7 @@
  * fsys: the backend-independent half of the file-access interface: dispatch
  * through the ops table, and the helpers built from the primitives (read a
  * whole file, durable atomic write, mkdir -p, tree removal).  The backends
- * live in fsys_local.c and fsys_sftp.c.
+ * live in fsys/local.c and fsys/sftp.c.
  */
 #include "fsys.h"
 #include "err.h"
