@@ -27,27 +27,6 @@ with_b_line() {
 	sed "/^gateway \"B\" {/a\\  $2" "$1"
 }
 
-# craft CASE: repo-CASE.git, a copy of the repository whose A tip is the
-# crafted snapshot (as t3040 makes them), and conf-CASE using it
-craft() {
-	local case="$1" git="git -C $TRASH/repo-$1.git" meta man tar tree commit
-	rm -rf "craft-$case" "repo-$case.git" &&
-	mkdir "craft-$case" &&
-	python3 "$FIXTURES/craft.py" "$case" A "craft-$case" "$OUTSIDE" &&
-	cp -a "$REPO" "repo-$case.git" &&
-	git -C "$REPO" show A:meta >"craft-$case/meta" &&
-	meta=$($git hash-object -w "$TRASH/craft-$case/meta") &&
-	man=$($git hash-object -w "$TRASH/craft-$case/manifest") &&
-	tar=$($git hash-object -w "$TRASH/craft-$case/config.tar.zst") &&
-	tree=$(printf '100644 blob %s\tconfig.tar.zst\n100644 blob %s\tmanifest\n100644 blob %s\tmeta\n' \
-		"$tar" "$man" "$meta" | $git mktree) &&
-	commit=$(GIT_AUTHOR_NAME=crafter GIT_AUTHOR_EMAIL=crafter@test \
-		GIT_COMMITTER_NAME=crafter GIT_COMMITTER_EMAIL=crafter@test \
-		$git commit-tree "$tree" -p refs/heads/A -m "A: crafted ($case)") &&
-	$git update-ref refs/heads/A "$commit" &&
-	sed "s|^repository = .*|repository = \"$TRASH/repo-$case.git\"|" "$CONF" >"conf-$case"
-}
-
 remember() {
 	tree_listing B >before &&
 	tree_listing outside >outside-before &&
