@@ -160,6 +160,23 @@ $(printf '\t%s\n' "$@")
 EOF
 }
 
+# The msgw configuration of one gateway "gw" at $TRASH/gw over ssh with the
+# test's known_hosts but no identity (the lines given say how it
+# authenticates): sshd_identityless_conf FILE [extra lines]
+sshd_identityless_conf() {
+	local file="$1"
+
+	shift
+	{
+		printf "repository = \"%s\"\nstate-dir = \"%s\"\n" "$TRASH/repo.git" "$TRASH/state"
+		printf "gateway \"gw\" {\n  location = \"%s\"\n  known-hosts = \"%s\"\n" \
+			"$SSH_URL_BASE$TRASH/gw" "$SSH_KNOWN"
+		printf "  exclude = {\"Logs/**\"}\n  timeout = 20\n"
+		printf "  %s\n" "$@"
+		printf "}\n"
+	} >"$file"
+}
+
 # The gateway section of a msgw-sim data directory reached only over ssh:
 # its location is an ssh URL, and its service commands run on the server
 # (msgw-sim by absolute path: the ssh session's PATH does not hold the

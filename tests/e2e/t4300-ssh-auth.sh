@@ -16,22 +16,6 @@ sshd_start || exit 1
 test_when_finished 'sshd_stop'
 test_when_finished '[ -f agent.pid ] && kill "$(cat agent.pid)"; rm -f agent.pid'
 
-# conf FILE [extra lines for the gateway section]: a configuration whose
-# gateway "gw" uses the lines given instead of the default identity
-conf() {
-	local file="$1"
-
-	shift
-	{
-		printf "repository = \"%s\"\nstate-dir = \"%s\"\n" "$TRASH/repo.git" "$TRASH/state"
-		printf "gateway \"gw\" {\n  location = \"%s\"\n  known-hosts = \"%s\"\n" \
-			"$SSH_URL_BASE$TRASH/gw" "$SSH_KNOWN"
-		printf "  exclude = {\"Logs/**\"}\n  timeout = 20\n"
-		printf "  %s\n" "$@"
-		printf "}\n"
-	} >"$file"
-}
-
 # start_agent: an ssh-agent of the test's own on $TRASH/agent.sock
 start_agent() {
 	eval "$(ssh-agent -s -a "$TRASH/agent.sock")" >/dev/null &&
@@ -40,14 +24,14 @@ start_agent() {
 
 test_expect_success 'setup: a gateway, the repository' '
 	msgw-sim init gw --domain example.test --mailboxes 1 --seed 4300 >ids &&
-	conf ok.conf "identity = \"$SSH_KEY\"" &&
+	sshd_identityless_conf ok.conf "identity = \"$SSH_KEY\"" &&
 	msgw-agent -c ok.conf init &&
 	msgw-agent -c ok.conf snapshot gw >out
 '
 
 test_expect_success 'a key the server does not know: authentication failed, key named' '
 	ssh-keygen -q -t ed25519 -N "" -f stranger &&
-	conf stranger.conf "identity = \"$TRASH/stranger\"" &&
+	sshd_identityless_conf stranger.conf "identity = \"$TRASH/stranger\"" &&
 	test_expect_code 1 msgw-agent -c stranger.conf snapshot gw &&
 	test_grep "^msgw-agent: ssh .$SSH_USER@127.0.0.1:$SSHD_PORT.: authentication failed for user .$SSH_USER. with key .$TRASH/stranger.: " err
 '
@@ -57,7 +41,7 @@ for kind in "ecdsa -b 256" "ecdsa -b 521"; do
 	test_expect_success "a $kind key logs in" '
 		ssh-keygen -q -t $kind -N "" -f key-$name &&
 		cat key-$name.pub >>"$SSHD_DIR/authorized_keys" &&
-		conf $name.conf "identity = \"$TRASH/key-$name\"" &&
+		sshd_identityless_conf $name.conf "identity = \"$TRASH/key-$name\"" &&
 		msgw-agent -c $name.conf snapshot gw >out &&
 		test_grep "gw: unchanged" out
 	'
@@ -66,7 +50,7 @@ done
 test_expect_success 'an RSA key where the server still takes ssh-rsa signatures' '
 	ssh-keygen -q -t rsa -b 3072 -N "" -f key-rsa &&
 	cat key-rsa.pub >>"$SSHD_DIR/authorized_keys" &&
-	conf rsa.conf "identity = \"$TRASH/key-rsa\"" &&
+	sshd_identityless_conf rsa.conf "identity = \"$TRASH/key-rsa\"" &&
 	sshd_stop &&
 	echo "PubkeyAcceptedAlgorithms +ssh-rsa" >>"$SSHD_DIR/sshd_config" &&
 	sshd_start &&
@@ -91,7 +75,7 @@ test_expect_success 'an encrypted key with its passphrase from passphrase-file' 
 	cat locked.pub >>"$SSHD_DIR/authorized_keys" &&
 	printf "correct horse\n" >locked.pass &&
 	chmod 600 locked.pass &&
-	conf locked.conf "identity = \"$TRASH/locked\"" "passphrase-file = \"$TRASH/locked.pass\"" &&
+	sshd_identityless_conf locked.conf "identity = \"$TRASH/locked\"" "passphrase-file = \"$TRASH/locked.pass\"" &&
 	msgw-agent -c locked.conf snapshot gw >out &&
 	test_grep "gw: unchanged" out
 '
@@ -99,19 +83,19 @@ test_expect_success 'an encrypted key with its passphrase from passphrase-file' 
 test_expect_success 'a wrong passphrase: authentication failed, key named' '
 	printf "wrong\n" >wrong.pass &&
 	chmod 600 wrong.pass &&
-	conf wrong.conf "identity = \"$TRASH/locked\"" "passphrase-file = \"$TRASH/wrong.pass\"" &&
+	sshd_identityless_conf wrong.conf "identity = \"$TRASH/locked\"" "passphrase-file = \"$TRASH/wrong.pass\"" &&
 	test_expect_code 1 msgw-agent -c wrong.conf snapshot gw &&
 	test_grep "authentication failed for user .$SSH_USER. with key .$TRASH/locked." err
 '
 
 test_expect_success 'an encrypted key without a passphrase-file: authentication failed' '
-	conf nopass.conf "identity = \"$TRASH/locked\"" &&
+	sshd_identityless_conf nopass.conf "identity = \"$TRASH/locked\"" &&
 	test_expect_code 1 msgw-agent -c nopass.conf snapshot gw &&
 	test_grep "authentication failed for user .$SSH_USER. with key .$TRASH/locked." err
 '
 
 test_expect_success 'no identity and no ssh-agent: a clear error' '
-	conf agent.conf &&
+	sshd_identityless_conf agent.conf &&
 	test_expect_code 1 msgw-agent -c agent.conf snapshot gw &&
 	test_grep "authentication failed for user .$SSH_USER.: no identity configured and no ssh-agent (SSH_AUTH_SOCK is not set)" err
 '
@@ -133,7 +117,7 @@ test_expect_success 'an ssh-agent without the right key: authentication failed' 
 '
 
 test_expect_success 'a missing identity file is a configuration error' '
-	conf gone.conf "identity = \"$TRASH/gone\"" &&
+	sshd_identityless_conf gone.conf "identity = \"$TRASH/gone\"" &&
 	test_expect_code 2 msgw-agent -c gone.conf snapshot gw &&
 	test_grep "gone" err
 '

@@ -12,26 +12,11 @@ sshd_setup || exit 1
 sshd_start || exit 1
 test_when_finished 'sshd_stop'
 
-# conf FILE [extra lines for the gateway section]
-conf() {
-	local file="$1"
-
-	shift
-	{
-		printf "repository = \"%s\"\nstate-dir = \"%s\"\n" "$TRASH/repo.git" "$TRASH/state"
-		printf "gateway \"gw\" {\n  location = \"%s\"\n  known-hosts = \"%s\"\n" \
-			"$SSH_URL_BASE$TRASH/gw" "$SSH_KNOWN"
-		printf "  exclude = {\"Logs/**\"}\n  timeout = 20\n"
-		printf "  %s\n" "$@"
-		printf "}\n"
-	} >"$file"
-}
-
 test_expect_success 'setup: a gateway, a key of its own, the repository' '
 	msgw-sim init gw --domain example.test --mailboxes 1 --seed 4810 >ids &&
 	ssh-keygen -q -t ed25519 -N "" -f key &&
 	cat key.pub >>"$SSHD_DIR/authorized_keys" &&
-	conf key.conf "identity = \"$TRASH/key\"" &&
+	sshd_identityless_conf key.conf "identity = \"$TRASH/key\"" &&
 	msgw-agent -c key.conf init &&
 	msgw-agent -c key.conf snapshot gw >out &&
 	git --git-dir=repo.git rev-parse gw >first
@@ -60,7 +45,7 @@ test_expect_success 'a passphrase file group can read is refused, then works aft
 	cat locked.pub >>"$SSHD_DIR/authorized_keys" &&
 	printf "correct horse\n" >locked.pass &&
 	chmod 640 locked.pass &&
-	conf locked.conf "identity = \"$TRASH/locked\"" "passphrase-file = \"$TRASH/locked.pass\"" &&
+	sshd_identityless_conf locked.conf "identity = \"$TRASH/locked\"" "passphrase-file = \"$TRASH/locked.pass\"" &&
 	git --git-dir=repo.git rev-parse gw >before &&
 	printf "locked\n" >gw/Templates/bounce.txt &&
 	test_expect_code 1 msgw-agent -c locked.conf snapshot gw &&
