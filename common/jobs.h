@@ -57,7 +57,9 @@ int job_snapshot(struct job_result *out, struct repo *r, const struct config *cf
  * it).  A worker records its status-<gateway> and runs its hooks itself.
  * What a worker writes to stderr (warnings, hook output) is kept (up to
  * JOB_LOG_MAX bytes) and written to our stderr, followed by done() for that
- * gateway, strictly in the order given, whatever order they finish in.  A
+ * gateway, strictly in the order given, whatever order they finish in (a
+ * gateway given twice starts once its first run ended, and holds back the
+ * ones after it until then).  A
  * worker that dies without a result (a crash) fails its gateway ("its
  * worker was killed by signal 9"), recorded in its status; a slow gateway
  * holds only its own slot.  Workers die with us (PR_SET_PDEATHSIG), their
