@@ -31,13 +31,17 @@ takes some 5 minutes while a single gateway's snapshot at 50 ms takes 10 s
 (the cycle at parallel 8 is then two minutes and more).
 """
 import argparse
+import collections
+import json
 import os
+import re
 import shutil
 import signal
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -168,7 +172,8 @@ def run_measured(argv, env):
     with it), its stderr."""
     peak = [0, 0]
     t0 = time.perf_counter()
-    p = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    out = tempfile.TemporaryFile()
+    p = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.PIPE,
                          stdin=subprocess.DEVNULL)
     done = threading.Event()
 
@@ -187,9 +192,14 @@ def run_measured(argv, env):
     done.set()
     th.join()
     code = os.waitstatus_to_exitcode(status)
-    if code != 0:
+    out.seek(0)
+    try:
+        failed = [r for r in json.load(out)["results"] if r["result"] == "failed"]
+    except ValueError:
+        failed = None
+    if code not in (0, 1) or failed is None or (code == 1) != bool(failed):
         raise RuntimeError(f"exit {code}: {' '.join(argv)}\n{err.decode(errors='replace')[-2000:]}")
-    return wall, peak[0], max(ru.ru_maxrss, peak[1]), err
+    return wall, peak[0], max(ru.ru_maxrss, peak[1]), failed
 
 
 def write_conf(path, repo, n, proxy_port, sshd, data, parallel):
@@ -241,22 +251,32 @@ def bench_wan_cycle(build, work, log, gateways=100, rtt_ms=50, parallels=(8, 32)
             return conf
 
         one = {"first": [], "nochange": []}
-        cyc = {p: {"first": [], "nochange": [], "pss": [], "rss": []} for p in parallels}
+        cyc = {p: {"first": [], "nochange": [], "pss": [], "rss": [], "failed": [],
+                   "errors": collections.Counter()} for p in parallels}
         for r in range(runs):
             log(f"wan cycle, run {r + 1} of {runs}: one gateway")
             conf = fresh(1, 1)
             for kind in ("first", "nochange"):
-                wall, _, _, _ = run_measured([agent, "-c", conf, "snapshot"], env)
+                wall, _, _, failed = run_measured([agent, "-c", conf, "snapshot", "--json"], env)
+                if failed:
+                    raise RuntimeError(f"one gateway failed: {failed}")
                 one[kind].append(wall)
+                log(f"  {kind}: {wall:.2f} s")
             for p in parallels:
                 log(f"wan cycle, run {r + 1} of {runs}: {gateways} gateways, parallel {p}")
                 conf = fresh(gateways, p)
                 for kind in ("first", "nochange"):
-                    wall, pss, rss, _ = run_measured([agent, "-c", conf, "snapshot"], env)
-                    cyc[p][kind].append(wall)
-                    cyc[p]["pss"].append(pss)
-                    cyc[p]["rss"].append(rss)
-                    log(f"  {kind}: {wall:.2f} s, peak PSS sum {pss / 1024:.1f} MB")
+                    wall, pss, rss, failed = run_measured(
+                        [agent, "-c", conf, "snapshot", "--json"], env)
+                    c = cyc[p]
+                    c[kind].append(wall)
+                    c["pss"].append(pss)
+                    c["rss"].append(rss)
+                    c["failed"].append(len(failed))
+                    for x in failed:
+                        c["errors"][re.sub(r"'[^']*'", "'...'", x["error"])] += 1
+                    log(f"  {kind}: {wall:.2f} s, peak PSS sum {pss / 1024:.1f} MB, "
+                        f"{len(failed)} failed")
         return {"gateways": gateways, "rtt_ms": rtt_ms, "runs": runs, "one": one, "cycle": cyc,
                 "load": (load0[0], os.getloadavg()[0])}
     finally:
@@ -290,10 +310,14 @@ def report_wan_cycle(res):
         lines.append(f"| {n} gateways, parallel {p} | {fmt(c['first'])} | {fmt(c['nochange'])} "
                      f"| {rf:.1f}x, {rn:.1f}x | {max(c['pss']) / 1024:.0f} MB | "
                      f"{max(c['rss']) / 1024:.0f} MB |")
+        if any(c["failed"]):
+            lines.append(f"| | {max(c['failed'])} of {n} gateways failed in a cycle: "
+                         + "; ".join(f"{k} ({v})" for k, v in c["errors"].items()) + " | | | | |")
         targets.append((f"{n} gateways over SSH at {rtt} ms, scale 1 each, parallel {p}: one "
                         f"cycle within 5x of one gateway's snapshot (no-change)",
                         f"{rn:.1f}x (first snapshots: {rf:.1f}x); peak {max(c['pss']) / 1024:.0f} "
-                        f"MB PSS in all", rn <= 5))
+                        f"MB PSS in all; {max(c['failed'])} gateways failed",
+                        rn <= 5 and not any(c["failed"])))
     lines.append("")
     return lines, targets
 
