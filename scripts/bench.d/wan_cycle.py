@@ -219,9 +219,11 @@ def fmt(xs):
     return f"{m:.2f} s ({min(xs):.2f}–{max(xs):.2f})" if len(xs) > 1 else f"{m:.2f} s"
 
 
-def bench_wan_cycle(build, work, log, gateways=100, rtt_ms=50, parallels=(8, 32), runs=1):
+def bench_wan_cycle(build, work, log, gateways=100, rtt_ms=50, parallels=(8, 32), runs=1,
+                    proxy_dir=None):
     """Measure (see the module's text) in the scratch directory work (made
-    here, left for the caller to remove); returns the results for
+    here, left for the caller to remove) with build's msgw-agent and
+    proxy_dir's msgw-delayproxy (default: build's); returns the results for
     report_wan_cycle."""
     agent = os.path.join(build, "msgw-agent")
     os.makedirs(work)
@@ -234,7 +236,7 @@ def bench_wan_cycle(build, work, log, gateways=100, rtt_ms=50, parallels=(8, 32)
         subprocess.run([sys.executable, GEN, data, "--scale", "1"], check=True,
                        stdout=subprocess.DEVNULL)
         sshd = Sshd(work)
-        proxy = Proxy(build, sshd.port, rtt_ms)
+        proxy = Proxy(proxy_dir or build, sshd.port, rtt_ms)
         with open(sshd.known, "w") as f:
             f.write(f"[127.0.0.1]:{proxy.port} {sshd.host_pub}\n")
         load0 = os.getloadavg()
@@ -325,7 +327,7 @@ def report_wan_cycle(res):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", required=True, help="directory of msgw-agent and msgw-delayproxy")
-    ap.add_argument("--sim", help="unused here; accepted like bench.py")
+    ap.add_argument("--sim", help="directory of msgw-delayproxy when not --build's")
     ap.add_argument("--gateways", type=int, default=100)
     ap.add_argument("--rtt-ms", type=int, default=50)
     ap.add_argument("--parallel", default="8,32")
@@ -343,7 +345,8 @@ def main():
 
     try:
         res = bench_wan_cycle(os.path.realpath(a.build), work, log, a.gateways, a.rtt_ms,
-                              [int(x) for x in a.parallel.split(",")], a.runs)
+                              [int(x) for x in a.parallel.split(",")], a.runs,
+                              a.sim and os.path.realpath(a.sim))
     finally:
         if not a.keep:
             shutil.rmtree(work, ignore_errors=True)
