@@ -434,10 +434,10 @@ static int parse_nonempty(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *r
  * 'msgw-agent init --encrypt' creates it) */
 static int parse_encryption(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 {
-	if (strcmp(value, "none") != 0 &&
-	    (strncmp(value, "keyfile:", 8) != 0 || !value[8]))
-		return fail(cfg->line, "bad value '%s' for '%s' (expected \"none\" or "
-				       "\"keyfile:PATH\")",
+	if (strcmp(value, "none") != 0 && (strncmp(value, "keyfile:", 8) != 0 || !value[8]))
+		return fail(cfg->line,
+			    "bad value '%s' for '%s' (expected \"none\" or "
+			    "\"keyfile:PATH\")",
 			    value, opt->name);
 	*(const char **)result = value;
 	return 0;

@@ -18,14 +18,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define KEY_MAGIC "msgw-backup key 1\n"
-#define OBJ_MAGIC "msgw-sealed 1 "
+#define KEY_MAGIC     "msgw-backup key 1\n"
+#define OBJ_MAGIC     "msgw-sealed 1 "
 #define OBJ_MAGIC_LEN (sizeof(OBJ_MAGIC) - 1)
 /* "msgw-sealed 1 " + 16 hex + "\n" */
 #define OBJ_LINE_LEN (OBJ_MAGIC_LEN + SEAL_ID_LEN)
-#define HDR_LEN crypto_secretstream_xchacha20poly1305_HEADERBYTES
-#define ABYTES crypto_secretstream_xchacha20poly1305_ABYTES
-#define KDF_CTX "msgwseal"
+#define HDR_LEN	     crypto_secretstream_xchacha20poly1305_HEADERBYTES
+#define ABYTES	     crypto_secretstream_xchacha20poly1305_ABYTES
+#define KDF_CTX	     "msgwseal"
 
 enum { SUBKEY_ID = 1, SUBKEY_STREAM = 2, SUBKEY_DIGEST = 3 };
 
@@ -42,8 +42,7 @@ static void init_once(void)
 		abort(); /* no entropy source: nothing sensible is left to do */
 }
 
-static struct seal_key *key_from(const unsigned char master[crypto_kdf_KEYBYTES],
-				 const char *path)
+static struct seal_key *key_from(const unsigned char master[crypto_kdf_KEYBYTES], const char *path)
 {
 	struct seal_key *k = sodium_malloc(sizeof(*k));
 	unsigned char idbytes[16];
@@ -369,9 +368,8 @@ int seal_open(char **out, size_t *len_out, const struct seal_key *k, const char 
 	rc = check_key(k, data, len);
 	if (rc)
 		return rc;
-	if (len < OBJ_LINE_LEN + HDR_LEN ||
-	    crypto_secretstream_xchacha20poly1305_init_pull(&state, p + OBJ_LINE_LEN, k->stream) !=
-		0)
+	if (len < OBJ_LINE_LEN + HDR_LEN || crypto_secretstream_xchacha20poly1305_init_pull(
+						&state, p + OBJ_LINE_LEN, k->stream) != 0)
 		return err_set(MSGW_ECORRUPT, "sealed object is truncated in its header");
 	plain = xmalloc(len + 1); /* the plaintext is shorter than the sealed object */
 	rc = pull_all(plain, &plain_len, &state, label, p + OBJ_LINE_LEN + HDR_LEN,

@@ -12,9 +12,9 @@
 #include <git2.h>
 
 struct repo {
-	git_repository *g; /* the one handle, opened by repo_open */
-	char *path;	   /* as given to repo_open */
-	char *gitdir;	   /* libgit2's path of it, no trailing slash */
+	git_repository *g;    /* the one handle, opened by repo_open */
+	char *path;	      /* as given to repo_open */
+	char *gitdir;	      /* libgit2's path of it, no trailing slash */
 	struct seal_key *key; /* the configured key (crypt.c), or NULL */
 	char *key_problem;    /* why the configured key is not attached, or NULL */
 };

@@ -121,8 +121,8 @@ static void round_trip(const struct seal_key *k, size_t len)
 static void test_round_trips(void **state)
 {
 	struct fixture *f = *state;
-	static const size_t sizes[] = {0, 1, 100, SEAL_CHUNK - 1, SEAL_CHUNK, SEAL_CHUNK + 1,
-				       3 * SEAL_CHUNK + 5};
+	static const size_t sizes[] = {
+	    0, 1, 100, SEAL_CHUNK - 1, SEAL_CHUNK, SEAL_CHUNK + 1, 3 * SEAL_CHUNK + 5};
 	size_t i;
 
 	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
@@ -199,11 +199,11 @@ static void test_damage_anywhere(void **state)
 	}
 	/* cut exactly after the first and second chunk: no final tag */
 	at = slen - (300 + 17);
-	assert_int_equal(seal_open(&out, &olen, f->k, "config.tar.zst", sealed, at),
-			 MSGW_ECORRUPT);
+	assert_int_equal(seal_open(&out, &olen, f->k, "config.tar.zst", sealed, at), MSGW_ECORRUPT);
 	assert_non_null(strstr(err_last(), "truncated after chunk 2"));
-	assert_int_equal(seal_open(&out, &olen, f->k, "config.tar.zst", sealed, at - SEAL_CHUNK - 17),
-			 MSGW_ECORRUPT);
+	assert_int_equal(
+	    seal_open(&out, &olen, f->k, "config.tar.zst", sealed, at - SEAL_CHUNK - 17),
+	    MSGW_ECORRUPT);
 	assert_non_null(strstr(err_last(), "truncated after chunk 1"));
 	/* data after the final chunk */
 	memcpy(copy, sealed, slen);
@@ -249,10 +249,14 @@ int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 	const struct CMUnitTest tests[] = {
-	    T(test_key_file),	       T(test_key_refused),
-	    T(test_round_trips),       T(test_fd_matches_buffer_format),
-	    T(test_keys_named),	       T(test_damage_anywhere),
-	    T(test_sealing_is_randomized), T(test_keyed_digest),
+	    T(test_key_file),
+	    T(test_key_refused),
+	    T(test_round_trips),
+	    T(test_fd_matches_buffer_format),
+	    T(test_keys_named),
+	    T(test_damage_anywhere),
+	    T(test_sealing_is_randomized),
+	    T(test_keyed_digest),
 	};
 #undef T
 
