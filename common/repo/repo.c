@@ -375,7 +375,6 @@ cleanup:
 	return rc;
 }
 
-/* A blob read and checked by libgit2 (against its id). */
 /* Why object hex could not be read, naming it: its loose file when there
  * is one (the copy libgit2 found damaged when no pack has a sound one). */
 static int object_fail(struct repo *r, const char *hex)

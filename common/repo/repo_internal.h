@@ -19,6 +19,7 @@ struct repo {
 	char *key_problem;    /* why the configured key is not attached, or NULL */
 };
 
+/* A blob read and checked by libgit2 (against its id). */
 struct repo_blob {
 	git_blob *blob;
 	char *plain; /* the unsealed content, when the object was sealed (crypt.c) */
