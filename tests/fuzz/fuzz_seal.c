@@ -19,6 +19,12 @@
 
 static struct seal_key *key;
 
+static void free_key(void)
+{
+	seal_key_free(key);
+	key = NULL;
+}
+
 static void load_key(void)
 {
 	char path[] = "/tmp/fuzz_seal.XXXXXX";
@@ -30,6 +36,7 @@ static void load_key(void)
 	if (seal_key_load(&key, path) != 0)
 		abort();
 	unlink(path);
+	atexit(free_key);
 }
 
 static void reopen(const char *label, const void *data, size_t len)
