@@ -8,7 +8,8 @@
 # refuse in one line naming the key id when the key is missing or
 # another.  A flipped byte and a truncation in the sealed archive are
 # caught by verify (naming the snapshot), by extract (nothing written)
-# and by apply (the target unchanged byte for byte).
+# and by apply (the target unchanged byte for byte).  Retention prunes
+# it as it prunes a plain one.
 test_description='encrypted repositories: sealing, keys, damage'
 . "$(dirname "$0")/test-lib.sh"
 . "$TEST_DIR/gw-lib.sh"
@@ -180,6 +181,16 @@ test_expect_success 'apply with the key restores A onto B' '
 	cmp A/Gateway.json B/Gateway.json &&
 	cmp A/Templates/notification.txt B/Templates/notification.txt &&
 	test "$(meta_of B key-id)" = "$(cat keyid)"
+'
+
+test_expect_success 'retention prunes an encrypted repository as a plain one' '
+	printf "retention {\n  keep-last = 1\n}\n" >>"$CONF" &&
+	test "$(git -C "$REPO" rev-list --count A)" = 2 &&
+	agent prune >out &&
+	test "$(git -C "$REPO" rev-list --count A)" = 1 &&
+	agent verify --all >out &&
+	test_grep " 0 damaged$" out &&
+	git -C "$REPO" fsck --no-progress --strict
 '
 
 test_done
