@@ -76,7 +76,10 @@ test_expect_success 'init --encrypt never overwrites a key file' '
 test_expect_success 'a bad encryption value is a configuration error' '
 	conf_key bad.conf "rot13" &&
 	test_expect_code 2 msgw-agent -c bad.conf list &&
-	test_grep "bad value .rot13. for .encryption." err
+	test_grep "bad value .rot13. for .encryption." err &&
+	conf_key none.conf "none" &&
+	test_expect_code 2 msgw-agent -c none.conf init --encrypt &&
+	test_grep "init --encrypt needs encryption = \"keyfile:PATH\" in" err
 '
 
 test_expect_success 'snapshot: manifest and archive sealed, meta in clear' '

@@ -28,6 +28,13 @@ test_expect_success 'setup: a plain repository with three snapshots and a tag' '
 	msgw-agent -c enc.conf init --encrypt >out
 '
 
+test_expect_success 'a plain repository with snapshots cannot become encrypted in place' '
+	conf inplace.conf "$TRASH/plain.git" "keyfile:$TRASH/enc.key" &&
+	test_expect_code 2 msgw-agent -c inplace.conf init &&
+	test_grep "is plain and holds snapshots; move them into a new encrypted repository with .msgw-agent reencrypt." err &&
+	test -z "$(git --git-dir=plain.git config msgw.keyid)"
+'
+
 test_expect_success 'a destination without a key is refused' '
 	conf nokey.conf "$TRASH/other.git" &&
 	msgw-agent -c nokey.conf init >out &&
