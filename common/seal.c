@@ -205,11 +205,16 @@ static void begin(unsigned char *line, crypto_secretstream_xchacha20poly1305_sta
 	crypto_secretstream_xchacha20poly1305_init_push(state, line + OBJ_LINE_LEN, k->stream);
 }
 
+struct ad {
+	const unsigned char *p;
+	size_t len;
+};
+
 static void push(unsigned char *out, crypto_secretstream_xchacha20poly1305_state *state,
-		 const char *label, const void *in, size_t len, bool last)
+		 struct ad ad, const void *in, size_t len, bool last)
 {
 	crypto_secretstream_xchacha20poly1305_push(
-	    state, out, NULL, in, len, (const unsigned char *)label, strlen(label),
+	    state, out, NULL, in, len, ad.p, ad.len,
 	    last ? crypto_secretstream_xchacha20poly1305_TAG_FINAL : 0);
 }
 
@@ -219,9 +224,10 @@ static size_t sealed_size(size_t len)
 	return OBJ_LINE_LEN + HDR_LEN + len + (len / SEAL_CHUNK + 1) * ABYTES;
 }
 
-void seal_buffer(char **out, size_t *len_out, const struct seal_key *k, const char *label,
-		 const void *data, size_t len)
+void seal_buffer(char **out, size_t *len_out, const struct seal_key *k, const void *ad,
+		 size_t adlen, const void *data, size_t len)
 {
+	struct ad a = {ad, adlen};
 	crypto_secretstream_xchacha20poly1305_state state;
 	size_t total = sealed_size(len), off = 0;
 	unsigned char *buf = xmalloc(total), *w;
@@ -233,7 +239,7 @@ void seal_buffer(char **out, size_t *len_out, const struct seal_key *k, const ch
 		size_t n = len - off < SEAL_CHUNK ? len - off : SEAL_CHUNK;
 		bool last = n < SEAL_CHUNK;
 
-		push(w, &state, label, (const unsigned char *)data + off, n, last);
+		push(w, &state, a, (const unsigned char *)data + off, n, last);
 		w += n + ABYTES;
 		off += n;
 		if (last)
@@ -262,9 +268,10 @@ static int pread_full(int fd, void *buf, size_t len, off_t off)
 	return 0;
 }
 
-int seal_fd(int out_fd, size_t *len_out, const struct seal_key *k, const char *label, int in_fd,
-	    size_t in_len)
+int seal_fd(int out_fd, size_t *len_out, const struct seal_key *k, const void *ad, size_t adlen,
+	    int in_fd, size_t in_len)
 {
+	struct ad a = {ad, adlen};
 	crypto_secretstream_xchacha20poly1305_state state;
 	unsigned char head[OBJ_LINE_LEN + HDR_LEN];
 	unsigned char *in = xmalloc(SEAL_CHUNK), *out = xmalloc(SEAL_CHUNK + ABYTES);
@@ -275,18 +282,18 @@ int seal_fd(int out_fd, size_t *len_out, const struct seal_key *k, const char *l
 	*len_out = 0;
 	begin(head, &state, k);
 	if (write_all(out_fd, head, sizeof(head)) < 0)
-		rc = err_set_errno(MSGW_ERR, errno, "cannot write sealed '%s'", label);
+		rc = err_set_errno(MSGW_ERR, errno, "cannot write a sealed object");
 	while (!rc) {
 		size_t n = in_len - off < SEAL_CHUNK ? in_len - off : SEAL_CHUNK;
 		bool last = n < SEAL_CHUNK;
 
 		if (pread_full(in_fd, in, n, (off_t)off) < 0) {
-			rc = err_set_errno(MSGW_ERR, errno, "cannot read '%s' to seal it", label);
+			rc = err_set_errno(MSGW_ERR, errno, "cannot read what is to be sealed");
 			break;
 		}
-		push(out, &state, label, in, n, last);
+		push(out, &state, a, in, n, last);
 		if (write_all(out_fd, out, n + ABYTES) < 0)
-			rc = err_set_errno(MSGW_ERR, errno, "cannot write sealed '%s'", label);
+			rc = err_set_errno(MSGW_ERR, errno, "cannot write a sealed object");
 		off += n;
 		if (last)
 			break;
@@ -320,7 +327,7 @@ static int check_key(const struct seal_key *k, const void *data, size_t len)
 
 /* Every chunk, each authenticated; the FINAL tag exactly at the end. */
 static int pull_all(unsigned char *plain, size_t *plain_len,
-		    crypto_secretstream_xchacha20poly1305_state *state, const char *label,
+		    crypto_secretstream_xchacha20poly1305_state *state, struct ad ad,
 		    const unsigned char *c, size_t clen)
 {
 	size_t off = 0, chunk = 0;
@@ -334,11 +341,11 @@ static int pull_all(unsigned char *plain, size_t *plain_len,
 		if (n < ABYTES)
 			return err_set(MSGW_ECORRUPT, "sealed object is truncated after chunk %zu",
 				       chunk);
-		if (crypto_secretstream_xchacha20poly1305_pull(
-			state, plain + *plain_len, &got, &tag, c + off, n,
-			(const unsigned char *)label, strlen(label)) != 0)
+		if (crypto_secretstream_xchacha20poly1305_pull(state, plain + *plain_len, &got,
+							       &tag, c + off, n, ad.p, ad.len) != 0)
 			return err_set(MSGW_ECORRUPT,
-				       "sealed object is damaged: chunk %zu does not authenticate",
+				       "sealed object is damaged or not this snapshot's: "
+				       "chunk %zu does not authenticate",
 				       chunk + 1);
 		*plain_len += (size_t)got;
 		off += n;
@@ -353,9 +360,10 @@ static int pull_all(unsigned char *plain, size_t *plain_len,
 	}
 }
 
-int seal_open(char **out, size_t *len_out, const struct seal_key *k, const char *label,
+int seal_open(char **out, size_t *len_out, const struct seal_key *k, const void *ad, size_t adlen,
 	      const void *data, size_t len)
 {
+	struct ad a = {ad, adlen};
 	crypto_secretstream_xchacha20poly1305_state state;
 	const unsigned char *p = data;
 	unsigned char *plain = NULL;
@@ -372,7 +380,7 @@ int seal_open(char **out, size_t *len_out, const struct seal_key *k, const char 
 						&state, p + OBJ_LINE_LEN, k->stream) != 0)
 		return err_set(MSGW_ECORRUPT, "sealed object is truncated in its header");
 	plain = xmalloc(len + 1); /* the plaintext is shorter than the sealed object */
-	rc = pull_all(plain, &plain_len, &state, label, p + OBJ_LINE_LEN + HDR_LEN,
+	rc = pull_all(plain, &plain_len, &state, a, p + OBJ_LINE_LEN + HDR_LEN,
 		      len - OBJ_LINE_LEN - HDR_LEN);
 	sodium_memzero(&state, sizeof(state));
 	if (rc) {

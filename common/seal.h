@@ -15,8 +15,9 @@
  * 24-byte secretstream header, then chunks of SEAL_CHUNK plaintext bytes
  * each followed by its 17-byte tag overhead; the last chunk holds fewer
  * than SEAL_CHUNK bytes (possibly none) and carries the FINAL tag.  Every
- * chunk has the object's label ("manifest", "config.tar.zst") as
- * associated data, so a sealed manifest cannot pass for an archive.
+ * chunk has the caller's associated data (ad, adlen bytes: the repository
+ * uses the file's name, a NUL and the snapshot's meta, so a sealed
+ * manifest cannot pass for an archive nor move to another snapshot).
  * Truncation at any point, a flipped byte, data after the final chunk
  * and a different key are each detected.
  *
@@ -62,20 +63,21 @@ bool seal_is_sealed(const void *data, size_t len);
 /* The key id a sealed object names in its first line: 0, or MSGW_ECORRUPT. */
 int seal_object_key_id(char out[SEAL_ID_LEN], const void *data, size_t len);
 
-/* Seal len bytes of data under label into a malloc'd *out. */
-void seal_buffer(char **out, size_t *len_out, const struct seal_key *k, const char *label,
-		 const void *data, size_t len);
+/* Seal len bytes of data with associated data ad into a malloc'd *out. */
+void seal_buffer(char **out, size_t *len_out, const struct seal_key *k, const void *ad,
+		 size_t adlen, const void *data, size_t len);
 
 /*
- * Seal in_len bytes read from offset 0 of in_fd under label, written to
- * out_fd at its current offset; *len_out is the sealed length.  MSGW_ERR
- * on a read or write failure (errno text in the message).
+ * Seal in_len bytes read from offset 0 of in_fd with associated data ad,
+ * written to out_fd at its current offset; *len_out is the sealed length.
+ * MSGW_ERR on a read or write failure (errno text in the message).
  */
-int seal_fd(int out_fd, size_t *len_out, const struct seal_key *k, const char *label, int in_fd,
-	    size_t in_len);
+int seal_fd(int out_fd, size_t *len_out, const struct seal_key *k, const void *ad, size_t adlen,
+	    int in_fd, size_t in_len);
 
 /*
- * Unseal the sealed object data (len bytes) under label into a malloc'd
+ * Unseal the sealed object data (len bytes) with associated data ad (as
+ * it was sealed with) into a malloc'd
  * NUL-terminated *out of *len_out bytes.  Nothing is handed out unless
  * every chunk authenticated and the final tag came at the very end.
  * Errors (out NULL): MSGW_ECONFIG when k is NULL ("sealed with key K and
@@ -83,7 +85,7 @@ int seal_fd(int out_fd, size_t *len_out, const struct seal_key *k, const char *l
  * with key J of 'PATH'"); MSGW_ECORRUPT when the object is damaged or
  * truncated (the message says which chunk).
  */
-int seal_open(char **out, size_t *len_out, const struct seal_key *k, const char *label,
+int seal_open(char **out, size_t *len_out, const struct seal_key *k, const void *ad, size_t adlen,
 	      const void *data, size_t len);
 
 /* A keyed BLAKE2b-256 digest of data in hex (65 chars with NUL): never a

@@ -104,6 +104,20 @@ const struct seal_key *repo_key(const struct repo *r)
 	return r->key;
 }
 
+/* The associated data of a sealed file: its name, a NUL, the snapshot's
+ * meta.  So meta is authenticated too (altered, the content no longer
+ * opens) and a sealed file cannot move to another snapshot or name. */
+static char *make_ad(size_t *len_out, const char *name, const void *meta, size_t mlen)
+{
+	size_t n = strlen(name) + 1;
+	char *ad = xmalloc(n + mlen + 1);
+
+	memcpy(ad, name, n);
+	memcpy(ad + n, meta, mlen);
+	*len_out = n + mlen;
+	return ad;
+}
+
 /* An anonymous scratch file in the repository to seal the archive into. */
 static int scratch(int *fd_out, struct repo *r)
 {
@@ -119,32 +133,44 @@ static int scratch(int *fd_out, struct repo *r)
 	return rc;
 }
 
-static int seal_one(struct repo_file *f, int *fd, struct repo *r)
+static int seal_one(struct repo_file *f, int *fd, struct repo *r, const struct repo_file *meta)
 {
-	char *sealed = NULL;
-	size_t len = 0;
-	int rc;
+	char *sealed = NULL, *ad;
+	size_t len = 0, adlen;
+	int rc = 0;
 
+	ad = make_ad(&adlen, f->name, meta->data, meta->len);
 	if (f->data) {
-		seal_buffer(&sealed, &len, r->key, f->name, f->data, f->len);
+		seal_buffer(&sealed, &len, r->key, ad, adlen, f->data, f->len);
 		f->data = sealed;
 		f->len = len;
-		return 0;
+		f->fd = -2; /* ours to free */
+	} else if (*fd >= 0) {
+		rc = err_set(MSGW_ERR, "cannot seal two streamed files in one commit");
+	} else if ((rc = scratch(fd, r)) == 0) {
+		rc = seal_fd(*fd, &len, r->key, ad, adlen, f->fd, f->len);
+		f->fd = *fd;
+		f->len = len;
 	}
-	if (*fd >= 0)
-		return err_set(MSGW_ERR, "cannot seal two streamed files in one commit");
-	rc = scratch(fd, r);
-	if (!rc)
-		rc = seal_fd(*fd, &len, r->key, f->name, f->fd, f->len);
-	f->fd = *fd;
-	f->len = len;
+	free(ad);
 	return rc;
+}
+
+static const struct repo_file *find_meta(const struct repo_file *files, size_t nfiles)
+{
+	size_t i;
+
+	for (i = 0; i < nfiles; i++)
+		if (strcmp(files[i].name, "meta") == 0 && files[i].data)
+			return &files[i];
+	return NULL;
 }
 
 int repo_seal_files(struct repo_file **sealed_out, int *fd_out, struct repo *r,
 		    const struct repo_file *files, size_t nfiles)
 {
 	struct repo_file *c = xcalloc(nfiles ? nfiles : 1, sizeof(*c));
+	const struct repo_file *meta;
 	char id[SEAL_ID_LEN];
 	size_t i;
 	int rc = 0;
@@ -162,13 +188,12 @@ int repo_seal_files(struct repo_file **sealed_out, int *fd_out, struct repo *r,
 		}
 		return rc;
 	}
-	for (i = 0; !rc && i < nfiles; i++) {
-		if (strcmp(c[i].name, "meta") == 0)
-			continue;
-		rc = seal_one(&c[i], fd_out, r);
-		if (c[i].data)
-			c[i].fd = -2; /* ours to free */
-	}
+	meta = find_meta(files, nfiles);
+	if (!meta)
+		return err_set(MSGW_ERR, "cannot seal a snapshot without its meta in memory");
+	for (i = 0; !rc && i < nfiles; i++)
+		if (strcmp(c[i].name, "meta") != 0)
+			rc = seal_one(&c[i], fd_out, r, meta);
 	return rc;
 }
 
@@ -184,7 +209,24 @@ void repo_sealed_free(struct repo_file *sealed, size_t nfiles, int fd)
 		close(fd);
 }
 
-int repo_unseal_blob(struct repo_blob *b, struct repo *r, const char *name)
+static int unseal(struct repo_blob *b, struct repo *r, const char *id, const char *name,
+		  const void *data, size_t len)
+{
+	char *meta = NULL, *ad;
+	size_t mlen = 0, adlen;
+	int rc;
+
+	rc = repo_read(&meta, &mlen, r, id, "meta");
+	if (rc)
+		return rc;
+	ad = make_ad(&adlen, name, meta, mlen);
+	rc = seal_open(&b->plain, &b->plain_len, r->key, ad, adlen, data, len);
+	free(ad);
+	free(meta);
+	return rc;
+}
+
+int repo_unseal_blob(struct repo_blob *b, struct repo *r, const char *id, const char *name)
 {
 	const void *data = git_blob_rawcontent(b->blob);
 	size_t len = (size_t)git_blob_rawsize(b->blob);
@@ -198,10 +240,10 @@ int repo_unseal_blob(struct repo_blob *b, struct repo *r, const char *name)
 		return 0;
 	}
 	if (!r->key) {
-		char id[SEAL_ID_LEN];
-		int rc = seal_object_key_id(id, data, len);
+		char kid[SEAL_ID_LEN];
+		int rc = seal_object_key_id(kid, data, len);
 
-		return rc ? rc : no_key(r, "sealed", id);
+		return rc ? rc : no_key(r, "sealed", kid);
 	}
-	return seal_open(&b->plain, &b->plain_len, r->key, name, data, len);
+	return unseal(b, r, id, name, data, len);
 }

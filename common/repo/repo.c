@@ -445,7 +445,7 @@ int repo_read_blob(struct repo_blob **out, struct repo *r, const char *id, const
 	if (rc)
 		return rc;
 	rc = read_object(out, r, hex);
-	if (!rc && (rc = repo_unseal_blob(*out, r, name)) != 0) {
+	if (!rc && (rc = repo_unseal_blob(*out, r, id, name)) != 0) {
 		repo_blob_free(*out);
 		*out = NULL;
 	}
@@ -539,7 +539,7 @@ int repo_open_stream(struct repo_stream **out, size_t *size_out, struct repo *r,
 		st->rs = NULL;
 		rc = read_object(&st->blob, r, hex);
 		if (!rc)
-			rc = repo_unseal_blob(st->blob, r, name);
+			rc = repo_unseal_blob(st->blob, r, id, name);
 		if (rc)
 			err_wrap(rc, "snapshot %.12s: '%s'", id, name);
 		else

@@ -31,13 +31,14 @@ struct repo_blob {
  * file but meta sealed (*sealed_out is a copy of files, its sealed buffers
  * and *fd_out, a scratch file, freed with repo_sealed_free); without a key
  * a plain write, refused in a repository initialised as encrypted.
- * repo_unseal_blob: b's object, when sealed or read with a key, replaced
- * by its authenticated plaintext (name is its label).
+ * repo_unseal_blob: b's object (file name of commit id), when sealed,
+ * replaced by its authenticated plaintext; a plain one read with a key is
+ * refused.  A sealed file is bound to its name and its commit's meta.
  */
 int repo_seal_files(struct repo_file **sealed_out, int *fd_out, struct repo *r,
 		    const struct repo_file *files, size_t nfiles);
 void repo_sealed_free(struct repo_file *sealed, size_t nfiles, int fd);
-int repo_unseal_blob(struct repo_blob *b, struct repo *r, const char *name);
+int repo_unseal_blob(struct repo_blob *b, struct repo *r, const char *id, const char *name);
 
 /*
  * Set the error message "what: libgit2's reason" and return code.  An

@@ -165,6 +165,35 @@ for case in flip cut; do
 	'
 done
 
+# recommit REPO-COPY META MANIFEST ARCHIVE: a new tip of A with these blobs
+recommit() {
+	local g="git -C $1" tree c
+	tree=$(printf "100644 blob %s\tconfig.tar.zst\n100644 blob %s\tmanifest\n100644 blob %s\tmeta\n" \
+		"$4" "$3" "$2" | $g mktree) &&
+	c=$(GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@test GIT_COMMITTER_NAME=t GIT_COMMITTER_EMAIL=t@test \
+		$g commit-tree "$tree" -p refs/heads/A -m "A: recommitted") &&
+	$g update-ref refs/heads/A "$c"
+}
+
+test_expect_success 'meta is bound to the sealed files: altered, or moved, nothing opens' '
+	rm -rf repo-meta.git && cp -a "$REPO" repo-meta.git &&
+	g="git -C repo-meta.git" &&
+	$g cat-file blob A:meta | sed "s/^gateway: A$/gateway: B/" >meta-b &&
+	! cmp -s meta-b <($g cat-file blob A:meta) &&
+	recommit repo-meta.git $($g hash-object -w "$TRASH/meta-b") \
+		$($g rev-parse A:manifest) $($g rev-parse A:config.tar.zst) &&
+	sed "s|^repository = .*|repository = \"$TRASH/repo-meta.git\"|" "$CONF" >conf-meta &&
+	test_expect_code 1 msgw-agent -c conf-meta show A &&
+	test_grep "manifest.: sealed object is damaged or not this snapshot.s" err &&
+	recommit repo-meta.git $($g rev-parse A~1:meta) \
+		$($g rev-parse A~2:manifest) $($g rev-parse A~2:config.tar.zst) &&
+	test_expect_code 1 msgw-agent -c conf-meta verify A &&
+	test_grep "not this snapshot.s: chunk 1 does not authenticate" err &&
+	gw_listing B >before &&
+	test_expect_code 1 msgw-restore -c conf-meta apply A --to B --yes </dev/null &&
+	gw_listing B >after && test_cmp before after
+'
+
 test_expect_success 'a plain object where a sealed one belongs is refused' '
 	rm -rf repo-plain.git && cp -a "$REPO" repo-plain.git &&
 	g="git -C repo-plain.git" &&

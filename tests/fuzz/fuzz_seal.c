@@ -44,8 +44,8 @@ static void reopen(const char *label, const void *data, size_t len)
 	char *sealed = NULL, *back = NULL;
 	size_t slen = 0, blen = 0;
 
-	seal_buffer(&sealed, &slen, key, label, data, len);
-	assert(seal_open(&back, &blen, key, label, sealed, slen) == 0);
+	seal_buffer(&sealed, &slen, key, label, strlen(label), data, len);
+	assert(seal_open(&back, &blen, key, label, strlen(label), sealed, slen) == 0);
 	assert(blen == len && memcmp(back, data, len) == 0);
 	free(back);
 	free(sealed);
@@ -58,13 +58,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (!key)
 		load_key();
-	if (seal_open(&out, &len, key, "manifest", data, size) == 0) {
+	if (seal_open(&out, &len, key, "manifest", 8, data, size) == 0) {
 		reopen("manifest", out, len);
 		free(out);
 	} else {
 		assert(out == NULL);
 	}
-	if (seal_open(&out, &len, NULL, "manifest", data, size) == 0)
+	if (seal_open(&out, &len, NULL, "manifest", 8, data, size) == 0)
 		abort(); /* nothing opens without a key */
 	reopen("config.tar.zst", data, size);
 	return 0;

@@ -25,6 +25,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* associated data given as a string */
+#define L(s) (s), strlen(s)
+
 struct fixture {
 	char dir[PATH_MAX];
 	char path[PATH_MAX + 16];
@@ -107,9 +110,9 @@ static void round_trip(const struct seal_key *k, size_t len)
 	char *plain = pattern(len), *sealed = NULL, *out = NULL;
 	size_t slen = 0, olen = 0;
 
-	seal_buffer(&sealed, &slen, k, "manifest", plain, len);
+	seal_buffer(&sealed, &slen, k, L("manifest"), plain, len);
 	assert_true(seal_is_sealed(sealed, slen));
-	assert_int_equal(seal_open(&out, &olen, k, "manifest", sealed, slen), 0);
+	assert_int_equal(seal_open(&out, &olen, k, L("manifest"), sealed, slen), 0);
 	assert_int_equal(olen, len);
 	assert_memory_equal(out, plain, len);
 	assert_int_equal(out[olen], '\0');
@@ -142,16 +145,16 @@ static void test_fd_matches_buffer_format(void **state)
 	ofd = open(sp, O_RDWR | O_CREAT, 0600);
 	assert_true(ifd >= 0 && ofd >= 0);
 	assert_int_equal(write(ifd, plain, len), (ssize_t)len);
-	assert_int_equal(seal_fd(ofd, &slen, f->k, "config.tar.zst", ifd, len), 0);
+	assert_int_equal(seal_fd(ofd, &slen, f->k, L("config.tar.zst"), ifd, len), 0);
 	assert_int_equal(lseek(ofd, 0, SEEK_END), (off_t)slen);
 	sealed = xmalloc(slen);
 	assert_int_equal(pread(ofd, sealed, slen, 0), (ssize_t)slen);
-	assert_int_equal(seal_open(&out, &olen, f->k, "config.tar.zst", sealed, slen), 0);
+	assert_int_equal(seal_open(&out, &olen, f->k, L("config.tar.zst"), sealed, slen), 0);
 	assert_int_equal(olen, len);
 	assert_memory_equal(out, plain, len);
 	/* the label is authenticated: an archive cannot pass for a manifest */
 	free(out);
-	assert_int_equal(seal_open(&out, &olen, f->k, "manifest", sealed, slen), MSGW_ECORRUPT);
+	assert_int_equal(seal_open(&out, &olen, f->k, L("manifest"), sealed, slen), MSGW_ECORRUPT);
 	assert_null(out);
 	close(ifd);
 	close(ofd);
@@ -165,13 +168,13 @@ static void test_keys_named(void **state)
 	char *sealed = NULL, *out = NULL, id[SEAL_ID_LEN];
 	size_t slen = 0, olen = 0;
 
-	seal_buffer(&sealed, &slen, f->k, "manifest", "secret", 6);
+	seal_buffer(&sealed, &slen, f->k, L("manifest"), "secret", 6);
 	assert_int_equal(seal_object_key_id(id, sealed, slen), 0);
 	assert_string_equal(id, seal_key_id(f->k));
-	assert_int_equal(seal_open(&out, &olen, NULL, "manifest", sealed, slen), MSGW_ECONFIG);
+	assert_int_equal(seal_open(&out, &olen, NULL, L("manifest"), sealed, slen), MSGW_ECONFIG);
 	assert_non_null(strstr(err_last(), seal_key_id(f->k)));
 	assert_non_null(strstr(err_last(), "no key file is configured"));
-	assert_int_equal(seal_open(&out, &olen, f->k2, "manifest", sealed, slen), MSGW_ECONFIG);
+	assert_int_equal(seal_open(&out, &olen, f->k2, L("manifest"), sealed, slen), MSGW_ECONFIG);
 	assert_non_null(strstr(err_last(), seal_key_id(f->k2)));
 	assert_null(out);
 	assert_null(memmem(sealed, slen, "secret", 6));
@@ -185,30 +188,33 @@ static void test_damage_anywhere(void **state)
 	size_t len = 2 * SEAL_CHUNK + 300, slen = 0, olen = 0, at;
 	char *plain = pattern(len), *sealed = NULL, *out = NULL, *copy;
 
-	seal_buffer(&sealed, &slen, f->k, "config.tar.zst", plain, len);
+	seal_buffer(&sealed, &slen, f->k, L("config.tar.zst"), plain, len);
 	copy = xmalloc(slen + 1);
 	for (at = 0; at < slen; at += (at < 100 ? 1 : 997)) {
 		memcpy(copy, sealed, slen);
 		copy[at] ^= 0x20;
-		assert_int_not_equal(seal_open(&out, &olen, f->k, "config.tar.zst", copy, slen), 0);
+		assert_int_not_equal(seal_open(&out, &olen, f->k, L("config.tar.zst"), copy, slen),
+				     0);
 		assert_null(out);
 	}
 	for (at = 0; at < slen; at += (at < 100 ? 1 : 1009)) {
-		assert_int_not_equal(seal_open(&out, &olen, f->k, "config.tar.zst", sealed, at), 0);
+		assert_int_not_equal(seal_open(&out, &olen, f->k, L("config.tar.zst"), sealed, at),
+				     0);
 		assert_null(out);
 	}
 	/* cut exactly after the first and second chunk: no final tag */
 	at = slen - (300 + 17);
-	assert_int_equal(seal_open(&out, &olen, f->k, "config.tar.zst", sealed, at), MSGW_ECORRUPT);
+	assert_int_equal(seal_open(&out, &olen, f->k, L("config.tar.zst"), sealed, at),
+			 MSGW_ECORRUPT);
 	assert_non_null(strstr(err_last(), "truncated after chunk 2"));
 	assert_int_equal(
-	    seal_open(&out, &olen, f->k, "config.tar.zst", sealed, at - SEAL_CHUNK - 17),
+	    seal_open(&out, &olen, f->k, L("config.tar.zst"), sealed, at - SEAL_CHUNK - 17),
 	    MSGW_ECORRUPT);
 	assert_non_null(strstr(err_last(), "truncated after chunk 1"));
 	/* data after the final chunk */
 	memcpy(copy, sealed, slen);
 	copy[slen] = 'x';
-	assert_int_equal(seal_open(&out, &olen, f->k, "config.tar.zst", copy, slen + 1),
+	assert_int_equal(seal_open(&out, &olen, f->k, L("config.tar.zst"), copy, slen + 1),
 			 MSGW_ECORRUPT);
 	free(copy);
 	free(sealed);
@@ -221,8 +227,8 @@ static void test_sealing_is_randomized(void **state)
 	char *a = NULL, *b = NULL;
 	size_t alen = 0, blen = 0;
 
-	seal_buffer(&a, &alen, f->k, "manifest", "same", 4);
-	seal_buffer(&b, &blen, f->k, "manifest", "same", 4);
+	seal_buffer(&a, &alen, f->k, L("manifest"), "same", 4);
+	seal_buffer(&b, &blen, f->k, L("manifest"), "same", 4);
 	assert_int_equal(alen, blen);
 	assert_memory_not_equal(a, b, alen);
 	free(a);
