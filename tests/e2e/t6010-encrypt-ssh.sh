@@ -7,7 +7,8 @@
 # from the remote: without the key, or with another one, applying onto a
 # second gateway is refused in one line naming the key id before
 # anything on the target changes (byte for byte); with a copy of the key
-# file it bootstraps the second gateway.
+# file it bootstraps the second gateway, and msgw-restore --repo URL reads
+# the remote through its cache.
 test_description='encrypted repository pushed over ssh, fetched by a fresh host'
 . "$(dirname "$0")/test-lib.sh"
 . "$TEST_DIR/gw-lib.sh"
@@ -113,6 +114,14 @@ test_expect_success 'a fresh host with the key file fetches and bootstraps B' '
 	test_cmp config-A config-B &&
 	test "$(git --git-dir=fresh/repo.git show B:meta | sed -n "s/^key-id: //p")" = \
 		"$(cat keyid)"
+'
+
+test_expect_success '--repo URL reads the remote encrypted repository with the key' '
+	msgw-restore -c fresh/c.conf --repo "$SSH_URL_BASE$TRASH/remote.git" extract changed url-ex >out &&
+	cmp A/Gateway.json url-ex/Gateway.json &&
+	test_expect_code 2 msgw-restore -c nokey/c.conf --repo "$SSH_URL_BASE$TRASH/remote.git" extract changed url-nk &&
+	test_grep "sealed with key $(cat keyid) and no key file is configured" err &&
+	test ! -e url-nk
 '
 
 test_expect_success 'the fresh host pushes its sealed snapshots back' '
