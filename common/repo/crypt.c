@@ -209,6 +209,24 @@ void repo_sealed_free(struct repo_file *sealed, size_t nfiles, int fd)
 		close(fd);
 }
 
+/* A plain object read with a key: a swap, or a plain repository under a
+ * configuration that names a key (say which). */
+static int plain_refused(struct repo *r)
+{
+	char id[SEAL_ID_LEN];
+
+	if (repo_encryption(id, r) == 0 && !*id)
+		return err_set(MSGW_ECONFIG,
+			       "not sealed: repository '%s' is plain (init recorded no key) and "
+			       "encryption names key %s; move its history into an encrypted "
+			       "repository with 'msgw-agent reencrypt'",
+			       r->path, seal_key_id(r->key));
+	return err_set(MSGW_ECORRUPT,
+		       "not sealed, but the repository is read with key %s "
+		       "(a plain object where a sealed one belongs)",
+		       seal_key_id(r->key));
+}
+
 static int unseal(struct repo_blob *b, struct repo *r, const char *id, const char *name,
 		  const void *data, size_t len)
 {
@@ -231,14 +249,8 @@ int repo_unseal_blob(struct repo_blob *b, struct repo *r, const char *id, const 
 	const void *data = git_blob_rawcontent(b->blob);
 	size_t len = (size_t)git_blob_rawsize(b->blob);
 
-	if (!seal_is_sealed(data, len)) {
-		if (r->key && strcmp(name, "meta") != 0)
-			return err_set(MSGW_ECORRUPT,
-				       "not sealed, but the repository is read with key %s "
-				       "(a plain object where a sealed one belongs)",
-				       seal_key_id(r->key));
-		return 0;
-	}
+	if (!seal_is_sealed(data, len))
+		return r->key && strcmp(name, "meta") != 0 ? plain_refused(r) : 0;
 	if (!r->key) {
 		char kid[SEAL_ID_LEN];
 		int rc = seal_object_key_id(kid, data, len);

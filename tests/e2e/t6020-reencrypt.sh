@@ -32,7 +32,10 @@ test_expect_success 'a plain repository with snapshots cannot become encrypted i
 	conf inplace.conf "$TRASH/plain.git" "keyfile:$TRASH/enc.key" &&
 	test_expect_code 2 msgw-agent -c inplace.conf init &&
 	test_grep "is plain and holds snapshots; move them into a new encrypted repository with .msgw-agent reencrypt." err &&
-	test -z "$(git --git-dir=plain.git config msgw.keyid)"
+	test -z "$(git --git-dir=plain.git config msgw.keyid)" &&
+	test_expect_code 2 msgw-agent -c inplace.conf show gw &&
+	test_grep "is plain (init recorded no key) and encryption names key" err &&
+	test $(wc -l <err) = 1
 '
 
 test_expect_success 'a destination without a key is refused' '
