@@ -302,7 +302,8 @@ static void worker_send(int sock, int rc, const struct job_result *res, const ch
 /*
  * The worker process: dies with us, keeps none of the other workers'
  * descriptors, writes its stderr (and stdout, which it never uses) into the
- * log pipe, opens the repository anew and snapshots one gateway.  The
+ * log pipe, opens the repository anew (with the configured key) and
+ * snapshots one gateway.  The
  * repository lock's descriptor is inherited and never released here.
  */
 static void worker_main(struct batch_run *br, size_t i, int sock, int log, pid_t parent)
@@ -324,6 +325,8 @@ static void worker_main(struct batch_run *br, size_t i, int sock, int log, pid_t
 	close(log);
 	memset(&res, 0, sizeof(res));
 	rc = repo_open(&r, repo_path(b->repo));
+	if (!rc) /* an encrypted repository: the key, as the front end attached it */
+		repo_use_key_file(r, b->cfg->key_file);
 	if (rc) {
 		res.result = "failed";
 		err_wrap(rc, "snapshot of '%s' failed", b->gws[i]->name);

@@ -49,7 +49,8 @@ int job_snapshot(struct job_result *out, struct repo *r, const struct config *cf
  *
  * With one gateway, or parallel 1, each job_snapshot runs here, one after
  * the other, exactly as before.  Otherwise each gateway runs in a worker
- * process of its own (forked; it opens the repository anew), at most
+ * process of its own (forked; it opens the repository anew, with the
+ * configured key when it is encrypted), at most
  * parallel at once, started in the order given: the walk, the hashing and
  * the archive happen there concurrently, and the commit waits for the
  * batch's one turn to write, which this process hands to one worker at a

@@ -10,8 +10,9 @@
 # that exactly N run at once and never more (parallel = 3 from the
 # configuration, then --parallel 5, then run --once --parallel 4).  Also:
 # "snapshot A A" still writes A once (the second finds it unchanged), a
-# gateway's warnings stay with its result, and a bad 'parallel' (key or
-# option) is a usage error (exit 2).
+# gateway's warnings stay with its result, an encrypted repository gets
+# every branch sealed with its key, and a bad 'parallel' (key or option)
+# is a usage error (exit 2).
 test_description='snapshot/run: gateways read concurrently, results in order, the bound'
 . "$(dirname "$0")/test-lib.sh"
 . "$TEST_DIR/sshd-lib.sh"
@@ -187,6 +188,28 @@ test_expect_success 'snapshot L1 L1 L2: L1 written once, its second run waits fo
 	sed -n 2p out >second &&
 	test_grep "^L1: unchanged" second &&
 	test_grep "^L2: unchanged" out
+'
+
+test_expect_success 'an encrypted repository: every worker seals with the key' '
+	{
+		printf "encryption = \"keyfile:%s\"\n" "$TRASH/enc.key"
+		sed -e "s|$REPO|$TRASH/enc.git|" -e "/^hook-/d" -e "s/^parallel = 3$/parallel = 9/" "$CONF"
+	} >enc.conf &&
+	msgw-agent -c enc.conf init --encrypt >out &&
+	sed -n "s/.*key id \([0-9a-f]*\)$/\1/p" out >keyid &&
+	test -s keyid &&
+	msgw-agent -c enc.conf snapshot >out &&
+	test "$(wc -l <out)" = 9 &&
+	printf "msgw-sealed 1 %s\n" "$(cat keyid)" >expect &&
+	for g in $ALL; do
+		for f in manifest config.tar.zst; do
+			git -C enc.git cat-file blob "$g:$f" | head -c 31 >line &&
+			test_cmp expect line || exit 1
+		done
+		git -C enc.git show "$g:meta" | grep -q "^key-id: $(cat keyid)$" || exit 1
+	done &&
+	msgw-agent -c enc.conf verify --all >/dev/null &&
+	git -C enc.git fsck --strict
 '
 
 test_expect_success 'a bad parallel: the key and the option are usage errors (exit 2)' '
