@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 enum {
 	FXP_INIT = 1,
@@ -676,6 +677,21 @@ static int dispatch(struct sftp_pipe *p, struct sftp_job *jobs, size_t n, size_t
 	return 0;
 }
 
+/* Tests only: MSGW_TEST_SFTP_DROP=N cuts the connection (as a network
+ * that fails would) once N replies of pipelined requests have come in. */
+static void test_drop(struct sftp_pipe *p)
+{
+#ifdef MSGW_TESTING
+	static long seen;
+	const char *n = getenv("MSGW_TEST_SFTP_DROP");
+
+	if (n && *n && ++seen == atol(n))
+		shutdown(ssh_session_socket(p->ssh), SHUT_RDWR);
+#else
+	(void)p;
+#endif
+}
+
 int sftp_pipe_run(struct sftp_pipe *p, struct sftp_job *jobs, size_t n)
 {
 	size_t next = 0, finished = 0, active = 0, lo = 0, i;
@@ -713,6 +729,7 @@ int sftp_pipe_run(struct sftp_pipe *p, struct sftp_job *jobs, size_t n)
 		if (!rc) {
 			rc = dispatch(p, jobs, n, len);
 			consume(p, len);
+			test_drop(p);
 		}
 		if (rc < 0)
 			break;
