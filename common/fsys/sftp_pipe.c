@@ -33,11 +33,12 @@ enum {
 
 #define FX_OK	     0
 #define FX_EOF	     1
-#define MAX_REQ	     256	    /* requests in flight */
-#define MAX_ACTIVE   64		    /* jobs in flight */
+#define MAX_REQ	     1024	    /* requests in flight */
+#define MAX_ACTIVE   256	    /* jobs (open handles) in flight */
 #define CHUNK	     32768	    /* bytes per READ */
-#define READ_BUDGET  (2u << 20)	    /* READ bytes in flight */
-#define WINDOW	     (4u << 20)	    /* the channel's receive window */
+#define READ_BUDGET  (6u << 20)	    /* READ bytes in flight */
+#define WINDOW	     (8u << 20)	    /* the channel's receive window */
+#define READ_AT_ONCE (256u << 10)   /* bytes taken from the channel per read */
 #define MAX_PKT	     (CHUNK + 1024) /* DATA replies; NAME may be larger */
 #define MAX_NAME_PKT (1u << 20)
 #define MAX_NAMES    (1u << 20) /* entries of one folder */
@@ -65,8 +66,8 @@ struct sftp_pipe {
 	size_t outstanding;
 	uint64_t read_bytes; /* READ bytes in flight */
 	struct buf out;
-	unsigned char *in;
-	size_t in_len, in_cap;
+	unsigned char *in; /* replies read: in[in_off..in_len) not yet used */
+	size_t in_off, in_len, in_cap;
 	bool dead;
 };
 
@@ -282,29 +283,35 @@ static int flush(struct sftp_pipe *p)
 	return 0;
 }
 
-/* Read until one whole packet is buffered; *len_out is its body's length. */
+/* Read until one whole packet is buffered at in + in_off; *len_out is
+ * its body's length. */
 static int read_packet(struct sftp_pipe *p, size_t *len_out)
 {
 	for (;;) {
+		const unsigned char *at = p->in + p->in_off;
+		size_t have = p->in_len - p->in_off, want = 4;
 		ssize_t n;
 
-		if (p->in_len >= 4) {
-			uint32_t len = (uint32_t)p->in[0] << 24 | (uint32_t)p->in[1] << 16 |
-				       (uint32_t)p->in[2] << 8 | (uint32_t)p->in[3];
+		if (have >= 4) {
+			uint32_t len = (uint32_t)at[0] << 24 | (uint32_t)at[1] << 16 |
+				       (uint32_t)at[2] << 8 | (uint32_t)at[3];
 
 			if (len < 5 || len > MAX_NAME_PKT)
 				return hostile(p, "a packet of impossible length");
-			if (p->in_len >= 4 + (size_t)len) {
+			if (have >= 4 + (size_t)len) {
 				*len_out = len;
 				return 0;
 			}
-			if (p->in_cap < 4 + (size_t)len) {
-				p->in_cap = 4 + (size_t)len;
-				p->in = xrealloc(p->in, p->in_cap);
-			}
+			want = 4 + (size_t)len;
 		}
-		if (p->in_len == p->in_cap) {
-			p->in_cap = p->in_cap ? p->in_cap * 2 : 65536;
+		/* what is left moves to the front, once per read, not per packet */
+		if (p->in_off) {
+			memmove(p->in, p->in + p->in_off, have);
+			p->in_off = 0;
+			p->in_len = have;
+		}
+		if (p->in_cap < want + READ_AT_ONCE) {
+			p->in_cap = want + READ_AT_ONCE;
 			p->in = xrealloc(p->in, p->in_cap);
 		}
 		n = libssh2_channel_read(p->ch, (char *)p->in + p->in_len, p->in_cap - p->in_len);
@@ -322,8 +329,7 @@ static int read_packet(struct sftp_pipe *p, size_t *len_out)
 
 static void consume(struct sftp_pipe *p, size_t len)
 {
-	memmove(p->in, p->in + 4 + len, p->in_len - 4 - len);
-	p->in_len -= 4 + len;
+	p->in_off += 4 + len;
 }
 
 int sftp_pipe_open(struct sftp_pipe **out, struct ssh_session *ssh)
@@ -353,7 +359,7 @@ int sftp_pipe_open(struct sftp_pipe **out, struct ssh_session *ssh)
 		rc = read_packet(p, &len);
 	if (rc)
 		goto fail;
-	if (sftp_pipe_parse(&r, p->in + 4, len) || r.type != FXP_VERSION || r.id < 3) {
+	if (sftp_pipe_parse(&r, p->in + p->in_off + 4, len) || r.type != FXP_VERSION || r.id < 3) {
 		rc = hostile(p, "no SFTP version 3 greeting");
 		goto fail;
 	}
@@ -641,7 +647,7 @@ static int dispatch(struct sftp_pipe *p, struct sftp_job *jobs, size_t n, size_t
 	size_t job;
 	int rc = 0;
 
-	if (sftp_pipe_parse(&r, p->in + 4, len) || r.type == FXP_VERSION)
+	if (sftp_pipe_parse(&r, p->in + p->in_off + 4, len) || r.type == FXP_VERSION)
 		return hostile(p, "a reply that does not fit");
 	q = &p->req[r.id % MAX_REQ];
 	if (!q->used || q->id != r.id || q->job >= n || !fits(q, r.type))
