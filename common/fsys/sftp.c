@@ -451,7 +451,7 @@ static struct pf_entry *pf_find(struct sftp *c, const char *path)
 
 	if (!c->pf_n || !path)
 		return NULL;
-	for (i = c->pf_at; i < c->pf_n && i < c->pf_at + 2; i++)
+	for (i = c->pf_at ? c->pf_at - 1 : 0; i < c->pf_n && i < c->pf_at + 2; i++)
 		if (strcmp(c->pf[i].path, path) == 0)
 			return &c->pf[i];
 	for (i = 0; i < c->pf_n; i++)
@@ -623,6 +623,7 @@ static int s_open_read(void *ctx, const char *path, void **fh_out)
 	f->attrs = e->attrs;
 	e->data = NULL;
 	e->state = PF_USED;
+	c->pf_at = (size_t)(e - c->pf) + 1; /* where the reader goes next */
 	*fh_out = f;
 	return 0;
 }
