@@ -449,6 +449,19 @@ static void send_handle(struct sftp_pipe *p, size_t job, struct sftp_job *j, uin
 	j->pending++;
 }
 
+/* The CLOSE of a listed folder: nobody waits for its reply (the listing
+ * is complete), which a later reply read consumes. */
+#define ORPHAN SIZE_MAX
+
+static void send_orphan_close(struct sftp_pipe *p, struct sftp_job *j)
+{
+	struct req *q = new_req(p, ORPHAN, OP_CLOSE);
+	size_t at = begin_packet(&p->out, FXP_CLOSE, q->id);
+
+	putstr(&p->out, j->handle, j->hlen);
+	end_packet(&p->out, at);
+}
+
 static void send_read(struct sftp_pipe *p, size_t job, struct sftp_job *j, uint64_t off,
 		      uint32_t len)
 {
@@ -539,6 +552,9 @@ static void on_handle(struct sftp_pipe *p, size_t job, struct sftp_job *j, struc
 	memcpy(j->handle, r->str, r->str_len);
 	j->hlen = r->str_len;
 	if (j->kind == SFTP_JOB_LIST) {
+		/* two at a time: most folders fit one reply, and the second
+		 * then finds the end without another round trip */
+		send_handle(p, job, j, FXP_READDIR, OP_READDIR);
 		send_handle(p, job, j, FXP_READDIR, OP_READDIR);
 		j->state = J_LISTING;
 	} else if (j->kind == SFTP_JOB_CLOCK) {
@@ -564,11 +580,12 @@ static void on_data(struct sftp_job *j, const struct req *q, const struct sftp_r
 	memcpy(j->data + q->off, r->str, r->str_len);
 }
 
-static void on_status(struct sftp_pipe *p, size_t job, struct sftp_job *j, const struct req *q,
-		      uint32_t status)
+static void on_status(struct sftp_pipe *p, struct sftp_job *j, const struct req *q, uint32_t status)
 {
+	if (q->op == OP_READDIR && j->state != J_LISTING)
+		return; /* the second READDIR after the end, or after a failure */
 	if (q->op == OP_READDIR && status == FX_EOF) {
-		send_handle(p, job, j, FXP_CLOSE, OP_CLOSE);
+		send_orphan_close(p, j);
 		j->state = J_END;
 		return;
 	}
@@ -582,7 +599,7 @@ static void on_status(struct sftp_pipe *p, size_t job, struct sftp_job *j, const
 	if (q->op == OP_OPEN) {
 		j->state = J_END;
 	} else if (q->op == OP_READDIR) {
-		send_handle(p, job, j, FXP_CLOSE, OP_CLOSE);
+		send_orphan_close(p, j);
 		j->state = J_END;
 	}
 }
@@ -650,6 +667,11 @@ static int dispatch(struct sftp_pipe *p, struct sftp_job *jobs, size_t n, size_t
 	if (sftp_pipe_parse(&r, p->in + p->in_off + 4, len) || r.type == FXP_VERSION)
 		return hostile(p, "a reply that does not fit");
 	q = &p->req[r.id % MAX_REQ];
+	if (q->used && q->id == r.id && q->job == ORPHAN && r.type == FXP_STATUS) {
+		q->used = false;
+		p->outstanding--;
+		return 0;
+	}
 	if (!q->used || q->id != r.id || q->job >= n || !fits(q, r.type))
 		return hostile(p, "a reply to no request");
 	job = q->job;
@@ -657,14 +679,14 @@ static int dispatch(struct sftp_pipe *p, struct sftp_job *jobs, size_t n, size_t
 	if (q->op == OP_READ)
 		p->read_bytes -= q->len;
 	if (r.type == FXP_STATUS)
-		on_status(p, job, j, q, r.status);
+		on_status(p, j, q, r.status);
 	else if (r.type == FXP_HANDLE)
 		on_handle(p, job, j, &r);
 	else if (r.type == FXP_DATA)
 		on_data(j, q, &r);
 	else if (r.type == FXP_ATTRS)
 		rc = on_attrs(j, q, &r);
-	else if (r.type == FXP_NAME) {
+	else if (r.type == FXP_NAME && j->state == J_LISTING) {
 		rc = on_name(p, j, &r);
 		if (!rc && j->state == J_LISTING)
 			send_handle(p, job, j, FXP_READDIR, OP_READDIR);
