@@ -33,7 +33,7 @@ enum {
 
 #define FX_OK	     0
 #define FX_EOF	     1
-#define MAX_REQ	     1024	    /* requests in flight */
+#define MAX_REQ	     4096	    /* requests in flight, at most */
 #define MAX_ACTIVE   256	    /* jobs (open handles) in flight */
 #define CHUNK	     32768	    /* bytes per READ */
 #define READ_BUDGET  (6u << 20)	    /* READ bytes in flight */
@@ -478,9 +478,18 @@ static void send_read(struct sftp_pipe *p, size_t job, struct sftp_job *j, uint6
 	j->pending++;
 }
 
+/*
+ * Whether a READ of bytes, or a new job, may go out.  What replies send
+ * without asking (a handle's FSTAT and READDIRs, the FSTAT and CLOSE
+ * after the last READ, a folder's CLOSE: at most 4 per active job, and one
+ * CLOSE per folder just listed) must always find a free slot, so reads and
+ * new jobs leave RESERVE slots to them.
+ */
+#define RESERVE (6 * MAX_ACTIVE)
+
 static bool room(const struct sftp_pipe *p, uint32_t bytes)
 {
-	return p->outstanding + 4 < MAX_REQ && p->read_bytes + bytes <= READ_BUDGET;
+	return p->outstanding + RESERVE < MAX_REQ && p->read_bytes + bytes <= READ_BUDGET;
 }
 
 /* Send what a reading job can send now: its READs (the last one, one byte
