@@ -773,8 +773,6 @@ def main():
     ap.add_argument("--out")
     ap.add_argument("--work")
     ap.add_argument("--keep", action="store_true")
-    ap.add_argument("--wan-cycle", action="store_true",
-                    help="also 100 gateways over SSH at 50 ms in one cycle (wan_cycle.py)")
     a = ap.parse_args()
 
     smoke = a.smoke
@@ -839,13 +837,6 @@ def main():
         if 1 in scales:
             log("apply on a simulated gateway")
             apply_res = bench_apply(env, datas[1], 1 if smoke else runs, log)
-        cycle_res = None
-        if a.wan_cycle:
-            sys.path.insert(0, HERE)
-            import wan_cycle
-            cycle_res = wan_cycle.bench_wan_cycle(os.path.realpath(a.build),
-                                                  os.path.join(work, "wan-cycle"), log,
-                                                  proxy_dir=os.path.realpath(a.sim))
         load1 = os.getloadavg()
         elapsed = time.time() - t_start
 
@@ -980,11 +971,6 @@ def main():
                        f"{good} of {len(ck)} applies: all {apply_res['changed']} changed files staged "
                        f"with the snapshot's sha256, journal written, pre-restore snapshot at the "
                        f"branch tip when the stop command ran", good == len(ck) and len(ck) > 0)
-
-        if cycle_res:
-            cycle_lines, cycle_targets = wan_cycle.report_wan_cycle(cycle_res)
-            rep.lines += cycle_lines
-            rep.targets += cycle_targets
 
         rep.add("## Targets")
         rep.add()
