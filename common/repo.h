@@ -79,6 +79,17 @@ int repo_commit(char out[REPO_ID_LEN], struct repo *r, const char *branch,
  * MSGW_ECORRUPT when the object is damaged, MSGW_ENOTFOUND when absent. */
 int repo_read(char **out, size_t *len_out, struct repo *r, const char *id, const char *name);
 
+/*
+ * Whether a commit's file named name holds exactly len bytes of data,
+ * without reading the file: its id in the tree is compared with the id git
+ * gives those bytes (SHA-1 of "blob LEN\0" and the bytes), and the object
+ * must be present (loose or packed; its content is not read).  0 with
+ * *same_out set, or MSGW_ECORRUPT when the commit or its tree cannot be
+ * read (a missing file is "not the same").
+ */
+int repo_file_same(bool *same_out, struct repo *r, const char *id, const char *name,
+		   const void *data, size_t len);
+
 /* A file of a commit's tree held without copying (large archives): its
  * bytes stay valid until repo_blob_free. */
 struct repo_blob;
