@@ -61,6 +61,7 @@ CLI_SRC    := $(wildcard cli/*.c)
 AGENT_SRC  := $(wildcard agent/*.c)
 RESTORE_SRC := $(wildcard restore/*.c)
 SIM_SRC    := $(wildcard tests/sim/*.c)
+PROXY_SRC  := tests/delayproxy/delayproxy.c
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 
 COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/obj/%.o)
@@ -70,7 +71,7 @@ RESTORE_OBJ := $(RESTORE_SRC:%.c=$(BUILD)/obj/%.o)
 SIM_OBJ    := $(SIM_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/%)
 
-BINS := $(BUILD)/msgw-agent $(BUILD)/msgw-restore $(BUILD)/msgw-sim
+BINS := $(BUILD)/msgw-agent $(BUILD)/msgw-restore $(BUILD)/msgw-sim $(BUILD)/msgw-delayproxy
 
 all: $(BINS) $(UNIT_BIN)
 
@@ -98,6 +99,11 @@ $(BUILD)/msgw-restore: $(RESTORE_OBJ) $(CLI_OBJ) $(BUILD)/libmsgw.a
 $(BUILD)/msgw-sim: $(SIM_OBJ)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(SIM_LIBS)
+
+# a TCP proxy on 127.0.0.1 that delays each direction: the bench's slow link
+$(BUILD)/msgw-delayproxy: $(PROXY_SRC:%.c=$(BUILD)/obj/%.o)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^
 
 $(BUILD)/test_%: $(BUILD)/obj/tests/unit/test_%.o $(BUILD)/libmsgw.a
 	@$(if $(Q),echo "  LD      $@")
@@ -181,12 +187,12 @@ bench-smoke: deps
 
 format:
 	clang-format -i $(COMMON_SRC) $(wildcard common/*.h common/repo/*.h common/fsys/*.h) $(CLI_SRC) $(wildcard cli/*.h) $(AGENT_SRC) $(wildcard agent/*.h) \
-		$(RESTORE_SRC) $(wildcard restore/*.h) $(SIM_SRC) $(wildcard tests/sim/*.h) $(UNIT_SRC)
+		$(RESTORE_SRC) $(wildcard restore/*.h) $(SIM_SRC) $(wildcard tests/sim/*.h) $(PROXY_SRC) $(UNIT_SRC)
 
 format-check:
 	clang-format --dry-run -Werror $(COMMON_SRC) $(wildcard common/*.h common/repo/*.h common/fsys/*.h) $(CLI_SRC) $(wildcard cli/*.h) $(AGENT_SRC) \
 		$(wildcard agent/*.h) $(RESTORE_SRC) $(wildcard restore/*.h) $(SIM_SRC) \
-		$(wildcard tests/sim/*.h) $(UNIT_SRC)
+		$(wildcard tests/sim/*.h) $(PROXY_SRC) $(UNIT_SRC)
 
 install: release
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man8 \
