@@ -8,8 +8,9 @@
  * reading snapshots), remote.c (push, fetch, the --repo URL cache),
  * rewrite.c (what prune does to the repository, and the clearing of what
  * a killed run left), sharing one libgit2 handle per open repository
- * through repo_internal.h.  Every object and ref is read and written by
- * libgit2.
+ * through repo_internal.h, and override.c (no CA bundle loaded by
+ * libgit2's initialisation; the archive stored at zlib level 0).  Every
+ * object and ref is read and written by libgit2.
  *
  * Commit ids are handed around as 40-character hex strings (char[41]).
  * libgit2's fsync of objects and refs is switched on by repo_global_init().
