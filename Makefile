@@ -24,7 +24,7 @@ Q := @
 endif
 VERSION := 0.1.0
 
-PKGS     := libarchive libgit2 libzstd libssh2 libconfuse jansson libssl libcrypto zlib
+PKGS     := libarchive libgit2 libzstd libssh2 libconfuse jansson libssl libcrypto zlib libsodium
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 SIM_LIBS   := $(shell pkg-config --libs jansson libsodium libssl libcrypto 2>/dev/null)

@@ -20,5 +20,6 @@ int cmd_status(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_trust(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_push(struct cli_ctx *ctx, int argc, char **argv);
 int cmd_prune(struct cli_ctx *ctx, int argc, char **argv);
+int cmd_reencrypt(struct cli_ctx *ctx, int argc, char **argv);
 
 #endif

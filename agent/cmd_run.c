@@ -71,6 +71,7 @@ static void reload(struct cli_ctx *ctx)
 			config_free(fresh);
 			return;
 		}
+		repo_use_key_file(r, fresh->key_file);
 		repo_free(ctx->repo);
 		ctx->repo = r;
 	}

@@ -127,6 +127,7 @@ int cmd_status(struct cli_ctx *ctx, int argc, char **argv)
 		return 3;
 	}
 	ctx->repo = r;
+	repo_use_key_file(r, cfg->key_file);
 	status_build(&s, r, cfg, warn, crit, (int64_t)time(NULL));
 	if (prom && status_write_prometheus(&s, prom))
 		log_error("%s", err_last());

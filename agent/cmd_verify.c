@@ -35,6 +35,8 @@ static void verify_one(struct vstate *v, const char *id)
 {
 	int rc = snapshot_verify(v->r, id);
 
+	if (rc == MSGW_ECONFIG) /* no key or the wrong one: nothing can be checked */
+		log_die_err(rc);
 	if (rc) {
 		v->bad++;
 		log_error("%s", err_last());

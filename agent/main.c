@@ -15,6 +15,7 @@ static const struct cli_cmd commands[] = {
     {"push", cmd_push, "push the repository to remotes"},
     {"run", cmd_run, "snapshot on a schedule, push, record results"},
     {"prune", cmd_prune, "drop old snapshots by the retention policy"},
+    {"reencrypt", cmd_reencrypt, "move a plain repository's history into an encrypted one"},
     {"status", cmd_status, "monitoring summary (plugin exit codes, JSON, Prometheus)"},
     {NULL, NULL, NULL},
 };

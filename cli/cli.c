@@ -130,6 +130,17 @@ struct config *cli_config(struct cli_ctx *ctx)
 	return ctx->cfg;
 }
 
+/* The configured key for an encrypted repository; a --repo PATH that
+ * works without a configuration file keeps doing so. */
+static void attach_key(struct cli_ctx *ctx)
+{
+	if (!ctx->cfg && config_load(&ctx->cfg, config_path(ctx->config_file)) != 0) {
+		err_clear();
+		return;
+	}
+	repo_use_key_file(ctx->repo, ctx->cfg->key_file);
+}
+
 struct repo *cli_repo(struct cli_ctx *ctx)
 {
 	char *cached = NULL;
@@ -150,6 +161,7 @@ struct repo *cli_repo(struct cli_ctx *ctx)
 	free(cached);
 	if (rc)
 		log_die_err(rc);
+	attach_key(ctx);
 	return ctx->repo;
 }
 

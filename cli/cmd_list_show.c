@@ -69,7 +69,7 @@ static int list_branch(struct repo *r, const char *gw, long limit, json_t *arr)
 	for (i = 0; !rc && i < n; i++) {
 		struct snapshot s;
 
-		rc = snapshot_load(&s, r, ids[i], false);
+		rc = snapshot_load_meta(&s, r, ids[i]);
 		if (rc)
 			break;
 		if (arr)

@@ -430,6 +430,19 @@ static int parse_nonempty(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *r
 	return 0;
 }
 
+/* encryption: "none" or "keyfile:PATH" (the file may not exist yet:
+ * 'msgw-agent init --encrypt' creates it) */
+static int parse_encryption(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+{
+	if (strcmp(value, "none") != 0 && (strncmp(value, "keyfile:", 8) != 0 || !value[8]))
+		return fail(cfg->line,
+			    "bad value '%s' for '%s' (expected \"none\" or "
+			    "\"keyfile:PATH\")",
+			    value, opt->name);
+	*(const char **)result = value;
+	return 0;
+}
+
 /* identity, known-hosts, passphrase-file: must be readable files now;
  * a known-hosts file may also not exist yet in an existing directory
  * ('msgw-agent trust' creates it, and a missing one trusts nothing). */
@@ -761,6 +774,7 @@ static cfg_t *new_parser(void)
 	cfg_opt_t opts[] = {
 	    CFG_STR_CB("repository", 0, CFGF_NODEFAULT, parse_nonempty),
 	    CFG_STR_CB("state-dir", 0, CFGF_NODEFAULT, parse_nonempty),
+	    CFG_STR_CB("encryption", 0, CFGF_NODEFAULT, parse_encryption),
 	    DURATION("hook-timeout"),
 	    SIZE("max-file-size"),
 	    SIZE("max-total-size"),
@@ -921,6 +935,7 @@ static int copy_config(struct config **out, cfg_t *root, const char *path)
 	struct config *c = calloc(1, sizeof(*c));
 	const char *repo = cfg_getstr(root, "repository");
 	const char *state = cfg_getstr(root, "state-dir");
+	const char *enc = cfg_getstr(root, "encryption");
 	int rc;
 
 	*out = c;
@@ -931,6 +946,8 @@ static int copy_config(struct config **out, cfg_t *root, const char *path)
 	c->repository = resolve(repo ? repo : DEFAULT_REPOSITORY);
 	c->state_dir = resolve(state ? state : DEFAULT_STATE_DIR);
 	if (!c->path || !c->repository || !c->state_dir)
+		return oom();
+	if (enc && strncmp(enc, "keyfile:", 8) == 0 && !(c->key_file = resolve(enc + 8)))
 		return oom();
 	rc = copy_strs(c, root, top_strs);
 	return rc ? rc : copy_sections(c, root);
@@ -1157,5 +1174,6 @@ void config_free(struct config *cfg)
 	free(cfg->path);
 	free(cfg->repository);
 	free(cfg->state_dir);
+	free(cfg->key_file);
 	free(cfg);
 }

@@ -77,6 +77,7 @@ struct config {
 	char *path;	  /* the file this came from */
 	char *repository; /* "repository", default /var/lib/msgw-backup/repo.git */
 	char *state_dir;  /* "state-dir", default /var/lib/msgw-backup/state */
+	char *key_file;	  /* "encryption" = "keyfile:PATH": PATH; NULL for "none" or unset */
 	struct config_gateway *gateways;
 	size_t ngateways;
 	struct config_remote *remotes;

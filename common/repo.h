@@ -86,7 +86,9 @@ int repo_read(char **out, size_t *len_out, struct repo *r, const char *id, const
  * gives those bytes (SHA-1 of "blob LEN\0" and the bytes), and the object
  * must be present (loose or packed; its content is not read).  0 with
  * *same_out set, or MSGW_ECORRUPT when the commit or its tree cannot be
- * read (a missing file is "not the same").
+ * read (a missing file is "not the same").  In an encrypted repository
+ * the stored bytes are sealed: never "the same" (the caller compares what
+ * it reads instead).
  */
 int repo_file_same(bool *same_out, struct repo *r, const char *id, const char *name,
 		   const void *data, size_t len);
@@ -160,6 +162,33 @@ int repo_diff_text(char **out, bool *binary_out, const char *old_data, size_t ol
 
 /* "libgit2 1.5.1" */
 const char *repo_version(void);
+
+/* ---- encryption (crypt.c) ------------------------------------------------ */
+/*
+ * An encrypted repository (README, "Encrypted repositories"): with a key
+ * attached, repo_commit seals every file but meta (seal.h) and
+ * repo_read, repo_read_blob and repo_open_stream hand out only content
+ * that authenticated completely, refusing a plain object where a sealed
+ * one belongs.  Without a key, a sealed object fails with MSGW_ECONFIG
+ * naming its key id; meta is never sealed, so list and status need no key.
+ */
+struct seal_key;
+
+/* The key id recorded by init (msgw.keyid in the git config), "" for a
+ * plain repository.  out has room for SEAL_ID_LEN (17) chars. */
+int repo_encryption(char out[17], struct repo *r);
+/* Record key_id: the repository is encrypted from now on. */
+int repo_set_encryption(struct repo *r, const char *key_id);
+
+/* Attach key to r (r takes it over, also on failure).  MSGW_ECONFIG when
+ * the repository records another key id. */
+int repo_use_key(struct repo *r, struct seal_key *key);
+/* Load the key file path (NULL: nothing to do) and attach it.  A key that
+ * cannot be loaded or is not the recorded one is not an error here: why is
+ * kept and said in the one line of whatever later needs the key. */
+void repo_use_key_file(struct repo *r, const char *path);
+/* The attached key, or NULL (borrowed). */
+const struct seal_key *repo_key(const struct repo *r);
 
 /* ---- remotes (remote.c) ---------------------------------------------------- */
 /*

@@ -6,6 +6,7 @@
 #include "archive.h"
 #include "err.h"
 #include "log.h"
+#include "seal.h"
 #include "statcache.h"
 #include "util.h"
 
@@ -110,9 +111,10 @@ void snapshot_summary(char *buf, size_t len, const char *gateway, const struct m
 	manifest_diff_release(&d);
 }
 
-/* The commit message: summary line, then one line per change (at most 200). */
+/* The commit message: summary line, then one line per change (at most 200);
+ * in an encrypted repository no path (the commit is in clear). */
 static char *commit_message(const char *summary, const struct manifest *old_m,
-			    const struct manifest *new_m, const char *extra)
+			    const struct manifest *new_m, const char *extra, bool sealed)
 {
 	struct manifest_diff d;
 	struct buf b;
@@ -122,6 +124,8 @@ static char *commit_message(const char *summary, const struct manifest *old_m,
 	buf_addf(&b, "%s\n\n", summary);
 	if (extra && *extra)
 		buf_addf(&b, "%s\n\n", extra);
+	if (sealed)
+		return buf_detach(&b, NULL);
 	manifest_diff(&d, old_m, new_m);
 	for (i = 0; i < d.n && i < 200; i++) {
 		const struct manifest_entry *e = d.c[i].new_e ? d.c[i].new_e : d.c[i].old_e;
@@ -137,7 +141,7 @@ static char *commit_message(const char *summary, const struct manifest *old_m,
 }
 
 static char *make_meta(const struct config_gateway *gw, const struct snapshot_opts *opts,
-		       const struct snapshot_result *res, int64_t now)
+		       const struct snapshot_result *res, int64_t now, const struct seal_key *key)
 {
 	struct snapshot_meta m = {0};
 	char tmp[64];
@@ -158,6 +162,10 @@ static char *make_meta(const struct config_gateway *gw, const struct snapshot_op
 		snapshot_meta_set(&m, "restored-from", opts->restored_from);
 	if (opts->forced)
 		snapshot_meta_set(&m, "forced", opts->forced);
+	if (key) {
+		snapshot_meta_set(&m, "encryption", SNAPSHOT_ENCRYPTION);
+		snapshot_meta_set(&m, "key-id", seal_key_id(key));
+	}
 	text = snapshot_meta_format(&m);
 	snapshot_meta_release(&m);
 	return text;
@@ -283,9 +291,9 @@ static int write_commit(struct snapshot_result *res, struct repo *r,
 	int rc;
 
 	manifest_format(&mtext, &mlen, m);
-	meta = make_meta(gw, opts, res, now);
+	meta = make_meta(gw, opts, res, now, repo_key(r));
 	snapshot_summary(res->summary, sizeof(res->summary), gw->name, old_m, m);
-	msg = commit_message(res->summary, old_m, m, opts->message);
+	msg = commit_message(res->summary, old_m, m, opts->message, repo_key(r) != NULL);
 	{
 		struct repo_file files[3] = {{"config.tar.zst", NULL, alen, archive_fd},
 					     REPO_FILE("manifest", mtext, mlen),
@@ -406,7 +414,7 @@ int snapshot_take(struct snapshot_result *out, struct repo *r, const struct conf
 	return rc;
 }
 
-int snapshot_load(struct snapshot *out, struct repo *r, const char *id, bool want_archive)
+int snapshot_load_meta(struct snapshot *out, struct repo *r, const char *id)
 {
 	struct repo_commit_info ci;
 	char *text = NULL;
@@ -426,9 +434,21 @@ int snapshot_load(struct snapshot *out, struct repo *r, const char *id, bool wan
 	if (!rc && (rc = snapshot_meta_parse(&out->meta, text, len)) != 0)
 		err_wrap(rc, "snapshot %.12s", id);
 	free(text);
-	text = NULL;
-	if (!rc)
-		rc = repo_read(&text, &len, r, id, "manifest");
+	if (rc)
+		snapshot_release(out);
+	return rc;
+}
+
+int snapshot_load(struct snapshot *out, struct repo *r, const char *id, bool want_archive)
+{
+	char *text = NULL;
+	size_t len;
+	int rc;
+
+	rc = snapshot_load_meta(out, r, id);
+	if (rc)
+		return rc;
+	rc = repo_read(&text, &len, r, id, "manifest");
 	if (!rc && (rc = manifest_parse(&out->manifest, text, len)) != 0)
 		err_wrap(rc, "snapshot %.12s", id);
 	free(text);

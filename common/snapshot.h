@@ -78,6 +78,12 @@ struct snapshot {
 };
 
 int snapshot_load(struct snapshot *out, struct repo *r, const char *id, bool want_archive);
+/* Commit facts and meta only (manifest left empty): what list and status
+ * show, readable without the key of an encrypted repository. */
+int snapshot_load_meta(struct snapshot *out, struct repo *r, const char *id);
+
+/* meta "encryption" of a sealed snapshot (with "key-id"). */
+#define SNAPSHOT_ENCRYPTION "secretstream-xchacha20poly1305"
 void snapshot_release(struct snapshot *s);
 
 /* Check a snapshot completely: its tree holds exactly meta, manifest and

@@ -52,7 +52,7 @@ static void fill_from_repo(struct status_gateway *g, struct repo *r)
 		g->last_id[0] = '\0';
 		return;
 	}
-	if (snapshot_load(&s, r, g->last_id, false) == 0) {
+	if (snapshot_load_meta(&s, r, g->last_id) == 0) {
 		int64_t t = parse_time(snapshot_meta_get(&s.meta, "created"));
 
 		if (t > g->last_snapshot)

@@ -166,7 +166,7 @@ static int latest_pre_restore(char out[REPO_ID_LEN], struct repo *r, const char 
 		struct snapshot s;
 		const char *kind;
 
-		rc = snapshot_load(&s, r, ids[i], false);
+		rc = snapshot_load_meta(&s, r, ids[i]);
 		if (rc)
 			break;
 		kind = snapshot_meta_get(&s.meta, "kind");

@@ -12,6 +12,7 @@
  * parsers are the ones kept honest by its own test suite.
  */
 #include "repo_internal.h"
+#include "seal.h"
 #include "err.h"
 #include "util.h"
 
@@ -133,6 +134,8 @@ void repo_free(struct repo *r)
 	if (!r)
 		return;
 	git_repository_free(r->g);
+	seal_key_free(r->key);
+	free(r->key_problem);
 	free(r->path);
 	free(r->gitdir);
 	free(r);
@@ -341,7 +344,15 @@ int repo_commit(char out[REPO_ID_LEN], struct repo *r, const char *branch,
 		rc = repo_git_fail(MSGW_ECORRUPT, "cannot read branch tip");
 		goto cleanup;
 	}
-	rc = build_tree(&tree_oid, r, files, nfiles);
+	{ /* sealed when the repository has a key (crypt.c) */
+		struct repo_file *sealed = NULL;
+		int sfd = -1;
+
+		rc = repo_seal_files(&sealed, &sfd, r, files, nfiles);
+		if (!rc)
+			rc = build_tree(&tree_oid, r, sealed, nfiles);
+		repo_sealed_free(sealed, nfiles, sfd);
+	}
 	if (rc)
 		goto cleanup;
 	sig = make_sig(when);
@@ -374,11 +385,6 @@ cleanup:
 	free(refname);
 	return rc;
 }
-
-/* A blob read and checked by libgit2 (against its id). */
-struct repo_blob {
-	git_blob *blob;
-};
 
 /* Why object hex could not be read, naming it: its loose file when there
  * is one (the copy libgit2 found damaged when no pack has a sound one). */
@@ -470,6 +476,8 @@ int repo_file_same(bool *same_out, struct repo *r, const char *id, const char *n
 	int rc;
 
 	*same_out = false;
+	if (r->key) /* sealed bytes: never the same as plain ones */
+		return 0;
 	rc = tree_entry(hex, r, id, name);
 	if (rc == MSGW_ENOTFOUND) {
 		err_clear();
@@ -498,6 +506,10 @@ int repo_read_blob(struct repo_blob **out, struct repo *r, const char *id, const
 	if (rc)
 		return rc;
 	rc = read_object(out, r, hex);
+	if (!rc && (rc = repo_unseal_blob(*out, r, id, name)) != 0) {
+		repo_blob_free(*out);
+		*out = NULL;
+	}
 	if (rc)
 		err_wrap(rc, "snapshot %.12s: '%s'", id, name);
 	return rc;
@@ -626,12 +638,15 @@ int repo_open_stream(struct repo_stream **out, size_t *size_out, struct repo *r,
 	st = xcalloc(1, sizeof(*st));
 	st->what = xasprintf("'%s'", name);
 	git_oid_fromstr(&oid, hex);
-	rc = open_loose(st, r, &oid);
+	/* with a key: read whole and unsealed, authenticated before a byte goes out */
+	rc = r->key ? MSGW_ENOTFOUND : open_loose(st, r, &oid);
 	if (rc == MSGW_ENOTFOUND) {
 		if (st->rs)
 			git_odb_stream_free(st->rs);
 		st->rs = NULL;
 		rc = read_object(&st->blob, r, hex);
+		if (!rc)
+			rc = repo_unseal_blob(st->blob, r, id, name);
 		if (rc)
 			err_wrap(rc, "snapshot %.12s: '%s'", id, name);
 		else
@@ -714,18 +729,21 @@ void repo_stream_free(struct repo_stream *st)
 
 const void *repo_blob_data(const struct repo_blob *b)
 {
-	return git_blob_rawcontent(b->blob);
+	return b->plain ? b->plain : git_blob_rawcontent(b->blob);
 }
 
 size_t repo_blob_size(const struct repo_blob *b)
 {
-	return (size_t)git_blob_rawsize(b->blob);
+	return b->plain ? b->plain_len : (size_t)git_blob_rawsize(b->blob);
 }
 
 void repo_blob_free(struct repo_blob *b)
 {
 	if (!b)
 		return;
+	if (b->plain)
+		explicit_bzero(b->plain, b->plain_len);
+	free(b->plain);
 	git_blob_free(b->blob);
 	free(b);
 }

@@ -12,10 +12,33 @@
 #include <git2.h>
 
 struct repo {
-	git_repository *g; /* the one handle, opened by repo_open */
-	char *path;	   /* as given to repo_open */
-	char *gitdir;	   /* libgit2's path of it, no trailing slash */
+	git_repository *g;    /* the one handle, opened by repo_open */
+	char *path;	      /* as given to repo_open */
+	char *gitdir;	      /* libgit2's path of it, no trailing slash */
+	struct seal_key *key; /* the configured key (crypt.c), or NULL */
+	char *key_problem;    /* why the configured key is not attached, or NULL */
 };
+
+/* A blob read and checked by libgit2 (against its id). */
+struct repo_blob {
+	git_blob *blob;
+	char *plain; /* the unsealed content, when the object was sealed (crypt.c) */
+	size_t plain_len;
+};
+
+/*
+ * crypt.c's hooks.  repo_seal_files: in a repository with a key, every
+ * file but meta sealed (*sealed_out is a copy of files, its sealed buffers
+ * and *fd_out, a scratch file, freed with repo_sealed_free); without a key
+ * a plain write, refused in a repository initialised as encrypted.
+ * repo_unseal_blob: b's object (file name of commit id), when sealed,
+ * replaced by its authenticated plaintext; a plain one read with a key is
+ * refused.  A sealed file is bound to its name and its commit's meta.
+ */
+int repo_seal_files(struct repo_file **sealed_out, int *fd_out, struct repo *r,
+		    const struct repo_file *files, size_t nfiles);
+void repo_sealed_free(struct repo_file *sealed, size_t nfiles, int fd);
+int repo_unseal_blob(struct repo_blob *b, struct repo *r, const char *id, const char *name);
 
 /*
  * Set the error message "what: libgit2's reason" and return code.  An

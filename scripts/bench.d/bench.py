@@ -4,7 +4,7 @@
 Run through scripts/bench, which installs the peers and builds first.
 
     bench.py --build DIR --sim DIR [--smoke] [--scales 1,100] [--runs N]
-             [--tools msgw,git,tar,restic,borg] [--out FILE] [--work DIR] [--keep]
+             [--tools msgw,msgwenc,git,tar,restic,borg] [--out FILE] [--work DIR] [--keep]
 
 For each scale: a generated gateway data directory (scripts/bench.d/gen.py),
 then cycles in which every tool, in turn and in a rotating order, takes a
@@ -307,7 +307,10 @@ class Borg(Tool):
         return self.r
 
 
-TOOLS = {c.key: c for c in (Msgw, PlainGit, TarGit, Restic, Borg)}
+sys.path.insert(0, HERE)
+import encrypted  # noqa: E402  (scripts/bench.d/encrypted.py)
+
+TOOLS = {c.key: c for c in (Msgw, encrypted.tool_class(Msgw, q), PlainGit, TarGit, Restic, Borg)}
 OPS = [("first", "first snapshot"), ("nochange", "no-change snapshot"),
        ("changed", "one changed file"), ("restore", "full restore")]
 
@@ -776,7 +779,7 @@ def main():
     scales = [int(x) for x in (a.scales or ("1" if smoke else "1,100")).split(",")]
     runs = a.runs or (1 if smoke else 5)
     reps = a.reps or (1 if smoke else 3)
-    keys = (a.tools or ("msgw,git,tar" if smoke else "msgw,git,tar,restic,borg")).split(",")
+    keys = (a.tools or ("msgw,git,tar" if smoke else "msgw,msgwenc,git,tar,restic,borg")).split(",")
     for k in keys:
         if k not in TOOLS:
             sys.exit(f"bench: unknown tool '{k}'")
@@ -883,6 +886,7 @@ def main():
             scale_tables(rep, s, infos[s], results[s], keys)
         for s in scales:
             scale_targets(rep, s, results[s], keys)
+        encrypted.report(rep, scales, results, infos, med, fmt_range_unit, ratio_str, fmt_t)
 
         if lin:
             rep.add("## Linear growth (msgw-backup)")
