@@ -114,8 +114,7 @@ static bool same_as_walked(const struct manifest_entry *e, const struct fsys_sta
 /* Stream one file's content (f, open) into the archive, checking it against
  * e->sha; with fill, e->sha is not known yet and is set from what was
  * archived, provided the file's stat after reading is still the walk's. */
-static int write_data(struct archive *a, struct manifest_entry *e, struct fsys_file *f,
-		      struct fsys *fs, bool fill)
+static int write_data(struct archive *a, struct manifest_entry *e, struct fsys_file *f, bool fill)
 {
 	char chunk[1 << 16];
 	unsigned char sha[SHA256_LEN];
@@ -143,7 +142,7 @@ static int write_data(struct archive *a, struct manifest_entry *e, struct fsys_f
 		return (int)n;
 	sha256_final(&s, sha);
 	if (fill) {
-		if (total != e->size || fsys_stat(fs, e->path, &after) != 0 ||
+		if (total != e->size || fsys_file_stat(f, e->path, &after) != 0 ||
 		    !same_as_walked(e, &after))
 			return err_set(MSGW_ECHANGING, "'%s' changed while it was archived",
 				       e->path);
@@ -170,9 +169,29 @@ static int write_entry(struct archive *a, struct archive_entry *ae, struct manif
 	if (archive_write_header(a, ae) < ARCHIVE_WARN)
 		rc = err_set(MSGW_ERR, "cannot archive '%s': %s", e->path, archive_error_string(a));
 	else if (f)
-		rc = write_data(a, e, f, fs, fill);
+		rc = write_data(a, e, f, fill);
 	if (f)
 		fsys_close(f);
+	return rc;
+}
+
+/* Tell the backend every file will be read, in order (over SFTP they are
+ * then fetched many at a time). */
+static int prefetch_files(const struct manifest *m, struct fsys *fs)
+{
+	const char **paths = xcalloc(m->n ? m->n : 1, sizeof(*paths));
+	uint64_t *sizes = xcalloc(m->n ? m->n : 1, sizeof(*sizes));
+	size_t i, k = 0;
+	int rc;
+
+	for (i = 0; i < m->n; i++)
+		if (m->e[i].type == 'f') {
+			paths[k] = m->e[i].path;
+			sizes[k++] = m->e[i].size;
+		}
+	rc = fsys_prefetch(fs, paths, sizes, k);
+	free(paths);
+	free(sizes);
 	return rc;
 }
 
@@ -180,7 +199,7 @@ static int write_entries(struct archive *a, struct manifest *m, struct fsys *fs,
 {
 	struct archive_entry *ae = archive_entry_new();
 	size_t i;
-	int rc = 0;
+	int rc = prefetch_files(m, fs);
 
 	progress_begin("archiving", m->n);
 	for (i = 0; !rc && i < m->n; i++) {
@@ -188,6 +207,7 @@ static int write_entries(struct archive *a, struct manifest *m, struct fsys *fs,
 		rc = write_entry(a, ae, &m->e[i], fs, fill);
 	}
 	progress_end();
+	fsys_prefetch(fs, NULL, NULL, 0);
 	archive_entry_free(ae);
 	return rc;
 }

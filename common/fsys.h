@@ -47,6 +47,15 @@ struct fsys_dirent {
 
 struct fsys_file;
 
+/* One folder of fsys_list_many: ok with its entries (sorted, as fsys_list
+ * gives them), or not ok: the caller lists it with fsys_list, which says
+ * why it failed. */
+struct fsys_listing {
+	int ok;
+	struct fsys_dirent *ents;
+	size_t n;
+};
+
 struct fsys_ops {
 	const char *scheme; /* "file" or "sftp" */
 	int (*stat)(void *ctx, const char *path, struct fsys_stat *out);
@@ -88,6 +97,15 @@ struct fsys_ops {
 	int (*uid_of)(void *ctx, const char *name, uint32_t *out);
 	int (*gid_of)(void *ctx, const char *name, uint32_t *out);
 	int (*rename_overwrites)(void *ctx); /* 1 when rename replaces an existing target */
+	/* many folders at once (may be NULL: one after the other) */
+	int (*list_many)(void *ctx, const char *const *paths, size_t n, struct fsys_listing *out);
+	/* read-ahead hint (may be NULL), see fsys_prefetch */
+	int (*prefetch)(void *ctx, const char *const *paths, const uint64_t *sizes, size_t n);
+	/* the stat of an open file as it was read (may be NULL: the path's) */
+	int (*fstat)(void *ctx, void *fh, struct fsys_stat *out);
+	/* the host's clock as its file system stamps files (may be NULL:
+	 * this host's clock) */
+	int (*clock)(void *ctx, int64_t *out);
 	void (*free)(void *ctx);
 };
 
@@ -137,6 +155,38 @@ int fsys_write(struct fsys_file *f, const void *buf, size_t len);
 int fsys_sync(struct fsys_file *f);
 /* Closes and frees f (NULL is fine); returns a close error, if any. */
 int fsys_close(struct fsys_file *f);
+
+/*
+ * List many folders at once, where the backend pays a round trip per
+ * request (SFTP: the requests are pipelined); out[i] is folder paths[i].
+ * Returns 0, or an error when the connection failed (every out[i] is then
+ * not ok).  The caller frees each ok listing with fsys_dirents_free.
+ */
+int fsys_list_many(struct fsys *fs, const char *const *paths, size_t n, struct fsys_listing *out);
+
+/*
+ * Read-ahead: the regular files at paths (of the sizes a listing gave) are
+ * about to be stat'ed, opened and read whole, in this order.  A backend
+ * that pays a round trip per request (SFTP) then fetches many of them at
+ * once, each one consistently (its attributes the same before and after
+ * it was read), and serves fsys_stat, fsys_open_read, fsys_read and
+ * fsys_file_stat of those paths from what it fetched, once; a file it
+ * could not fetch so is done the usual way.  n = 0 drops what is left.
+ * Returns 0 or an error when the connection failed.  Paths are copied.
+ */
+int fsys_prefetch(struct fsys *fs, const char *const *paths, const uint64_t *sizes, size_t n);
+
+/* The stat of f as it is being read (path names it): backends that cannot
+ * tell give the path's lstat. */
+int fsys_file_stat(struct fsys_file *f, const char *path, struct fsys_stat *out);
+
+/*
+ * The time on the host that holds the location, as its file system stamps
+ * a file made now (SFTP: a file of the tool's own, created, stat'ed and
+ * removed, named ".msgw-clock.RANDOM"); the local clock for local
+ * locations.  An error when the host would not let us find out.
+ */
+int fsys_clock(struct fsys *fs, int64_t *out);
 
 /* Read a whole (small) file into a NUL-terminated malloc'd buffer. */
 int fsys_read_all(struct fsys *fs, const char *path, char **buf_out, size_t *len_out);

@@ -381,6 +381,25 @@ cleanup:
 	return rc;
 }
 
+/* The stat cache, with the gateway's own clock read before any file is
+ * (over SFTP there is no ctime: the racy-timestamp rule in statcache.h is
+ * what keeps a same-second rewrite of the same size from hiding); no cache
+ * when the clock cannot be read (a read-only account over SFTP). */
+static void open_cache(struct statcache **out, const char *path, struct fsys *fs,
+		       const struct config_gateway *gw)
+{
+	int64_t now;
+
+	*out = NULL;
+	if (fsys_clock(fs, &now)) {
+		log_info("%s: %s; every file is read", gw->name, err_last());
+		err_clear();
+		return;
+	}
+	statcache_open(out, path);
+	statcache_set_clock(*out, now);
+}
+
 int snapshot_take(struct snapshot_result *out, struct repo *r, const struct config_gateway *gw,
 		  struct fsys *fs, const struct snapshot_opts *opts)
 {
@@ -391,10 +410,8 @@ int snapshot_take(struct snapshot_result *out, struct repo *r, const struct conf
 	memset(out, 0, sizeof(*out));
 	if (opts->tag && (rc = repo_tag_check(r, opts->tag)) != 0)
 		return rc;
-	/* over SFTP there is no ctime or inode and mtimes are whole seconds: a
-	 * same-second rewrite of the same size would hide, so no cache there */
-	if (opts->statcache && strcmp(fs->ops->scheme, "file") == 0)
-		statcache_open(&cache, opts->statcache);
+	if (opts->statcache)
+		open_cache(&cache, opts->statcache, fs, gw);
 	for (attempt = 0; attempt < 3; attempt++) {
 		memset(out, 0, sizeof(*out));
 		/* a retry reads every file: a cache entry that vouched for

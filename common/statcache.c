@@ -176,6 +176,11 @@ int statcache_open(struct statcache **out, const char *path)
 	return 0;
 }
 
+void statcache_set_clock(struct statcache *c, int64_t now)
+{
+	c->now = now;
+}
+
 static struct sc_entry *find(struct statcache *c, const char *path)
 {
 	struct sc_entry key = {.path = (char *)path};

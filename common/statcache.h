@@ -3,10 +3,16 @@
  * the stat data it was computed from (path, size, mtime, ctime, inode), so a
  * scheduled snapshot of an unchanged gateway reads no file at all.
  *
- * It is safe against a file rewritten within the same timestamp tick: an
- * entry is only stored when the file's mtime and ctime are at least two
- * seconds older than the moment it was hashed, so a later rewrite that keeps
- * size and mtime still changes ctime or is simply hashed again.  The file is
+ * It is safe against a file rewritten within the same timestamp tick (the
+ * racy-git rule): an entry is only stored when the file's mtime and ctime
+ * are at least two seconds older than a time, on the clock of the host that
+ * holds the files, taken before the file was read (statcache_set_clock), so
+ * a later rewrite that keeps size and mtime still changes ctime or is
+ * simply hashed again.  Over SFTP, which has no ctime nor inode (both 0)
+ * and whole-second mtimes, size and mtime decide alone, and this rule is
+ * what keeps a same-second, same-size rewrite from hiding; the gateway's
+ * own clock is used, never the backup host's, so clocks that differ do not
+ * matter.  The file is
  * written atomically with mode 0600; a damaged cache is ignored (and
  * rebuilt), never trusted.
  */
@@ -21,6 +27,11 @@ struct statcache;
 
 /* Load the cache at path (a missing or unreadable file gives an empty one). */
 int statcache_open(struct statcache **out, const char *path);
+
+/* The time (seconds, on the files' host's clock) before which a file's
+ * timestamps must lie, by two seconds, for its entry to be stored; taken
+ * before any file is read.  Default: this host's clock at open. */
+void statcache_set_clock(struct statcache *c, int64_t now);
 
 /* When e's stat data matches a cached entry for e->path, copy the hash into
  * e->sha and return true. */

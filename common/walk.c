@@ -107,12 +107,20 @@ struct owner_cache {
 	size_t n;
 };
 
+/* A folder listed ahead (prelist), waiting for the walk to come by. */
+struct listed {
+	char *dir;
+	struct fsys_listing l;
+};
+
 struct walker {
 	struct fsys *fs;
 	const struct walk_rules *rules;
 	struct manifest *m;
 	struct walk_stats *st;
 	struct owner_cache users, groups;
+	struct listed *listed; /* sorted by dir */
+	size_t n_listed;
 };
 
 static char *owner_name(struct walker *w, struct owner_cache *c, uint32_t id, bool group)
@@ -270,14 +278,132 @@ static int visit_some(struct walker *w, const char *dir, const struct fsys_diren
 	return rc;
 }
 
+static int listed_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct listed *)a)->dir, ((const struct listed *)b)->dir);
+}
+
+/* Take dir's listing from what prelist found (0), or 1 when it has none. */
+static int take_listed(struct walker *w, const char *dir, struct fsys_dirent **ents, size_t *n)
+{
+	struct listed key = {.dir = (char *)dir}, *l;
+
+	if (!w->n_listed)
+		return 1;
+	l = bsearch(&key, w->listed, w->n_listed, sizeof(*w->listed), listed_cmp);
+	if (!l || !l->l.ok)
+		return 1;
+	*ents = l->l.ents;
+	*n = l->l.n;
+	memset(&l->l, 0, sizeof(l->l));
+	return 0;
+}
+
+static void listed_release(struct walker *w)
+{
+	size_t i;
+
+	for (i = 0; i < w->n_listed; i++) {
+		fsys_dirents_free(w->listed[i].l.ents, w->listed[i].l.n);
+		free(w->listed[i].dir);
+	}
+	free(w->listed);
+	w->listed = NULL;
+	w->n_listed = 0;
+}
+
+struct level {
+	char **dir;
+	bool *included;
+	size_t n, cap;
+};
+
+static void level_add(struct level *lv, char *dir, bool included)
+{
+	if (lv->n == lv->cap) {
+		lv->cap = lv->cap ? lv->cap * 2 : 16;
+		lv->dir = xrealloc(lv->dir, lv->cap * sizeof(*lv->dir));
+		lv->included = xrealloc(lv->included, lv->cap * sizeof(*lv->included));
+	}
+	lv->dir[lv->n] = dir;
+	lv->included[lv->n++] = included;
+}
+
+/* The folders below dir (listed as l) that the walk will enter: the same
+ * choice visit makes (never a store, never where all is excluded). */
+static void children(struct walker *w, struct level *next, const char *dir, bool included,
+		     const struct fsys_listing *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++) {
+		char *path;
+
+		if (l->ents[i].st.type != FSYS_DIR || walk_is_internal_name(l->ents[i].name))
+			continue;
+		path = fsys_join(dir, l->ents[i].name);
+		if (classify(w->rules, path, true, &included) == WALK_CONFIG &&
+		    !all_below_excluded(w->rules, path))
+			level_add(next, path,
+				  included || glob_match_any(include_of(w->rules), path));
+		else
+			free(path);
+	}
+}
+
+/*
+ * List ahead, one level of folders at a time, every folder the walk will
+ * enter, where the backend lists many at once (SFTP: pipelined requests,
+ * so a level costs a few round trips, not a few per folder).  The walk
+ * then takes each listing from here; a folder missing here (a failure, a
+ * connection error) is listed by the walk itself, which reports it.
+ */
+static void prelist(struct walker *w)
+{
+	struct level lv = {0}, next = {0};
+	size_t i;
+
+	if (!w->fs->ops->list_many)
+		return;
+	level_add(&lv, xstrdup(""), false);
+	while (lv.n) {
+		struct fsys_listing *out = xcalloc(lv.n, sizeof(*out));
+		int rc = fsys_list_many(w->fs, (const char *const *)lv.dir, lv.n, out);
+
+		memset(&next, 0, sizeof(next));
+		w->listed = xrealloc(w->listed, (w->n_listed + lv.n) * sizeof(*w->listed));
+		for (i = 0; i < lv.n; i++) {
+			if (!rc && out[i].ok)
+				children(w, &next, lv.dir[i], lv.included[i], &out[i]);
+			w->listed[w->n_listed].dir = lv.dir[i];
+			w->listed[w->n_listed++].l = out[i];
+		}
+		free(out);
+		free(lv.dir);
+		free(lv.included);
+		lv = next;
+		if (rc) {
+			err_clear(); /* the walk meets it again and says so */
+			break;
+		}
+	}
+	for (i = 0; i < lv.n; i++)
+		free(lv.dir[i]);
+	free(lv.dir);
+	free(lv.included);
+	if (w->n_listed > 1)
+		qsort(w->listed, w->n_listed, sizeof(*w->listed), listed_cmp);
+}
+
 /* included: dir, or a directory above it, matches an include pattern */
 static int walk_dir(struct walker *w, const char *dir, bool included, bool *has_config)
 {
 	struct fsys_dirent *ents = NULL;
 	size_t n = 0;
-	int rc;
+	int rc = 0;
 
-	rc = fsys_list(w->fs, dir, &ents, &n);
+	if (take_listed(w, dir, &ents, &n))
+		rc = fsys_list(w->fs, dir, &ents, &n);
 	if (rc == 0)
 		rc = visit_some(w, dir, ents, n, included, has_config);
 	fsys_dirents_free(ents, n);
@@ -300,7 +426,9 @@ int walk_location(struct manifest *out, struct fsys *fs, const struct walk_rules
 		return err_wrap(rc, "cannot read location '%s'", fs->location);
 	if (root.type != FSYS_DIR)
 		return err_set(MSGW_ERR, "location '%s' is not a directory", fs->location);
+	prelist(&w);
 	rc = walk_dir(&w, "", false, &any);
+	listed_release(&w);
 	owner_cache_release(&w.users);
 	owner_cache_release(&w.groups);
 	if (rc) {

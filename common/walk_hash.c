@@ -6,7 +6,10 @@
 #include "progress.h"
 #include "sha256.h"
 #include "statcache.h"
+#include "util.h"
 #include "walk.h"
+
+#include <stdlib.h>
 
 #include <string.h>
 
@@ -16,8 +19,10 @@ static bool stat_same(const struct fsys_stat *a, const struct fsys_stat *b)
 	       a->ctime == b->ctime && a->ctime_nsec == b->ctime_nsec && a->type == b->type;
 }
 
+/* Hash path, and stat it once read (before it is closed: a backend that
+ * read it ahead answers from what it read). */
 static int hash_once(struct fsys *fs, const char *path, unsigned char sha[SHA256_LEN],
-		     uint64_t *size_out)
+		     uint64_t *size_out, struct fsys_stat *after)
 {
 	char chunk[1 << 16];
 	struct fsys_file *f = NULL;
@@ -34,9 +39,10 @@ static int hash_once(struct fsys *fs, const char *path, unsigned char sha[SHA256
 		sha256_update(&s, chunk, (size_t)n);
 		total += (uint64_t)n;
 	}
+	rc = n < 0 ? (int)n : fsys_file_stat(f, path, after);
 	fsys_close(f);
-	if (n < 0)
-		return (int)n;
+	if (rc)
+		return rc;
 	sha256_final(&s, sha);
 	*size_out = total;
 	return 0;
@@ -60,9 +66,7 @@ int walk_hash_entry(struct manifest_entry *e, struct fsys *fs)
 			return err_set(MSGW_ECHANGING, "'%s' changed type while it was read",
 				       e->path);
 		if (!rc)
-			rc = hash_once(fs, e->path, e->sha, &size);
-		if (!rc)
-			rc = fsys_stat(fs, e->path, &after);
+			rc = hash_once(fs, e->path, e->sha, &size, &after);
 		if (rc)
 			return rc;
 		if (stat_same(&before, &after) && size == after.size) {
@@ -90,17 +94,48 @@ bool walk_vanished(struct fsys *fs, struct manifest_entry *e, int rc)
 	return true;
 }
 
+/*
+ * Look every file up in the cache (hit[i]) and tell the backend which
+ * files will be read, in order: over SFTP they are then fetched many at a
+ * time.
+ */
+static int lookup_all(struct manifest *m, struct fsys *fs, struct statcache *cache, bool *hit)
+{
+	const char **paths = xcalloc(m->n ? m->n : 1, sizeof(*paths));
+	uint64_t *sizes = xcalloc(m->n ? m->n : 1, sizeof(*sizes));
+	size_t i, k = 0;
+	int rc;
+
+	for (i = 0; i < m->n; i++) {
+		struct manifest_entry *e = &m->e[i];
+
+		if (e->type != 'f')
+			continue;
+		hit[i] = cache && statcache_lookup(cache, e);
+		if (!hit[i]) {
+			paths[k] = e->path;
+			sizes[k++] = e->size;
+		}
+	}
+	rc = fsys_prefetch(fs, paths, sizes, k);
+	free(paths);
+	free(sizes);
+	return rc;
+}
+
 int walk_hash(struct manifest *m, struct fsys *fs, struct statcache *cache)
 {
+	bool *hit = xcalloc(m->n ? m->n : 1, sizeof(*hit));
 	size_t i;
-	int rc = 0;
+	int rc;
 
+	rc = lookup_all(m, fs, cache, hit);
 	progress_begin("hashing", m->n);
 	for (i = 0; !rc && i < m->n; i++) {
 		struct manifest_entry *e = &m->e[i];
 
 		progress_update(i + 1);
-		if (e->type == 'f' && cache && statcache_lookup(cache, e))
+		if (hit[i])
 			continue;
 		rc = walk_hash_entry(e, fs);
 		if (walk_vanished(fs, e, rc))
@@ -109,6 +144,8 @@ int walk_hash(struct manifest *m, struct fsys *fs, struct statcache *cache)
 			statcache_store(cache, e);
 	}
 	progress_end();
+	fsys_prefetch(fs, NULL, NULL, 0);
+	free(hit);
 	manifest_drop_gone(m);
 	return rc;
 }

@@ -73,6 +73,47 @@ int fsys_list(struct fsys *fs, const char *path, struct fsys_dirent **out, size_
 	return rc;
 }
 
+int fsys_list_many(struct fsys *fs, const char *const *paths, size_t n, struct fsys_listing *out)
+{
+	size_t i;
+	int rc = 0;
+
+	memset(out, 0, n * sizeof(*out));
+	if (fs->ops->list_many)
+		rc = fs->ops->list_many(fs->ctx, paths, n, out);
+	for (i = 0; i < n; i++) {
+		if (!out[i].ok)
+			continue;
+		if (rc) {
+			fsys_dirents_free(out[i].ents, out[i].n);
+			memset(&out[i], 0, sizeof(out[i]));
+		} else if (out[i].n > 1) {
+			qsort(out[i].ents, out[i].n, sizeof(*out[i].ents), dirent_cmp);
+		}
+	}
+	return rc;
+}
+
+int fsys_prefetch(struct fsys *fs, const char *const *paths, const uint64_t *sizes, size_t n)
+{
+	return fs->ops->prefetch ? fs->ops->prefetch(fs->ctx, paths, sizes, n) : 0;
+}
+
+int fsys_file_stat(struct fsys_file *f, const char *path, struct fsys_stat *out)
+{
+	if (f->fs->ops->fstat)
+		return f->fs->ops->fstat(f->fs->ctx, f->fh, out);
+	return fsys_stat(f->fs, path, out);
+}
+
+int fsys_clock(struct fsys *fs, int64_t *out)
+{
+	if (fs->ops->clock)
+		return fs->ops->clock(fs->ctx, out);
+	*out = (int64_t)time(NULL);
+	return 0;
+}
+
 void fsys_dirents_free(struct fsys_dirent *ents, size_t n)
 {
 	size_t i;

@@ -22,6 +22,7 @@
  */
 #include "err.h"
 #include "fsys.h"
+#include "sftp_pipe.h"
 #include "location.h"
 #include "log.h"
 #include "ssh.h"
@@ -36,16 +37,47 @@
 
 #define NAME_MAX_SFTP 4096
 
+/* a file of the read-ahead list (fsys_prefetch) */
+enum pf_state { PF_PENDING, PF_READY, PF_SKIP, PF_USED };
+
+struct pf_entry {
+	char *path; /* relative */
+	uint64_t size;
+	enum pf_state state;
+	unsigned char *data; /* PF_READY: size bytes */
+	LIBSSH2_SFTP_ATTRIBUTES attrs;
+};
+
+/* What one read-ahead round may hold: files, bytes, and the largest file
+ * read ahead (larger ones are read the usual way, which pipelines within
+ * the file). */
+#define PF_FILES    1024
+#define PF_BYTES    (32u << 20)
+#define PF_MAX_FILE (8u << 20)
+/* the clock file (fsys_clock): a name holding ".msgw-", which every walk
+ * leaves out (walk_is_internal_name) */
+#define CLOCK_PREFIX ".msgw-clock."
+
 struct sftp {
 	struct ssh_session *ssh;
 	LIBSSH2_SFTP *sftp;
 	char *root;
 	bool no_fsync; /* the server said fsync@openssh.com is unsupported */
+	/* pipelined requests (sftp_pipe.c): the channel, opened on first use;
+	 * sequential when MSGW_SFTP_SEQUENTIAL is set or the server refused a
+	 * second channel */
+	struct sftp_pipe *pipe;
+	bool sequential;
+	struct pf_entry *pf;
+	size_t pf_n, pf_at; /* pf_at: where the reader is */
 };
 
 struct sfile {
-	LIBSSH2_SFTP_HANDLE *h;
+	LIBSSH2_SFTP_HANDLE *h; /* NULL: served from read-ahead */
 	char *path;
+	unsigned char *mem;
+	size_t mem_len, mem_pos;
+	LIBSSH2_SFTP_ATTRIBUTES attrs; /* mem: as it was read */
 };
 
 static char *full(struct sftp *c, const char *path)
@@ -150,6 +182,9 @@ static void fill_stat(struct fsys_stat *out, const LIBSSH2_SFTP_ATTRIBUTES *a)
 		out->mtime = (int64_t)a->mtime;
 }
 
+static struct pf_entry *pf_find(struct sftp *c, const char *path);
+static int pf_ready(struct sftp *c, struct pf_entry *e);
+
 static int lstat_full(struct sftp *c, const char *p, struct fsys_stat *out)
 {
 	LIBSSH2_SFTP_ATTRIBUTES a;
@@ -207,9 +242,22 @@ static int check_parents(struct sftp *c, const char *path, const char *what)
 
 static int s_stat(void *ctx, const char *path, struct fsys_stat *out)
 {
-	char *p = full(ctx, path);
-	int rc = lstat_full(ctx, p, out);
+	struct sftp *c = ctx;
+	struct pf_entry *e = pf_find(c, path);
+	char *p;
+	int rc;
 
+	if (e) { /* read ahead: its attributes as it was read */
+		rc = pf_ready(c, e);
+		if (rc)
+			return rc;
+		if (e->state == PF_READY) {
+			fill_stat(out, &e->attrs);
+			return 0;
+		}
+	}
+	p = full(c, path);
+	rc = lstat_full(c, p, out);
 	free(p);
 	return rc;
 }
@@ -288,6 +336,251 @@ cleanup:
 	return rc;
 }
 
+/* ---- pipelined requests (sftp_pipe.c) ------------------------------------ */
+
+/* 0 with c->pipe open, 1 when requests go one at a time, or an error */
+static int get_pipe(struct sftp *c)
+{
+	int rc;
+
+	if (c->pipe)
+		return 0;
+	if (c->sequential)
+		return 1;
+	rc = sftp_pipe_open(&c->pipe, c->ssh);
+	if (rc && !ssh_session_broken(c->ssh)) {
+		/* a server that allows one channel only (MaxSessions 1) */
+		log_debug("%s; requests are sent one at a time", err_last());
+		err_clear();
+		c->sequential = true;
+		return 1;
+	}
+	return rc;
+}
+
+/* The pipe failed (transport or hostile reply): it is not used again. */
+static int pipe_failed(struct sftp *c, int rc)
+{
+	sftp_pipe_free(c->pipe);
+	c->pipe = NULL;
+	c->sequential = true;
+	return rc;
+}
+
+static void to_listing(struct fsys_listing *out, struct sftp_job *j)
+{
+	size_t i, cap = 0;
+
+	for (i = 0; i < j->n_names; i++)
+		if (!(j->names[i].attrs.flags & LIBSSH2_SFTP_ATTR_PERMISSIONS))
+			return; /* names only: listed the usual way, one stat each */
+	for (i = 0; i < j->n_names; i++) {
+		struct fsys_stat st;
+
+		fill_stat(&st, &j->names[i].attrs);
+		add_entry(&out->ents, &out->n, &cap, j->names[i].name, &st);
+	}
+	out->ok = 1;
+}
+
+static int s_list_many(void *ctx, const char *const *paths, size_t n, struct fsys_listing *out)
+{
+	struct sftp *c = ctx;
+	struct sftp_job *jobs;
+	char **full_paths;
+	size_t i;
+	int rc = get_pipe(c);
+
+	if (rc)
+		return rc > 0 ? 0 : rc;
+	jobs = xcalloc(n ? n : 1, sizeof(*jobs));
+	full_paths = xcalloc(n ? n : 1, sizeof(*full_paths));
+	for (i = 0; i < n; i++) {
+		full_paths[i] = full(c, paths[i]);
+		jobs[i].kind = SFTP_JOB_LIST;
+		jobs[i].path = full_paths[i];
+	}
+	rc = sftp_pipe_run(c->pipe, jobs, n);
+	for (i = 0; i < n; i++) {
+		if (!rc && jobs[i].done)
+			to_listing(&out[i], &jobs[i]);
+		sftp_job_release(&jobs[i]);
+		free(full_paths[i]);
+	}
+	free(jobs);
+	free(full_paths);
+	return rc ? pipe_failed(c, rc) : 0;
+}
+
+static void pf_drop(struct sftp *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->pf_n; i++) {
+		free(c->pf[i].path);
+		free(c->pf[i].data);
+	}
+	free(c->pf);
+	c->pf = NULL;
+	c->pf_n = c->pf_at = 0;
+}
+
+static int s_prefetch(void *ctx, const char *const *paths, const uint64_t *sizes, size_t n)
+{
+	struct sftp *c = ctx;
+	size_t i;
+
+	pf_drop(c);
+	if (n == 0 || c->sequential)
+		return 0;
+	c->pf = xcalloc(n, sizeof(*c->pf));
+	for (i = 0; i < n; i++) {
+		c->pf[i].path = xstrdup(paths[i]);
+		c->pf[i].size = sizes[i];
+		c->pf[i].state = sizes[i] > PF_MAX_FILE ? PF_SKIP : PF_PENDING;
+	}
+	c->pf_n = n;
+	return 0;
+}
+
+/* The read-ahead entry of path (relative), or NULL; readers go in order,
+ * so the place after the last one is looked at first. */
+static struct pf_entry *pf_find(struct sftp *c, const char *path)
+{
+	size_t i;
+
+	if (!c->pf_n || !path)
+		return NULL;
+	for (i = c->pf_at ? c->pf_at - 1 : 0; i < c->pf_n && i < c->pf_at + 2; i++)
+		if (strcmp(c->pf[i].path, path) == 0)
+			return &c->pf[i];
+	for (i = 0; i < c->pf_n; i++)
+		if (strcmp(c->pf[i].path, path) == 0)
+			return &c->pf[i];
+	return NULL;
+}
+
+/* Fetch the pending entries from at on, as many as one round may hold;
+ * entries before at that were never read are let go. */
+static int pf_fetch(struct sftp *c, size_t at)
+{
+	struct sftp_job *jobs;
+	size_t *idx, i, k = 0;
+	uint64_t bytes = 0;
+	int rc = get_pipe(c);
+
+	for (i = 0; i < at; i++)
+		if (c->pf[i].state == PF_READY || c->pf[i].state == PF_PENDING) {
+			free(c->pf[i].data);
+			c->pf[i].data = NULL;
+			c->pf[i].state = PF_USED;
+		}
+	c->pf_at = at;
+	if (rc) {
+		for (i = at; i < c->pf_n; i++)
+			if (c->pf[i].state == PF_PENDING)
+				c->pf[i].state = PF_SKIP;
+		return rc > 0 ? 0 : rc;
+	}
+	jobs = xcalloc(PF_FILES, sizeof(*jobs));
+	idx = xcalloc(PF_FILES, sizeof(*idx));
+	for (i = at; i < c->pf_n && k < PF_FILES; i++) {
+		struct pf_entry *e = &c->pf[i];
+
+		if (e->state != PF_PENDING)
+			continue;
+		if (k && bytes + e->size > PF_BYTES)
+			break;
+		jobs[k].kind = SFTP_JOB_READ;
+		jobs[k].path = full(c, e->path);
+		jobs[k].size = e->size;
+		idx[k++] = i;
+		bytes += e->size;
+	}
+	rc = sftp_pipe_run(c->pipe, jobs, k);
+	for (i = 0; i < k; i++) {
+		struct pf_entry *e = &c->pf[idx[i]];
+
+		e->state = PF_SKIP; /* read the usual way */
+		if (!rc && jobs[i].done) {
+			e->data = jobs[i].data;
+			jobs[i].data = NULL;
+			e->attrs = jobs[i].attrs;
+			e->state = PF_READY;
+		}
+		sftp_job_release(&jobs[i]);
+		free((char *)jobs[i].path);
+	}
+	free(jobs);
+	free(idx);
+	return rc ? pipe_failed(c, rc) : 0;
+}
+
+/* e fetched, if it can be; then its state says whether it was */
+static int pf_ready(struct sftp *c, struct pf_entry *e)
+{
+	if (e->state != PF_PENDING)
+		return 0;
+	return pf_fetch(c, (size_t)(e - c->pf));
+}
+
+/* A file made on the host, stat'ed and removed, one request at a time. */
+static int clock_sequential(struct sftp *c, const char *p, int64_t *out)
+{
+	LIBSSH2_SFTP_ATTRIBUTES a;
+	LIBSSH2_SFTP_HANDLE *h;
+	int rc = 0;
+
+	memset(&a, 0, sizeof(a));
+	h = libssh2_sftp_open_ex(c->sftp, p, (unsigned)strlen(p),
+				 LIBSSH2_FXF_WRITE | LIBSSH2_FXF_CREAT | LIBSSH2_FXF_EXCL, 0600,
+				 LIBSSH2_SFTP_OPENFILE);
+	if (!h)
+		return fail(c, "create", p);
+	if (libssh2_sftp_fstat_ex(h, &a, 0))
+		rc = fail(c, "stat", p);
+	libssh2_sftp_close_handle(h);
+	if (libssh2_sftp_unlink_ex(c->sftp, p, (unsigned)strlen(p)) && !rc)
+		rc = fail(c, "remove", p);
+	if (!rc && !(a.flags & LIBSSH2_SFTP_ATTR_ACMODTIME))
+		rc = err_set(MSGW_ERR, "ssh '%s': no time for '%s'", ssh_session_name(c->ssh), p);
+	if (!rc)
+		*out = (int64_t)a.mtime;
+	return rc;
+}
+
+static int s_clock(void *ctx, int64_t *out)
+{
+	struct sftp *c = ctx;
+	struct sftp_job job;
+	char suffix[17], *rel, *p;
+	int rc;
+
+	fsys_random_suffix(suffix, sizeof(suffix));
+	rel = xasprintf(CLOCK_PREFIX "%s", suffix);
+	p = full(c, rel);
+	ssh_session_keepalive(c->ssh);
+	rc = get_pipe(c);
+	if (rc == 0) {
+		memset(&job, 0, sizeof(job));
+		job.kind = SFTP_JOB_CLOCK;
+		job.path = p;
+		rc = sftp_pipe_run(c->pipe, &job, 1);
+		if (rc)
+			rc = pipe_failed(c, rc);
+		else if (job.done)
+			*out = (int64_t)job.attrs.mtime;
+		else
+			rc = 1; /* say why, the usual way */
+		sftp_job_release(&job);
+	}
+	if (rc > 0)
+		rc = clock_sequential(c, p, out);
+	free(rel);
+	free(p);
+	return rc;
+}
+
 static int open_file(struct sftp *c, const char *path, unsigned long flags, long mode,
 		     const char *what, void **fh_out)
 {
@@ -305,7 +598,7 @@ static int open_file(struct sftp *c, const char *path, unsigned long flags, long
 		free(p);
 		return rc;
 	}
-	f = xmalloc(sizeof(*f));
+	f = xcalloc(1, sizeof(*f));
 	f->h = h;
 	f->path = p;
 	*fh_out = f;
@@ -314,7 +607,25 @@ static int open_file(struct sftp *c, const char *path, unsigned long flags, long
 
 static int s_open_read(void *ctx, const char *path, void **fh_out)
 {
-	return open_file(ctx, path, LIBSSH2_FXF_READ, 0, "open", fh_out);
+	struct sftp *c = ctx;
+	struct pf_entry *e = pf_find(c, path);
+	struct sfile *f;
+	int rc;
+
+	if (e && (rc = pf_ready(c, e)) != 0)
+		return rc;
+	if (!e || e->state != PF_READY)
+		return open_file(c, path, LIBSSH2_FXF_READ, 0, "open", fh_out);
+	f = xcalloc(1, sizeof(*f)); /* served from what was read ahead */
+	f->path = full(c, path);
+	f->mem = e->data;
+	f->mem_len = (size_t)e->size;
+	f->attrs = e->attrs;
+	e->data = NULL;
+	e->state = PF_USED;
+	c->pf_at = (size_t)(e - c->pf) + 1; /* where the reader goes next */
+	*fh_out = f;
+	return 0;
 }
 
 static int s_open_write(void *ctx, const char *path, uint32_t mode, void **fh_out)
@@ -341,8 +652,15 @@ static int s_create(void *ctx, const char *path, uint32_t mode, void **fh_out)
 static ssize_t s_read(void *ctx, void *fh, void *buf, size_t len)
 {
 	struct sfile *f = fh;
-	ssize_t n = libssh2_sftp_read(f->h, buf, len);
+	ssize_t n;
 
+	if (!f->h) {
+		n = (ssize_t)(f->mem_len - f->mem_pos < len ? f->mem_len - f->mem_pos : len);
+		memcpy(buf, f->mem + f->mem_pos, (size_t)n);
+		f->mem_pos += (size_t)n;
+		return n;
+	}
+	n = libssh2_sftp_read(f->h, buf, len);
 	if (n < 0)
 		return fail(ctx, "read", f->path);
 	return n;
@@ -387,11 +705,21 @@ static int s_close(void *ctx, void *fh)
 	struct sfile *f = fh;
 	int rc = 0;
 
-	if (libssh2_sftp_close_handle(f->h))
+	if (f->h && libssh2_sftp_close_handle(f->h))
 		rc = fail(ctx, "close", f->path);
+	free(f->mem);
 	free(f->path);
 	free(f);
 	return rc;
+}
+
+/* Whether a and b (relative) lie in the same folder. */
+static bool same_folder(const char *a, const char *b)
+{
+	const char *sa = strrchr(a, '/'), *sb = strrchr(b, '/');
+	size_t la = sa ? (size_t)(sa - a) : 0, lb = sb ? (size_t)(sb - b) : 0;
+
+	return la == lb && memcmp(a, b, la) == 0;
 }
 
 static int s_rename(void *ctx, const char *from, const char *to)
@@ -401,7 +729,8 @@ static int s_rename(void *ctx, const char *from, const char *to)
 	LIBSSH2_SFTP_ATTRIBUTES a;
 	int rc = check_parents(c, from, "rename");
 
-	if (!rc)
+	/* the swap renames within one folder: its folders are checked once */
+	if (!rc && !same_folder(from, to))
 		rc = check_parents(c, to, "rename to");
 	if (rc)
 		goto cleanup;
@@ -666,6 +995,16 @@ static int s_space(void *ctx, uint64_t *avail_out)
 	return 0;
 }
 
+static int s_fstat(void *ctx, void *fh, struct fsys_stat *out)
+{
+	struct sfile *f = fh;
+
+	if (f->h)
+		return lstat_full(ctx, f->path, out);
+	fill_stat(out, &f->attrs);
+	return 0;
+}
+
 static int s_rename_overwrites(void *ctx)
 {
 	(void)ctx;
@@ -678,6 +1017,8 @@ static void s_free(void *ctx)
 
 	if (!c)
 		return;
+	pf_drop(c);
+	sftp_pipe_free(c->pipe);
 	ssh_session_put(c->ssh);
 	free(c->root);
 	free(c);
@@ -711,6 +1052,10 @@ static const struct fsys_ops sftp_ops = {
     .uid_of = NULL,
     .gid_of = NULL,
     .rename_overwrites = s_rename_overwrites,
+    .list_many = s_list_many,
+    .prefetch = s_prefetch,
+    .fstat = s_fstat,
+    .clock = s_clock,
     .free = s_free,
 };
 
@@ -744,6 +1089,11 @@ int fsys_sftp_open(struct fsys **out, const char *location, const struct fsys_op
 	}
 	c->root = loc.path;
 	loc.path = NULL;
+	{
+		const char *seq = getenv("MSGW_SFTP_SEQUENTIAL");
+
+		c->sequential = seq && *seq && strcmp(seq, "0") != 0;
+	}
 	location_release(&loc);
 	fs = xcalloc(1, sizeof(*fs));
 	fs->ops = &sftp_ops;

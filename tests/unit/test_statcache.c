@@ -212,6 +212,37 @@ static void test_fresh_not_stored(void **state)
 	assert_true(hit(f->c, old));
 }
 
+/* SFTP: no ctime, no inode, whole-second mtimes; the clock is the
+ * gateway's (statcache_set_clock), which may be far from this host's. */
+static void test_gateway_clock(void **state)
+{
+	struct fixture *f = *state;
+	struct manifest_entry *racy, *safe, *probe;
+	int64_t gw_now;
+
+	open_cache(f);
+	gw_now = f->before - 86400; /* the gateway's clock: a day behind */
+	statcache_set_clock(f->c, gw_now);
+	racy = entry(f, "racy", 0, 1);
+	racy->mtime = gw_now - 1; /* within the granularity on the gateway */
+	safe = entry(f, "safe", 0, 2);
+	safe->mtime = gw_now - 2;
+	racy->ctime = safe->ctime = 0;
+	racy->ctime_nsec = safe->ctime_nsec = racy->mtime_nsec = safe->mtime_nsec = 0;
+	racy->ino = safe->ino = 0;
+	statcache_store(f->c, racy);
+	statcache_store(f->c, safe);
+	assert_false(hit(f->c, racy)); /* old by this host's clock: not stored */
+	assert_true(hit(f->c, safe));
+	/* size and mtime decide: another size misses */
+	probe = entry(f, "safe", 0, 2);
+	probe->mtime = safe->mtime;
+	probe->mtime_nsec = probe->ctime = probe->ctime_nsec = 0;
+	probe->ino = 0;
+	probe->size = safe->size + 1;
+	assert_false(statcache_lookup(f->c, probe));
+}
+
 static void test_save_and_reload(void **state)
 {
 	static const char *const names[] = {
@@ -332,6 +363,7 @@ int main(void)
 	    T(test_update_entry),	   T(test_fresh_not_stored),
 	    T(test_save_and_reload),	   T(test_unused_dropped),
 	    T(test_damaged_file_ignored),  T(test_save_error),
+	    T(test_gateway_clock),
 	};
 #undef T
 

@@ -165,6 +165,23 @@ static const struct fsys_ops spy_ops = {
     .free = s_free,
 };
 
+/* many folders at once (as SFTP's pipelined listing): each is recorded in
+ * listed as the walk's own listings are, with a "*" before it */
+static int s_list_many(void *ctx, const char *const *paths, size_t n, struct fsys_listing *out)
+{
+	struct spy *s = ctx;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		buf_addf(&s->listed, "*%s\n", paths[i]);
+		out[i].ok =
+		    s->inner->ops->list(s->inner->ctx, paths[i], &out[i].ents, &out[i].n) == 0;
+	}
+	return 0;
+}
+
+static struct fsys_ops spy_many_ops;
+
 static struct fsys *spy_open(const char *root, struct spy **spy_out)
 {
 	struct fsys *fs = xcalloc(1, sizeof(*fs));
@@ -314,6 +331,24 @@ static void assert_paths(const struct manifest *m, const char *want)
 }
 
 /* ---- tests ------------------------------------------------------------------ */
+
+/* Walk f's gateway with a backend that lists many folders at once: the
+ * manifest text it gives (ids and hashes included). */
+static char *walk_text(struct fixture *f, const struct walk_rules *rules, bool many)
+{
+	struct manifest m;
+	char *text = NULL;
+	size_t len;
+
+	f->fs->ops = many ? &spy_many_ops : &spy_ops;
+	buf_release(&f->spy->listed);
+	buf_init(&f->spy->listed);
+	assert_int_equal(walk_location(&m, f->fs, rules, NULL), 0);
+	assert_int_equal(walk_hash(&m, f->fs, NULL), 0);
+	manifest_format(&text, &len, &m);
+	manifest_release(&m);
+	return text;
+}
 
 /* Neither a store directory nor anything below one. */
 static void assert_no_store(const struct manifest_entry *e)
@@ -502,6 +537,34 @@ static void test_many_subdirectories(void **state)
 	free(two);
 	manifest_release(&m);
 	fsys_free(fs);
+}
+
+/* Folders listed ahead, a level at a time: the same manifest as one folder
+ * at a time, every folder the walk enters listed ahead and once, never a
+ * store nor a folder whose every path is excluded. */
+static void test_prelist(void **state)
+{
+	char *const exclude[] = {"Logs/**", "Nested", NULL};
+	struct walk_rules rules = {.exclude = exclude};
+	struct fixture *f = *state;
+	char *one = walk_text(f, &rules, false), *many = walk_text(f, &rules, true);
+	const char *l = f->spy->listed.data;
+
+	assert_string_equal(one, many);
+	assert_memory_equal(l, "*\n", 2); /* the root first */
+	assert_contains(l, "*a/b\n");
+	assert_contains(l, "*Templates\n");
+	assert_null(strstr(l, "\n\n")); /* the walk listed nothing itself */
+	assert_null(strstr(l, "\na/b\n"));
+	assert_null(strstr(l, "*" MBX1 "\n"));
+	assert_null(strstr(l, "*" MBX2 "\n"));
+	assert_null(strstr(l, "/" MBX1 "\n"));
+	assert_null(strstr(l, "/" MBX2 "\n"));
+	assert_contains(l, "*not-a-store-" MBX1 "\n");
+	assert_null(strstr(l, "Logs"));
+	assert_null(strstr(l, "Nested"));
+	free(one);
+	free(many);
 }
 
 static void test_exclude(void **state)
@@ -924,6 +987,8 @@ static void test_hash_uses_statcache(void **state)
 
 int main(void)
 {
+	spy_many_ops = spy_ops;
+	spy_many_ops.list_many = s_list_many;
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_internal_names),
@@ -934,6 +999,7 @@ int main(void)
 	    T(test_mailbox_store_patterns),
 	    T(test_many_subdirectories),
 	    T(test_exclude),
+	    T(test_prelist),
 	    T(test_include),
 	    T(test_symlinks),
 	    T(test_empty_dirs),
