@@ -5,8 +5,12 @@
  * known_hosts helpers the git transport shares.
  *
  * Sessions run in blocking mode with libssh2's operation timeout set to the
- * configured timeout, and keepalives configured (sent when an operation
- * finds one due).  What this does not do: password or keyboard-interactive
+ * configured timeout, and keepalives sent by ssh_session_keepalive between
+ * operations.  libssh2 itself is never told of them: its blocking wait
+ * (1.10's _libssh2_wait_socket) polls only until the next keepalive is due
+ * when one is configured and then fails with LIBSSH2_ERROR_TIMEOUT, so a
+ * call gave up after as little as one second of silence, whatever the
+ * timeout.  What this does not do: password or keyboard-interactive
  * authentication, ProxyJump, ~/.ssh/config, trust on first use.
  */
 #include "ssh.h"
@@ -46,6 +50,7 @@ struct ssh_session {
 	char *known_hosts, *identity; /* as verified and authenticated with */
 	char *name;		      /* user@host:port */
 	int timeout;
+	int64_t keepalive_sent; /* ms; 0: none yet */
 	int refs;
 	bool broken, cached;
 	int64_t last_used; /* ms */
@@ -184,16 +189,27 @@ int ssh_session_timeout(const struct ssh_session *s)
 	return s->timeout;
 }
 
+/*
+ * A keepalive when one is due.  The interval is configured in libssh2 only
+ * for the send: configured, it would also cut every blocking wait short (see
+ * the top of this file).
+ */
 void ssh_session_keepalive(struct ssh_session *s)
 {
+	int64_t now = time_now_ms();
 	int next = 0, r;
 
 	if (s->broken)
 		return;
+	s->last_used = now;
+	if (s->keepalive_sent && now - s->keepalive_sent < KEEPALIVE_INTERVAL * 1000LL)
+		return;
+	libssh2_keepalive_config(s->session, 1, KEEPALIVE_INTERVAL);
 	r = libssh2_keepalive_send(s->session, &next);
+	libssh2_keepalive_config(s->session, 1, 0);
 	if (r < 0 && r != LIBSSH2_ERROR_EAGAIN)
 		s->broken = true;
-	s->last_used = time_now_ms();
+	s->keepalive_sent = now;
 }
 
 int ssh_session_sftp(LIBSSH2_SFTP **out, struct ssh_session *s)
@@ -1046,7 +1062,6 @@ static int session_connect(struct ssh_session **out, const struct location *loc,
 		session_free(s);
 		return rc;
 	}
-	libssh2_keepalive_config(s->session, 1, KEEPALIVE_INTERVAL);
 	s->last_used = time_now_ms();
 	*out = s;
 	return 0;
