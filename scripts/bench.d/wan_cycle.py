@@ -23,7 +23,13 @@ Measured, each median (min-max) of --runs runs:
     the no-change cycle, the scheduled case), and the cycle's peak memory:
     the sum over the run's processes (the run and its workers) of their
     proportional set size (PSS: shared pages divided among the sharers),
-    sampled every 20 ms, and the largest single process's peak RSS.
+    sampled every 20 ms, and the largest single process's peak RSS;
+  - the CPU time each cycle cost: the run and its workers, the sshd's
+    sessions (its sshd processes, shells and sftp-servers, as the sshd
+    reaps them) and the proxy.  All of them share this machine's cores,
+    while in the field each gateway is a server of its own: when the sshd's
+    CPU divided by the cores comes near the cycle's time, the cycle measures
+    the one simulated server, not the run.
 
 Markdown on stdout (and in --out); the scratch directory (default
 $TMPDIR or /var/tmp) is removed unless --keep.  At the defaults one run
@@ -155,6 +161,20 @@ def pss_kb(pid):
     return 0
 
 
+def cpu_s(pid, children=False):
+    """CPU seconds of pid (user and system), with its reaped children's when
+    children."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    ticks = int(fields[11]) + int(fields[12])
+    if children:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def hwm_kb(pid):
     try:
         with open(f"/proc/{pid}/status") as f:
@@ -199,7 +219,7 @@ def run_measured(argv, env):
         failed = None
     if code not in (0, 1) or failed is None or (code == 1) != bool(failed):
         raise RuntimeError(f"exit {code}: {' '.join(argv)}\n{err.decode(errors='replace')[-2000:]}")
-    return wall, peak[0], max(ru.ru_maxrss, peak[1]), failed
+    return wall, peak[0], max(ru.ru_maxrss, peak[1]), failed, ru.ru_utime + ru.ru_stime
 
 
 def write_conf(path, repo, n, proxy_port, sshd, data, parallel):
@@ -254,12 +274,19 @@ def bench_wan_cycle(build, work, log, gateways=100, rtt_ms=50, parallels=(8, 32)
 
         one = {"first": [], "nochange": []}
         cyc = {p: {"first": [], "nochange": [], "pss": [], "rss": [], "failed": [],
-                   "errors": collections.Counter()} for p in parallels}
+                   "cpu": {"first": [], "nochange": []}, "errors": collections.Counter()}
+               for p in parallels}
+
+        def server_cpu():
+            time.sleep(0.3)  # the sshd reaps its last sessions
+            return cpu_s(sshd.proc.pid, True), cpu_s(proxy.proc.pid)
+
         for r in range(runs):
             log(f"wan cycle, run {r + 1} of {runs}: one gateway")
             conf = fresh(1, 1)
             for kind in ("first", "nochange"):
-                wall, _, _, failed = run_measured([agent, "-c", conf, "snapshot", "--json"], env)
+                wall, _, _, failed, _ = run_measured(
+                    [agent, "-c", conf, "snapshot", "--json"], env)
                 if failed:
                     raise RuntimeError(f"one gateway failed: {failed}")
                 one[kind].append(wall)
@@ -268,9 +295,12 @@ def bench_wan_cycle(build, work, log, gateways=100, rtt_ms=50, parallels=(8, 32)
                 log(f"wan cycle, run {r + 1} of {runs}: {gateways} gateways, parallel {p}")
                 conf = fresh(gateways, p)
                 for kind in ("first", "nochange"):
-                    wall, pss, rss, failed = run_measured(
+                    s0, x0 = server_cpu()
+                    wall, pss, rss, failed, ours = run_measured(
                         [agent, "-c", conf, "snapshot", "--json"], env)
+                    s1, x1 = server_cpu()
                     c = cyc[p]
+                    c["cpu"][kind].append((ours, s1 - s0, x1 - x0))
                     c[kind].append(wall)
                     c["pss"].append(pss)
                     c["rss"].append(rss)
@@ -278,14 +308,23 @@ def bench_wan_cycle(build, work, log, gateways=100, rtt_ms=50, parallels=(8, 32)
                     for x in failed:
                         c["errors"][re.sub(r"'[^']*'", "'...'", x["error"])] += 1
                     log(f"  {kind}: {wall:.2f} s, peak PSS sum {pss / 1024:.1f} MB, "
-                        f"{len(failed)} failed")
+                        f"{len(failed)} failed, CPU: run {ours:.2f} s, sshd {s1 - s0:.2f} s, "
+                        f"proxy {x1 - x0:.2f} s")
         return {"gateways": gateways, "rtt_ms": rtt_ms, "runs": runs, "one": one, "cycle": cyc,
-                "load": (load0[0], os.getloadavg()[0])}
+                "load": (load0[0], os.getloadavg()[0]), "cores": os.cpu_count()}
     finally:
         if proxy:
             proxy.stop()
         if sshd:
             sshd.stop()
+
+
+def cpu_median(xs):
+    """The (run, sshd, proxy) CPU seconds of the median run of xs."""
+    if not xs:
+        return ""
+    ours, sshd, proxy = sorted(xs, key=lambda x: x[1])[len(xs) // 2]
+    return f"{ours:.1f} s, {sshd:.1f} s, {proxy:.1f} s"
 
 
 def report_wan_cycle(res):
@@ -301,20 +340,24 @@ def report_wan_cycle(res):
                  f"{res['load'][0]:.2f} at the start, {res['load'][1]:.2f} at the end. Peak "
                  f"memory: the most the run and its workers held together (the sum of their "
                  f"PSS, sampled every 20 ms: shared pages divided among the processes sharing "
-                 f"them), and the largest single process's peak RSS.")
+                 f"them), and the largest single process's peak RSS. CPU: the median cycle's "
+                 f"CPU seconds for the run and its workers, for the sshd's sessions and for "
+                 f"the proxy, all on this machine's {res.get('cores') or '?'} cores (in the "
+                 f"field each gateway is its own server).")
     lines += ["", "| | first snapshot | no-change snapshot | cycle / one gateway (first, "
-              "no-change) | peak PSS sum | largest process |", "|---|---:|---:|---:|---:|---:|",
-              f"| one gateway | {fmt(one['first'])} | {fmt(one['nochange'])} | 1x | | |"]
+              "no-change) | peak PSS sum | largest process | CPU no-change: run, sshd, proxy |",
+              "|---|---:|---:|---:|---:|---:|---:|",
+              f"| one gateway | {fmt(one['first'])} | {fmt(one['nochange'])} | 1x | | | |"]
     targets = []
     for p, c in cyc.items():
         rf = statistics.median(c["first"]) / statistics.median(one["first"])
         rn = statistics.median(c["nochange"]) / statistics.median(one["nochange"])
         lines.append(f"| {n} gateways, parallel {p} | {fmt(c['first'])} | {fmt(c['nochange'])} "
                      f"| {rf:.1f}x, {rn:.1f}x | {max(c['pss']) / 1024:.0f} MB | "
-                     f"{max(c['rss']) / 1024:.0f} MB |")
+                     f"{max(c['rss']) / 1024:.0f} MB | {cpu_median(c['cpu']['nochange'])} |")
         if any(c["failed"]):
             lines.append(f"| | {max(c['failed'])} of {n} gateways failed in a cycle: "
-                         + "; ".join(f"{k} ({v})" for k, v in c["errors"].items()) + " | | | | |")
+                         + "; ".join(f"{k} ({v})" for k, v in c["errors"].items()) + " | | | | | |")
         targets.append((f"{n} gateways over SSH at {rtt} ms, scale 1 each, parallel {p}: one "
                         f"cycle within 5x of one gateway's snapshot (no-change)",
                         f"{rn:.1f}x (first snapshots: {rf:.1f}x); peak {max(c['pss']) / 1024:.0f} "
