@@ -468,8 +468,9 @@ struct repo_stream {
 	EVP_MD_CTX *sha;
 	git_oid id;
 	size_t size, pos;
-	char *what;  /* "'name'", for messages (the caller adds the snapshot) */
-	char *loose; /* the loose file's path */
+	char *what;   /* "'name'", for messages (the caller adds the snapshot) */
+	char *loose;  /* the loose file's path */
+	int plain_fd; /* with a key: the unsealed scratch file read instead, or -1 */
 };
 
 /* Whether a backend that cannot stream (a pack) holds oid. */
@@ -515,6 +516,30 @@ cleanup:
 	return rc;
 }
 
+static ssize_t source_read(struct repo_stream *st, void *buf, size_t len);
+
+static ssize_t read_sealed(void *ctx, void *buf, size_t len)
+{
+	return source_read(ctx, buf, len);
+}
+
+/* The sealed object st reads unsealed into a scratch file, which st then
+ * reads instead: the sealed source (stream or blob) goes at once. */
+static int unseal_stream(struct repo_stream *st, struct repo *r, const char *id, const char *name)
+{
+	size_t len = 0;
+	int rc = repo_unseal_to_file(&st->plain_fd, &len, r, id, name, read_sealed, st);
+
+	if (st->rs)
+		git_odb_stream_free(st->rs);
+	st->rs = NULL;
+	repo_blob_free(st->blob);
+	st->blob = NULL;
+	st->size = len;
+	st->pos = 0;
+	return rc;
+}
+
 int repo_open_stream(struct repo_stream **out, size_t *size_out, struct repo *r, const char *id,
 		     const char *name)
 {
@@ -529,23 +554,25 @@ int repo_open_stream(struct repo_stream **out, size_t *size_out, struct repo *r,
 	if (rc)
 		return rc;
 	st = xcalloc(1, sizeof(*st));
+	st->plain_fd = -1;
 	st->what = xasprintf("'%s'", name);
 	git_oid_fromstr(&oid, hex);
-	/* with a key: read whole and unsealed, authenticated before a byte goes out */
-	rc = r->key ? MSGW_ENOTFOUND : open_loose(st, r, &oid);
+	rc = open_loose(st, r, &oid);
 	if (rc == MSGW_ENOTFOUND) {
 		if (st->rs)
 			git_odb_stream_free(st->rs);
 		st->rs = NULL;
 		rc = read_object(&st->blob, r, hex);
-		if (!rc)
+		if (!rc && !r->key) /* a sealed object without a key: said here */
 			rc = repo_unseal_blob(st->blob, r, id, name);
-		if (rc)
-			err_wrap(rc, "snapshot %.12s: '%s'", id, name);
-		else
+		if (!rc)
 			st->size = repo_blob_size(st->blob);
 	}
+	/* with a key: unsealed through, authenticated before a byte goes out */
+	if (!rc && r->key)
+		rc = unseal_stream(st, r, id, name);
 	if (rc) {
+		err_wrap(rc, "snapshot %.12s: '%s'", id, name);
 		repo_stream_free(st);
 		return rc;
 	}
@@ -569,7 +596,8 @@ static ssize_t stream_end(struct repo_stream *st)
 	return 0;
 }
 
-ssize_t repo_stream_read(struct repo_stream *st, void *buf, size_t len)
+/* The object as stored (sealed or not), from the loose stream or the blob. */
+static ssize_t source_read(struct repo_stream *st, void *buf, size_t len)
 {
 	size_t n;
 
@@ -606,10 +634,38 @@ ssize_t repo_stream_read(struct repo_stream *st, void *buf, size_t len)
 	return (ssize_t)n;
 }
 
+/* The unsealed scratch file, every byte of which authenticated. */
+static ssize_t plain_read(struct repo_stream *st, void *buf, size_t len)
+{
+	ssize_t n;
+
+	if (st->pos == st->size)
+		return 0;
+	if (len > st->size - st->pos)
+		len = st->size - st->pos;
+	do
+		n = read(st->plain_fd, buf, len);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return err_set_errno(MSGW_ERR, errno, "%s: cannot read the unsealed copy",
+				     st->what);
+	if (n == 0)
+		return err_set(MSGW_ERR, "%s: the unsealed copy is shorter than it was", st->what);
+	st->pos += (size_t)n;
+	return n;
+}
+
+ssize_t repo_stream_read(struct repo_stream *st, void *buf, size_t len)
+{
+	return st->plain_fd >= 0 ? plain_read(st, buf, len) : source_read(st, buf, len);
+}
+
 void repo_stream_free(struct repo_stream *st)
 {
 	if (!st)
 		return;
+	if (st->plain_fd >= 0)
+		close(st->plain_fd);
 	if (st->rs)
 		git_odb_stream_free(st->rs);
 	EVP_MD_CTX_free(st->sha);
