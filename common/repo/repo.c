@@ -435,12 +435,16 @@ static int tree_entry(char out[REPO_ID_LEN], struct repo *r, const char *id, con
 	return rc;
 }
 
+static int read_unsealed(struct repo_blob **out, struct repo *r, const char *id, const char *name);
+
 int repo_read_blob(struct repo_blob **out, struct repo *r, const char *id, const char *name)
 {
 	char hex[REPO_ID_LEN];
 	int rc;
 
 	*out = NULL;
+	if (r->key && strcmp(name, "meta") != 0)
+		return read_unsealed(out, r, id, name);
 	rc = tree_entry(hex, r, id, name);
 	if (rc)
 		return rc;
@@ -673,6 +677,41 @@ void repo_stream_free(struct repo_stream *st)
 	free(st->loose);
 	free(st->what);
 	free(st);
+}
+
+/* With a key: the sealed file read through repo_open_stream (streamed when
+ * loose, unsealed through a scratch file), so its sealed copy and its
+ * plaintext are never both held whole: only the plaintext is. */
+static int read_unsealed(struct repo_blob **out, struct repo *r, const char *id, const char *name)
+{
+	struct repo_stream *st = NULL;
+	struct repo_blob *b;
+	size_t size = 0, got = 0;
+	int rc = repo_open_stream(&st, &size, r, id, name);
+
+	if (rc)
+		return rc;
+	b = xcalloc(1, sizeof(*b));
+	b->plain = xmalloc(size + 1);
+	b->plain_len = size;
+	while (!rc && got < size) {
+		ssize_t n = repo_stream_read(st, b->plain + got, size - got);
+
+		if (n < 0)
+			rc = (int)n;
+		else if (n == 0)
+			rc = err_set(MSGW_ERR, "'%s': the unsealed copy is shorter than it was",
+				     name);
+		got += n > 0 ? (size_t)n : 0;
+	}
+	b->plain[size] = '\0';
+	repo_stream_free(st);
+	if (rc) {
+		repo_blob_free(b);
+		return err_wrap(rc, "snapshot %.12s", id);
+	}
+	*out = b;
+	return 0;
 }
 
 const void *repo_blob_data(const struct repo_blob *b)
