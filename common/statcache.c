@@ -121,34 +121,33 @@ static bool parse_line(struct statcache *c, char *line)
 	return true;
 }
 
-/* The whole file at path into a malloc'd NUL-terminated *out; false when
- * it cannot be read (missing or unreadable: an empty cache). */
-static bool read_whole(char **out, size_t *len_out, const char *path)
+/* Every line of text (NUL-terminated, modified in place); false when one
+ * is malformed. */
+static bool parse_all(struct statcache *c, char *text)
 {
-	struct buf b;
-	char chunk[65536];
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	char *line = text, *nl;
 
-	*out = NULL;
-	if (fd < 0)
+	if (strncmp(line, STATCACHE_HEADER "\n", sizeof(STATCACHE_HEADER)) != 0)
 		return false;
-	buf_init(&b);
-	while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			break;
-		buf_add(&b, chunk, (size_t)n);
+	line += sizeof(STATCACHE_HEADER);
+	for (; *line; line = nl + 1) {
+		nl = strchr(line, '\n');
+		if (!nl)
+			return false;
+		*nl = '\0';
+		if (!parse_line(c, line))
+			return false;
 	}
-	close(fd);
-	if (n < 0) {
-		buf_release(&b);
-		return false;
-	}
-	*out = buf_detach(&b, len_out);
-	if (!*out) /* an empty file */
-		*out = xstrdup("");
+	return true;
+}
+
+static bool sorted(const struct statcache *c)
+{
+	size_t i;
+
+	for (i = 1; i < c->n; i++)
+		if (strcmp(c->e[i - 1].path, c->e[i].path) >= 0)
+			return false;
 	return true;
 }
 
@@ -161,7 +160,8 @@ static char *load_text(struct statcache *c)
 	char *raw = NULL, *plain = NULL;
 	size_t len = 0, plain_len = 0;
 
-	if (!read_whole(&raw, &len, c->path))
+	/* one read: the file of a large gateway is a few hundred KB */
+	if (read_whole_file(&raw, &len, c->path) != 0)
 		return NULL;
 	if (!c->key) {
 		if (!seal_is_sealed(raw, len) && strlen(raw) == len)
@@ -181,29 +181,6 @@ static char *load_text(struct statcache *c)
 	return plain;
 }
 
-/* Every line of text after the header; false (and no entries) when any
- * line is malformed. */
-static bool parse_text(struct statcache *c, char *text)
-{
-	size_t hlen = strlen(STATCACHE_HEADER "\n");
-	char *line, *next;
-	bool ok = strncmp(text, STATCACHE_HEADER "\n", hlen) == 0;
-
-	for (line = text + hlen; ok && *line; line = next) {
-		char *nl = strchr(line, '\n');
-
-		next = nl ? nl + 1 : line + strlen(line);
-		if (nl)
-			*nl = '\0';
-		ok = parse_line(c, line);
-	}
-	if (!ok) { /* damaged: start afresh rather than trust it */
-		while (c->n)
-			free(c->e[--c->n].path);
-	}
-	return ok;
-}
-
 int statcache_open_sealed(struct statcache **out, const char *path, const struct seal_key *key)
 {
 	struct statcache *c = xcalloc(1, sizeof(*c));
@@ -214,10 +191,18 @@ int statcache_open_sealed(struct statcache **out, const char *path, const struct
 	c->key = key;
 	text = load_text(c);
 	if (text) {
-		c->loaded = parse_text(c, text);
+		bool ok = parse_all(c, text);
+
+		if (!ok) { /* damaged: start afresh rather than trust it */
+			while (c->n)
+				free(c->e[--c->n].path);
+		}
+		c->loaded = ok;
 		free(text);
 	}
-	if (c->n > 1) /* c->e is NULL when empty; qsort must not see it */
+	/* saved in path order: sorted already, unless edited by hand; c->e
+	 * is NULL when empty, and qsort must not see it */
+	if (c->n > 1 && !sorted(c))
 		qsort(c->e, c->n, sizeof(*c->e), sc_cmp);
 	c->nsorted = c->n;
 	c->tail_sorted = true;
