@@ -13,9 +13,7 @@ test_description='stat cache over SFTP: size and mtime, racy files re-hashed'
 CONF="$TRASH/c.conf"
 agent() { msgw-agent -c "$CONF" "$@"; }
 
-sshd_setup || exit 1
-sshd_start || exit 1
-test_when_finished 'sshd_stop'
+sshd_begin
 
 test_expect_success 'setup: old files and one stamped within the racy window' '
 	mkdir -p gw/Rules &&
