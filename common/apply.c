@@ -649,9 +649,9 @@ static int swap_batched(struct fsys *fs, const struct journal *j)
 	struct fsys_op *ops = xcalloc(j->n ? j->n : 1, sizeof(*ops));
 	char **names = xcalloc(j->n ? 2 * j->n : 1, sizeof(*names));
 	size_t i, k = 0, m = 0;
-	int rc = check_folders_batched(fs, j);
+	int rc = 0;
 
-	for (i = 0; !rc && i < j->n; i++) {
+	for (i = 0; i < j->n; i++) {
 		const struct journal_entry *e = &j->e[i];
 
 		if (e->op != J_MODIFY && e->op != J_REMOVE)
@@ -690,13 +690,13 @@ int apply_swap_all(struct fsys *fs, const struct journal *j)
 	int rc;
 	char msg[1024];
 
+	rc = fsys_batches(fs) ? check_folders_batched(fs, j) : check_parents(fs, j);
+	if (rc)
+		return rc;
 	if (fsys_batches(fs)) {
 		rc = swap_batched(fs, j);
 		goto done;
 	}
-	rc = check_parents(fs, j);
-	if (rc)
-		return rc;
 	for (i = 0; !rc && i < j->n; i++) {
 		rc = swap_one(fs, &j->e[i]);
 		if (i == j->n / 2)
