@@ -594,7 +594,9 @@ static char **folder_prefixes(const struct journal *j, size_t *n_out)
 	return dirs;
 }
 
-/* Wave 1 (and the commit's first): the folders, in one batch. */
+/* Wave 1 (and the commit's first): the folders, in one batch; a missing
+ * one is left to the operations in it (a commit run again by recover finds
+ * removed folders gone). */
 static int check_folders_batched(struct fsys *fs, const struct journal *j)
 {
 	size_t n, i;
@@ -615,9 +617,11 @@ static int check_folders_batched(struct fsys *fs, const struct journal *j)
 	for (i = 0; !rc && i < n; i++) {
 		const struct fsys_stat *st = &ops[i].st;
 
+		if (ops[i].rc == MSGW_ENOTFOUND)
+			continue; /* what is in it fails on its own, as it always did */
 		if (ops[i].rc)
-			rc = err_set(ops[i].rc, "%s: cannot check folder '%s' before the swap",
-				     fs->location, dirs[i]);
+			rc = err_set(ops[i].rc, "%s: cannot check folder '%s'", fs->location,
+				     dirs[i]);
 		else if (st->type != FSYS_DIR)
 			rc = err_set(st->type == FSYS_LINK ? MSGW_EHOSTILE : MSGW_ERR,
 				     "%s: folder '%s' turned into %s since the plan; not followed",

@@ -6,8 +6,9 @@
 # of the snapshot, and the same tree as the local apply onto a local
 # gateway; a rename that fails on the server in the middle of either wave
 # (MSGW_TEST_RENAME_FAIL, a real failing request) rolls back to the exact
-# previous tree, running; a restore killed between the waves is undone by
-# recover; a folder swapped for a link after the plan is refused, nothing
+# previous tree, running; a restore killed between the waves, or whose
+# connection drops in the middle of a wave (MSGW_TEST_SFTP_DROP_BATCH), is
+# undone by recover; a folder swapped for a link after the plan is refused, nothing
 # outside touched (the files staged in the real folder stay there: the
 # undo does not follow the link to reach them).
 test_description='msgw-restore over ssh: pipelined swap, its failures and its races'
@@ -117,6 +118,21 @@ test_expect_success 'a rename failing in the middle of the "in" wave: exact prev
 test_expect_success 'killed between the waves: recover over ssh puts the previous tree back' '
 	listing g1 >before &&
 	test_expect_code 137 env MSGW_FAULT=mid-swap msgw-restore -c "$CONF" apply ta --to g1 --yes </dev/null >out 2>err &&
+	test -n "$(find g1 -name "*.msgw-old")" &&
+	restore recover g1 >out &&
+	test_grep "^g1: rolled back" out &&
+	listing g1 >after &&
+	test_cmp before after &&
+	runs g1 &&
+	gw_no_leftovers "$TRASH/g1"
+'
+
+test_expect_success 'connection dropped in the middle of the swap: journal kept; recover puts the previous tree back' '
+	listing g1 >before &&
+	test_expect_code 5 env MSGW_TEST_SFTP_DROP_BATCH=14 msgw-restore -c "$CONF" apply ta --to g1 --yes </dev/null >out 2>err &&
+	test_grep "rollback failed too" err &&
+	test_grep "msgw-restore recover g1" err &&
+	test -e "$STATE/journal-g1" &&
 	test -n "$(find g1 -name "*.msgw-old")" &&
 	restore recover g1 >out &&
 	test_grep "^g1: rolled back" out &&
