@@ -49,7 +49,12 @@ endif
 ALL_CFLAGS := -std=gnu11 $(WARN) $(HARDEN) $(CFLAGS) -iquote common -include common/compat.h \
 	-DMSGW_VERSION='"$(VERSION)"' $(if $(filter 1,$(TESTING)),-DMSGW_TESTING) \
 	$(PKG_CFLAGS) -MMD -MP
-LDFLAGS_ALL := -pie -Wl,-z,relro,-z,now $(LDSAN) $(LDFLAGS)
+# common/repo/override.c defines two library entry points that libgit2's
+# calls must bind to: export them from the executables (-Wl,-O1 and
+# --as-needed: a smaller dynamic section, no library linked for nothing)
+OVERRIDES := -Wl,--export-dynamic-symbol=mbedtls_x509_crt_parse_file \
+	-Wl,--export-dynamic-symbol=deflateInit_
+LDFLAGS_ALL := -pie -Wl,-O1,--as-needed -Wl,-z,relro,-z,now $(OVERRIDES) $(LDSAN) $(LDFLAGS)
 
 COMMON_SRC := $(wildcard common/*.c common/repo/*.c common/fsys/*.c)
 CLI_SRC    := $(wildcard cli/*.c)

@@ -124,28 +124,31 @@ char *manifest_encode_path(const char *path)
 
 char *manifest_decode_path(const char *enc)
 {
-	struct buf b;
+	char *out = xmalloc(strlen(enc) + 1), *q = out;
 	const char *p;
 
-	buf_init(&b);
 	for (p = enc; *p; p++) {
 		unsigned char c = (unsigned char)*p;
 
 		if (c == '%') {
 			if (hex_decode(&c, p + 1, 1) < 0 || c == 0) {
-				buf_release(&b);
+				free(out);
 				return NULL;
 			}
 			p += 2;
 		} else if (needs_escape(c)) {
-			buf_release(&b);
+			free(out);
 			return NULL;
 		}
-		buf_add(&b, &c, 1);
+		*q++ = (char)c;
 	}
-	return buf_detach(&b, NULL);
+	*q = '\0';
+	return out;
 }
 
+/* Written straight into the buffer, one snprintf per line and no
+ * allocation per entry: a no-change run formats every entry to compare
+ * it with the tip's text. */
 int manifest_format(char **out, size_t *len_out, const struct manifest *m)
 {
 	struct buf b;
@@ -155,17 +158,28 @@ int manifest_format(char **out, size_t *len_out, const struct manifest *m)
 	buf_adds(&b, MANIFEST_HEADER "\n");
 	for (i = 0; i < m->n; i++) {
 		const struct manifest_entry *e = &m->e[i];
-		char hex[2 * SHA256_LEN + 1];
-		char *enc = manifest_encode_path(e->path);
+		/* type, mode, ids and size: at most 1+1+11+1+10+1+10+1+20+1 */
+		size_t room = 64 + 2 * SHA256_LEN + 1 + 3 * strlen(e->path) + 1;
+		char *p;
+		int n;
 
-		if (e->type == 'd')
-			hex[0] = '-', hex[1] = '\0';
-		else
-			hex_encode(hex, e->sha, SHA256_LEN);
-		buf_addf(&b, "%c %04o %u %u %llu %s %s\n", e->type, (unsigned)e->mode,
-			 (unsigned)e->uid, (unsigned)e->gid, (unsigned long long)e->size, hex, enc);
-		free(enc);
+		buf_reserve(&b, room);
+		p = b.data + b.len;
+		n = snprintf(p, 64, "%c %04o %u %u %llu ", e->type, (unsigned)e->mode,
+			     (unsigned)e->uid, (unsigned)e->gid, (unsigned long long)e->size);
+		p += n;
+		if (e->type == 'd') {
+			*p++ = '-';
+		} else {
+			hex_encode(p, e->sha, SHA256_LEN);
+			p += 2 * SHA256_LEN;
+		}
+		*p++ = ' ';
+		p = manifest_encode_path_to(p, e->path);
+		*p++ = '\n';
+		b.len = (size_t)(p - b.data);
 	}
+	b.data[b.len] = '\0';
 	*out = buf_detach(&b, len_out);
 	return 0;
 }

@@ -8,8 +8,9 @@
  * reading snapshots), remote.c (push, fetch, the --repo URL cache),
  * rewrite.c (what prune does to the repository, and the clearing of what
  * a killed run left), sharing one libgit2 handle per open repository
- * through repo_internal.h.  Every object and ref is read and written by
- * libgit2.
+ * through repo_internal.h, and override.c (no CA bundle loaded by
+ * libgit2's initialisation; the archive stored at zlib level 0).  Every
+ * object and ref is read and written by libgit2.
  *
  * Commit ids are handed around as 40-character hex strings (char[41]).
  * libgit2's fsync of objects and refs is switched on by repo_global_init().
@@ -78,6 +79,19 @@ int repo_commit(char out[REPO_ID_LEN], struct repo *r, const char *branch,
 /* Read a file of a commit's tree into a malloc'd NUL-terminated buffer.
  * MSGW_ECORRUPT when the object is damaged, MSGW_ENOTFOUND when absent. */
 int repo_read(char **out, size_t *len_out, struct repo *r, const char *id, const char *name);
+
+/*
+ * Whether a commit's file named name holds exactly len bytes of data,
+ * without reading the file: its id in the tree is compared with the id git
+ * gives those bytes (SHA-1 of "blob LEN\0" and the bytes), and the object
+ * must be present (loose or packed; its content is not read).  0 with
+ * *same_out set, or MSGW_ECORRUPT when the commit or its tree cannot be
+ * read (a missing file is "not the same").  In an encrypted repository
+ * the stored bytes are sealed: never "the same" (the caller compares what
+ * it reads instead).
+ */
+int repo_file_same(bool *same_out, struct repo *r, const char *id, const char *name,
+		   const void *data, size_t len);
 
 /* A file of a commit's tree held without copying (large archives): its
  * bytes stay valid until repo_blob_free. */

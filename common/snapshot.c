@@ -221,27 +221,63 @@ static int capture(struct manifest *m, struct snapshot_result *res, struct fsys 
 	return 0;
 }
 
-static int tip_manifest(struct manifest *out, char tip[REPO_ID_LEN], struct repo *r,
-			const char *branch, bool *has_tip)
+/* The tip of the gateway's branch; *has_tip false (and 0) when none. */
+static int branch_tip(char tip[REPO_ID_LEN], struct repo *r, const char *branch, bool *has_tip)
+{
+	int rc = repo_branch_tip(tip, r, branch);
+
+	*has_tip = rc == 0;
+	return rc == MSGW_ENOTFOUND ? 0 : rc;
+}
+
+/* The tip's manifest, parsed into out (initialised, and left empty on
+ * failure). */
+static int tip_manifest(struct manifest *out, struct repo *r, const char *tip)
 {
 	char *text = NULL;
 	size_t len;
 	int rc;
 
-	manifest_init(out);
-	*has_tip = false;
-	rc = repo_branch_tip(tip, r, branch);
-	if (rc == MSGW_ENOTFOUND)
-		return 0;
-	if (rc)
-		return rc;
-	*has_tip = true;
 	/* repo_read's messages name the snapshot already; the parser's do not */
 	rc = repo_read(&text, &len, r, tip, "manifest");
 	if (!rc && (rc = manifest_parse(out, text, len)) != 0)
 		err_wrap(rc, "snapshot %.12s", tip);
 	free(text);
 	return rc;
+}
+
+/*
+ * "Unchanged" has one definition: the manifest of what the walk found
+ * equals the tip's (same_entries).  When the text this manifest formats to
+ * is byte for byte the tip's (the same object id), the tip's manifest need
+ * not even be read: parsing that text gives back this manifest.  That is
+ * the cheap path of a scheduled run; any other case reads the tip's and
+ * compares entry by entry (a manifest written in another layout may still
+ * hold the same entries).
+ */
+static int same_text(bool *same_out, struct repo *r, const char *tip, const struct manifest *m)
+{
+	char *text = NULL;
+	size_t len = 0;
+	int rc;
+
+	manifest_format(&text, &len, m);
+	rc = repo_file_same(same_out, r, tip, "manifest", text, len);
+	free(text);
+	return rc;
+}
+
+static bool same_entries(const struct manifest *old_m, const struct manifest *m)
+{
+	struct manifest_diff d;
+	bool same;
+
+	if (old_m->n != m->n)
+		return false;
+	manifest_diff(&d, old_m, m);
+	same = d.n == 0;
+	manifest_diff_release(&d);
+	return same;
 }
 
 static int write_commit(struct snapshot_result *res, struct repo *r,
@@ -302,7 +338,8 @@ static int take_once(struct snapshot_result *out, struct repo *r, const struct c
 	size_t i;
 	int rc;
 
-	rc = tip_manifest(&old_m, tip, r, gw->name, &has_tip);
+	manifest_init(&old_m);
+	rc = branch_tip(tip, r, gw->name, &has_tip);
 	if (rc)
 		return rc;
 	/* nothing to compare with (a first snapshot) or written anyway: the
@@ -310,20 +347,21 @@ static int take_once(struct snapshot_result *out, struct repo *r, const struct c
 	defer = !has_tip || opts->always_write;
 	rc = capture(&m, out, fs, gw, cache, defer);
 	if (rc)
-		goto cleanup_old;
-	if (has_tip && !opts->always_write && old_m.n == m.n) {
-		struct manifest_diff d;
-
-		manifest_diff(&d, &old_m, &m);
-		out->unchanged = d.n == 0;
-		manifest_diff_release(&d);
-	}
-	if (out->unchanged) {
+		return rc;
+	if (!defer)
+		rc = same_text(&out->unchanged, r, tip, &m);
+	/* else the tip's manifest: to compare, and for the commit message */
+	if (!rc && has_tip && !out->unchanged)
+		rc = tip_manifest(&old_m, r, tip);
+	if (!rc && !defer && !out->unchanged)
+		out->unchanged = same_entries(&old_m, &m);
+	if (!rc && out->unchanged) {
 		memcpy(out->id, tip, REPO_ID_LEN);
 		snprintf(out->summary, sizeof(out->summary), "%s: unchanged", gw->name);
 		goto cleanup;
 	}
-	rc = archive_temp_file(&archive_fd, r);
+	if (!rc)
+		rc = archive_temp_file(&archive_fd, r);
 	if (!rc)
 		rc = archive_snapshot_write_fd(archive_fd, &alen, &m, fs, defer);
 	if (!rc) { /* files removed since the walk are left out */
@@ -339,7 +377,6 @@ cleanup:
 	if (archive_fd >= 0)
 		close(archive_fd);
 	manifest_release(&m);
-cleanup_old:
 	manifest_release(&old_m);
 	return rc;
 }

@@ -117,32 +117,58 @@ static bool parse_line(struct statcache *c, char *line)
 	return true;
 }
 
+/* Every line of text (NUL-terminated, modified in place); false when one
+ * is malformed. */
+static bool parse_all(struct statcache *c, char *text)
+{
+	char *line = text, *nl;
+
+	if (strncmp(line, STATCACHE_HEADER "\n", sizeof(STATCACHE_HEADER)) != 0)
+		return false;
+	line += sizeof(STATCACHE_HEADER);
+	for (; *line; line = nl + 1) {
+		nl = strchr(line, '\n');
+		if (!nl)
+			return false;
+		*nl = '\0';
+		if (!parse_line(c, line))
+			return false;
+	}
+	return true;
+}
+
+static bool sorted(const struct statcache *c)
+{
+	size_t i;
+
+	for (i = 1; i < c->n; i++)
+		if (strcmp(c->e[i - 1].path, c->e[i].path) >= 0)
+			return false;
+	return true;
+}
+
 int statcache_open(struct statcache **out, const char *path)
 {
 	struct statcache *c = xcalloc(1, sizeof(*c));
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t len;
-	FILE *f;
+	char *text = NULL;
+	size_t len;
 
 	c->path = xstrdup(path);
 	c->now = (int64_t)time(NULL);
-	f = fopen(path, "re");
-	if (f) {
-		bool ok = (len = getline(&line, &cap, f)) > 0 &&
-			  strncmp(line, STATCACHE_HEADER "\n", len) == 0;
+	/* one read: the file of a large gateway is a few hundred KB */
+	if (read_whole_file(&text, &len, path) == 0) {
+		bool ok = strlen(text) == len && parse_all(c, text);
 
-		while (ok && (len = getline(&line, &cap, f)) > 0)
-			ok = parse_line(c, line);
 		if (!ok) { /* damaged: start afresh rather than trust it */
 			while (c->n)
 				free(c->e[--c->n].path);
 		}
 		c->loaded = ok;
-		fclose(f);
-		free(line);
+		free(text);
 	}
-	if (c->n > 1) /* c->e is NULL when empty; qsort must not see it */
+	/* saved in path order: sorted already, unless edited by hand; c->e
+	 * is NULL when empty, and qsort must not see it */
+	if (c->n > 1 && !sorted(c))
 		qsort(c->e, c->n, sizeof(*c->e), sc_cmp);
 	c->nsorted = c->n;
 	c->tail_sorted = true;

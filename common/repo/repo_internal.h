@@ -56,4 +56,12 @@ char *repo_oid_dup(const git_oid *oid);
 
 int repo_cmp_str(const void *a, const void *b);
 
+/*
+ * override.c, on the calling thread only: while on, libgit2's
+ * initialisation loads no CA bundle (msgw-backup never speaks HTTPS), and
+ * zlib streams opened (libgit2's loose object writes) store at level 0.
+ */
+void repo_override_skip_ca(bool on);
+void repo_override_store(bool on);
+
 #endif

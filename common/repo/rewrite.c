@@ -873,7 +873,9 @@ static bool has_prefix(const char *s, const char *const *prefixes)
 
 /* Remove files in dir named with one of prefixes (or suffix, when not
  * NULL: then any file ending in it), recursing when recurse; each with a
- * warning. */
+ * warning.  Every run does this under the lock: a name that cannot match
+ * and is not a folder to enter (readdir's d_type says so) costs no stat,
+ * so the loose objects are not each stat'ed on every run. */
 static void remove_matching(const char *dir, const char *const *prefixes, const char *suffix,
 			    bool recurse, const char *what)
 {
@@ -888,14 +890,16 @@ static void remove_matching(const char *dir, const char *const *prefixes, const 
 
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
+		match = suffix ? len > strlen(suffix) &&
+				     strcmp(de->d_name + len - strlen(suffix), suffix) == 0
+			       : has_prefix(de->d_name, prefixes);
+		if (!match && de->d_type != DT_UNKNOWN && (de->d_type != DT_DIR || !recurse))
+			continue;
 		path = xasprintf("%s/%s", dir, de->d_name);
 		if (lstat(path, &st) < 0) {
 			free(path);
 			continue;
 		}
-		match = suffix ? len > strlen(suffix) &&
-				     strcmp(de->d_name + len - strlen(suffix), suffix) == 0
-			       : has_prefix(de->d_name, prefixes);
 		if (S_ISDIR(st.st_mode) && recurse)
 			remove_matching(path, prefixes, suffix, recurse, what);
 		else if (S_ISREG(st.st_mode) && match) {
