@@ -177,7 +177,8 @@ static int stage_one(struct fsys *fs, struct archive_snapshot_reader *ar,
 	struct fsys_file *f = NULL;
 	int rc;
 
-	(void)fsys_unlink(fs, tmp); /* a leftover of an earlier crash */
+	if (!fsys_batches(fs))		    /* else remove_leftovers_batched did */
+		(void)fsys_unlink(fs, tmp); /* a leftover of an earlier crash */
 	if (c->snap->type == 'l') {
 		rc = fsys_symlink(fs, c->snap->link ? c->snap->link : "", tmp);
 		if (!rc)
@@ -211,6 +212,44 @@ static bool needs_staging(const struct plan_change *c)
 {
 	return (c->op == PLAN_ADD && c->snap->type != 'd') ||
 	       (c->op == PLAN_MODIFY && !c->meta_only);
+}
+
+static int check_folders_batched(struct fsys *fs, const struct journal *j);
+
+/*
+ * Where the backend batches (SFTP), the leftovers of an earlier crash
+ * (PATH.msgw-new) of every file to stage go at once (the folders checked
+ * first, one batch, then every removal, one batch) instead of a removal
+ * and its folders' checks per file; a leftover that appears after this
+ * still fails the exclusive create.
+ */
+static int remove_leftovers_batched(struct fsys *fs, const struct journal *j)
+{
+	struct fsys_op *ops;
+	char **names;
+	size_t i, k = 0;
+	int rc;
+
+	if (!fsys_batches(fs))
+		return 0;
+	rc = check_folders_batched(fs, j);
+	if (rc)
+		return rc;
+	ops = xcalloc(j->n ? j->n : 1, sizeof(*ops));
+	names = xcalloc(j->n ? j->n : 1, sizeof(*names));
+	for (i = 0; i < j->n; i++) {
+		if (j->e[i].op != J_ADD && j->e[i].op != J_MODIFY)
+			continue;
+		names[k] = suffixed(j->e[i].path, WALK_NEW_SUFFIX);
+		ops[k] = (struct fsys_op){.kind = FSYS_OP_UNLINK, .path = names[k]};
+		k++;
+	}
+	rc = k ? fsys_batch(fs, ops, k) : 0; /* each op's own failure: as before, ignored */
+	for (i = 0; i < k; i++)
+		free(names[i]);
+	free(names);
+	free(ops);
+	return rc;
 }
 
 static int stage_files(const struct apply_env *env, const struct plan *p)
@@ -964,6 +1003,8 @@ static int stage(const struct apply_env *env, struct journal *j, const struct pl
 
 	if (!rc)
 		rc = make_dirs(env, j, p);
+	if (!rc)
+		rc = remove_leftovers_batched(env->fs, j);
 	if (!rc)
 		rc = stage_files(env, p);
 	if (!rc) {
