@@ -119,6 +119,8 @@ int fsys_batch(struct fsys *fs, struct fsys_op *ops, size_t n)
 
 	for (i = 0; i < n; i++)
 		ops[i].rc = 0;
+	if (n == 0)
+		return 0;
 	if (fs->ops->batch)
 		return fs->ops->batch(fs->ctx, ops, n);
 	for (i = 0; i < n; i++) {

@@ -81,7 +81,7 @@ struct sftp_pipe {
 	unsigned char *in; /* replies read: in[in_off..in_len) not yet used */
 	size_t in_off, in_len, in_cap;
 	bool dead;
-	bool last_one; /* the last reply answered an LSTAT, RENAME or REMOVE job */
+	bool last_rename; /* the last reply answered a RENAME job (tests) */
 };
 
 /* ---- encoding --------------------------------------------------------- */
@@ -730,7 +730,7 @@ static int dispatch(struct sftp_pipe *p, struct sftp_job *jobs, size_t n, size_t
 		return hostile(p, "a reply to no request");
 	job = q->job;
 	j = &jobs[job];
-	p->last_one = q->op == OP_ONE || q->op == OP_LSTAT;
+	p->last_rename = j->kind == SFTP_JOB_RENAME;
 	if (q->op == OP_READ)
 		p->read_bytes -= q->len;
 	if (r.type == FXP_STATUS)
@@ -762,18 +762,19 @@ static int dispatch(struct sftp_pipe *p, struct sftp_job *jobs, size_t n, size_t
 
 /* Tests only: MSGW_TEST_SFTP_DROP=N cuts the connection (as a network
  * that fails would) once N replies of pipelined requests have come in;
- * MSGW_TEST_SFTP_DROP_BATCH=N once N replies to lstat, rename and remove
- * requests (the restore's swap and commit) have. */
+ * MSGW_TEST_SFTP_DROP_BATCH=N once N replies to batched renames (the
+ * restore's swap) have. */
 static void test_drop(struct sftp_pipe *p)
 {
 #ifdef MSGW_TESTING
-	static long seen, seen_one;
+	static long seen, seen_rename;
 	const char *n = getenv("MSGW_TEST_SFTP_DROP");
 	const char *m = getenv("MSGW_TEST_SFTP_DROP_BATCH");
 
-	if ((n && *n && ++seen == atol(n)) || (m && *m && p->last_one && ++seen_one == atol(m)))
+	if ((n && *n && ++seen == atol(n)) ||
+	    (m && *m && p->last_rename && ++seen_rename == atol(m)))
 		shutdown(ssh_session_socket(p->ssh), SHUT_RDWR);
-	p->last_one = false;
+	p->last_rename = false;
 #else
 	(void)p;
 #endif

@@ -67,7 +67,7 @@ test_expect_success 'killed between the waves: recover over ssh puts the previou
 
 test_expect_success 'connection dropped in the middle of the swap: journal kept; recover puts the previous tree back' '
 	listing g1 >before &&
-	test_expect_code 5 env MSGW_TEST_SFTP_DROP_BATCH=14 msgw-restore -c "$CONF" apply ta --to g1 --yes </dev/null >out 2>err &&
+	test_expect_code 5 env MSGW_TEST_SFTP_DROP_BATCH=10 msgw-restore -c "$CONF" apply ta --to g1 --yes </dev/null >out 2>err &&
 	test_grep "rollback failed too" err &&
 	test_grep "msgw-restore recover g1" err &&
 	test -e "$STATE/journal-g1" &&
