@@ -1,7 +1,8 @@
 /*
  * run: the long-running agent.  Every schedule interval (plus a random
  * jitter) it snapshots each gateway, pushes where configured and records
- * the results; one unreachable gateway never stops it.  SIGTERM/SIGINT
+ * the results; one unreachable gateway never stops it.  Gateways are read
+ * concurrently (jobs.h's batch) and their results logged in order.  SIGTERM/SIGINT
  * finish the current step and exit 0; SIGHUP reloads the configuration (a
  * bad new file is reported and the old one kept).
  */
@@ -23,13 +24,19 @@
 #include <unistd.h>
 
 static const char help[] =
-    "usage: run [--once] [--syslog]\n\n"
+    "usage: run [--once] [--syslog] [--parallel N]\n\n"
     "Snapshot every gateway each schedule interval (with a small random jitter),\n"
     "push to remotes with push = true, and record each result for 'status'.\n"
+    "Several gateways are read at once (up to 'parallel', default 8) and written\n"
+    "one at a time; each cycle logs its results in the configuration's order.\n"
     "SIGTERM finishes the current step and exits 0; SIGHUP reloads the\n"
     "configuration (a broken file is reported and the old one kept).\n"
-    "      --once     one cycle, then exit (1 when a gateway failed)\n"
-    "      --syslog   log to syslog instead of stderr\n";
+    "      --once        one cycle, then exit (1 when a gateway failed)\n"
+    "      --syslog      log to syslog instead of stderr\n"
+    "      --parallel N  read at most N gateways at once (1 to 256; overrides\n"
+    "                    the configuration's 'parallel')\n";
+
+static const char synopsis[] = "run [--once] [--syslog] [--parallel N]";
 
 static volatile sig_atomic_t stop_requested, reload_requested;
 
@@ -80,10 +87,30 @@ static void reload(struct cli_ctx *ctx)
 	log_info("configuration reloaded from '%s'", fresh->path);
 }
 
+/* One gateway's result in the log (job_done_fn), in the configuration's
+ * order; arg counts the failures. */
+static void log_result(void *arg, const struct config_gateway *gw, int rc,
+		       const struct job_result *jr)
+{
+	int *failed = arg;
+
+	if (rc) {
+		log_error("%s", err_last());
+		(*failed)++;
+	} else if (jr->snap.unchanged) {
+		log_info("%s: unchanged", gw->name);
+	} else {
+		log_info("%.12s %s", jr->snap.id, jr->snap.summary);
+	}
+}
+
 /* One cycle under the repository lock; returns the number of failures. */
-static int cycle(struct cli_ctx *ctx)
+static int cycle(struct cli_ctx *ctx, int parallel)
 {
 	struct config *cfg = ctx->cfg;
+	const struct config_gateway **gws;
+	struct snapshot_opts so = {.kind = "scheduled"};
+	struct job_batch batch = {0};
 	struct lock *lk = NULL;
 	size_t i;
 	int failed = 0;
@@ -93,20 +120,20 @@ static int cycle(struct cli_ctx *ctx)
 		return 1;
 	}
 	mkdir(cfg->state_dir, 0700);
-	for (i = 0; i < cfg->ngateways && !stop_requested; i++) {
-		const struct config_gateway *gw = &cfg->gateways[i];
-		struct snapshot_opts so = {.kind = "scheduled"};
-		struct job_result jr;
-
-		if (job_snapshot(&jr, cli_repo(ctx), cfg, gw, &so)) {
-			log_error("%s", err_last());
-			failed++;
-		} else if (jr.snap.unchanged) {
-			log_info("%s: unchanged", gw->name);
-		} else {
-			log_info("%.12s %s", jr.snap.id, jr.snap.summary);
-		}
-	}
+	gws = xcalloc(cfg->ngateways + 1, sizeof(*gws));
+	for (i = 0; i < cfg->ngateways; i++)
+		gws[i] = &cfg->gateways[i];
+	batch.repo = cli_repo(ctx);
+	batch.cfg = cfg;
+	batch.gws = gws;
+	batch.n = cfg->ngateways;
+	batch.parallel = (size_t)(parallel ? parallel : cfg->parallel);
+	batch.opts = &so;
+	batch.stop = &stop_requested;
+	batch.done = log_result;
+	batch.arg = &failed;
+	job_snapshot_batch(&batch);
+	free(gws);
 	if (!stop_requested)
 		repo_push_auto(cli_repo(ctx), cfg, cfg->state_dir);
 	lock_release(lk);
@@ -128,9 +155,10 @@ static void sleep_interval(const struct config *cfg)
 int cmd_run(struct cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {{"once", no_argument, NULL, 'o'},
+					     {"parallel", required_argument, NULL, 'p'},
 					     {"syslog", no_argument, NULL, 's'},
 					     {NULL, 0, NULL, 0}};
-	int c, once = 0, failed;
+	int c, once = 0, failed, parallel = 0;
 
 	if (cli_want_help(argc, argv, help))
 		return 0;
@@ -139,8 +167,10 @@ int cmd_run(struct cli_ctx *ctx, int argc, char **argv)
 			once = 1;
 		else if (c == 's')
 			log_use_syslog(1);
-		else
-			return cli_usage_error(ctx, "run [--once] [--syslog]", "bad option");
+		else if (c == 'p' && config_parallel_parse(&parallel, optarg))
+			return cli_usage_error(ctx, synopsis, "%s", err_last());
+		else if (c != 'p')
+			return cli_usage_error(ctx, synopsis, "bad option");
 	}
 	cli_config(ctx);
 	cli_repo(ctx);
@@ -150,7 +180,7 @@ int cmd_run(struct cli_ctx *ctx, int argc, char **argv)
 		log_set_level(LOG_LVL_INFO);
 	log_info("started: %zu gateways, every %d s", ctx->cfg->ngateways, ctx->cfg->interval);
 	for (;;) {
-		failed = cycle(ctx);
+		failed = cycle(ctx, parallel);
 		if (once || stop_requested)
 			break;
 		sleep_interval(ctx->cfg);

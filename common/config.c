@@ -39,6 +39,7 @@
 #define DEFAULT_TIMEOUT		      60
 #define DEFAULT_INTERVAL	      900
 #define DEFAULT_HOOK_TIMEOUT	      60
+#define DEFAULT_PARALLEL	      8
 #define DEFAULT_KEEP_PRE_RESTORE_DAYS 30
 #define CONFIG_MAX_SIZE		      (1 << 20) /* bytes; a bigger file is a mistake */
 #define DEFAULT_MAX_FILE_SIZE	      (64ull << 20)
@@ -390,6 +391,32 @@ static int parse_count(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *resu
 	}
 	if (*p)
 		return fail(cfg->line, "bad number '%s' for '%s'", value, opt->name);
+	*(long *)result = n;
+	return 0;
+}
+
+int config_parallel_parse(int *out, const char *text)
+{
+	char *end;
+	long n;
+
+	errno = 0;
+	n = strtol(text, &end, 10);
+	if (!*text || *end || errno || n < 1 || n > CONFIG_PARALLEL_MAX)
+		return err_set(MSGW_ECONFIG, "bad number '%s' for 'parallel': must be 1 to %d",
+			       text, CONFIG_PARALLEL_MAX);
+	*out = (int)n;
+	return 0;
+}
+
+/* parallel: how many gateways a cycle reads at once */
+static int parse_parallel(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+{
+	int n;
+
+	(void)opt;
+	if (config_parallel_parse(&n, value))
+		return fail(cfg->line, "%s", err_last());
 	*(long *)result = n;
 	return 0;
 }
@@ -776,6 +803,7 @@ static cfg_t *new_parser(void)
 	    CFG_STR_CB("state-dir", 0, CFGF_NODEFAULT, parse_nonempty),
 	    CFG_STR_CB("encryption", 0, CFGF_NODEFAULT, parse_encryption),
 	    DURATION("hook-timeout"),
+	    CFG_INT_CB("parallel", DEFAULT_PARALLEL, CFGF_NONE, parse_parallel),
 	    SIZE("max-file-size"),
 	    SIZE("max-total-size"),
 	    BOOL_TEXT("strip-modes"),
@@ -923,6 +951,7 @@ static void copy_scalars(struct config *c, cfg_t *root)
 	c->interval = duration_of(sched, "interval", DEFAULT_INTERVAL);
 	c->jitter = duration_of(sched, "jitter", c->interval / 10);
 	c->hook_timeout = duration_of(root, "hook-timeout", DEFAULT_HOOK_TIMEOUT);
+	c->parallel = (int)cfg_getint(root, "parallel");
 	c->max_file_size = size_of(root, "max-file-size", DEFAULT_MAX_FILE_SIZE);
 	c->max_total_size = size_of(root, "max-total-size", DEFAULT_MAX_TOTAL_SIZE);
 	c->strip_modes = bool_of(root, "strip-modes", 1);

@@ -85,6 +85,7 @@ struct config {
 	int interval;		 /* schedule { interval }, seconds, default 900 */
 	int jitter;		 /* schedule { jitter }, seconds, default interval/10 */
 	int hook_timeout;	 /* "hook-timeout", seconds, default 60 */
+	int parallel;		 /* "parallel": gateways read at once, default 8 */
 	char *hook_pre_snapshot; /* global hooks; a gateway's own hook overrides */
 	char *hook_post_snapshot;
 	char *hook_post_restore;
@@ -103,6 +104,13 @@ struct config {
  * applies).
  */
 int config_load(struct config **out, const char *path);
+
+/* The most gateways a cycle reads at once ("parallel", --parallel). */
+#define CONFIG_PARALLEL_MAX 256
+
+/* Parse a "parallel" value, 1 to CONFIG_PARALLEL_MAX, into *out: 0, or
+ * MSGW_ECONFIG with "bad number 'x' for 'parallel': must be 1 to 256". */
+int config_parallel_parse(int *out, const char *text);
 
 /* The file to read: explicit (from -c) when not NULL, else $MSGW_BACKUP_CONF,
  * else CONFIG_DEFAULT_PATH.  Borrowed. */

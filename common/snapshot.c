@@ -371,6 +371,8 @@ static int take_once(struct snapshot_result *out, struct repo *r, const struct c
 	for (i = 0; !rc && defer && cache && i < m.n; i++)
 		if (m.e[i].type == 'f')
 			statcache_store(cache, &m.e[i]);
+	if (!rc && opts->before_write)
+		rc = opts->before_write(opts->before_write_arg);
 	if (!rc)
 		rc = write_commit(out, r, gw, opts, has_tip ? &old_m : NULL, &m, archive_fd, alen);
 cleanup:
@@ -426,7 +428,9 @@ int snapshot_take(struct snapshot_result *out, struct repo *r, const struct conf
 	statcache_free(cache);
 	if (rc)
 		return err_wrap(rc, "snapshot of '%s' failed", gw->name);
-	if (opts->tag)
+	if (opts->tag && opts->before_write)
+		rc = opts->before_write(opts->before_write_arg);
+	if (!rc && opts->tag)
 		rc = repo_tag(r, opts->tag, out->id);
 	return rc;
 }

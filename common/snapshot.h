@@ -41,6 +41,15 @@ struct snapshot_opts {
 	const char *forced;	   /* meta forced (accepted findings), or NULL */
 	const char *statcache;	   /* stat cache file, or NULL for none */
 	bool always_write;	   /* write even when unchanged (pre-restore) */
+	/*
+	 * Called just before each write to the repository (the commit, the
+	 * tag), after every read of the gateway; NULL for none.  A batch of
+	 * gateways read at once takes its turn to write here (jobs.c), so it
+	 * must be idempotent; a non-zero return fails the snapshot with that
+	 * code and its message.
+	 */
+	int (*before_write)(void *arg);
+	void *before_write_arg;
 };
 
 struct snapshot_result {

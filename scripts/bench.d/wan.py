@@ -243,6 +243,9 @@ def main():
     ap.add_argument("--no-apply", action="store_true")
     ap.add_argument("--apply-many", type=int, default=20,
                     help="changed files of the second apply variant (0: none)")
+    ap.add_argument("--cycle", action="store_true",
+                    help="also 100 gateways in one cycle (wan_cycle.py, about 7 minutes)")
+    ap.add_argument("--cycle-parallel", default="8,32")
     ap.add_argument("--before-max-scale", type=int, default=1,
                     help="measure the sequential path up to this scale (slow: minutes at 100)")
     a = ap.parse_args()
@@ -317,6 +320,17 @@ def main():
                 targets.append((f"apply over ssh: service down minus its stop and start "
                                 f"<= 10 round trips (scale 1, {what})",
                                 f"{med / rtt:.1f} round trips", med / rtt <= 10))
+        if a.cycle:
+            sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+            import wan_cycle
+            res = wan_cycle.bench_wan_cycle(
+                os.path.realpath(a.build), os.path.join(work, "cycle"), log, rtt_ms=a.rtt_ms,
+                parallels=[int(x) for x in a.cycle_parallel.split(",")],
+                proxy_dir=os.path.realpath(a.proxy or a.build))
+            cycle_lines, cycle_targets = wan_cycle.report_wan_cycle(res)
+            out("")
+            lines.extend("#" + x if x.startswith("## ") else x for x in cycle_lines)
+            targets.extend(cycle_targets)
         out("")
         out("| target | measured | met |")
         out("|---|---|---|")

@@ -376,6 +376,7 @@ static void test_defaults_empty(void **state)
 	assert_int_equal(c->interval, 900);
 	assert_int_equal(c->jitter, 90);
 	assert_int_equal(c->hook_timeout, 60);
+	assert_int_equal(c->parallel, 8);
 	assert_null(c->hook_pre_snapshot);
 	assert_null(c->hook_post_snapshot);
 	assert_null(c->hook_post_restore);
@@ -386,6 +387,25 @@ static void test_defaults_empty(void **state)
 	assert_int_equal(c->retention.keep_weekly, -1);
 	assert_int_equal(c->retention.keep_monthly, -1);
 	assert_int_equal(c->retention.keep_pre_restore_days, 30);
+}
+
+/* parallel: the configured bound, and the same rule for --parallel */
+static void test_parallel(void **state)
+{
+	struct fixture *f = *state;
+	const struct config *c = load_text(f, "parallel = 32\n");
+	int n = 0;
+
+	assert_int_equal(c->parallel, 32);
+	assert_int_equal(config_parallel_parse(&n, "1"), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(config_parallel_parse(&n, "256"), 0);
+	assert_int_equal(n, 256);
+	assert_int_equal(config_parallel_parse(&n, "4x"), MSGW_ECONFIG);
+	assert_string_equal(err_last(), "bad number '4x' for 'parallel': must be 1 to 256");
+	assert_int_equal(config_parallel_parse(&n, ""), MSGW_ECONFIG);
+	assert_int_equal(config_parallel_parse(&n, "99999999999999999999"), MSGW_ECONFIG);
+	assert_int_equal(n, 256);
 }
 
 static void test_defaults_gateway(void **state)
@@ -734,6 +754,10 @@ static const struct bad bad_cases[] = {
      "bad boolean '2' for 'prune-remotes'"},
     {"retention_negative", "retention {\n keep-daily = 3\n keep-weekly = -1\n}\n", 3,
      "bad number '-1' for 'keep-weekly': must not be negative"},
+    {"parallel_zero", "\nparallel = 0\n", 2, "bad number '0' for 'parallel': must be 1 to 256"},
+    {"parallel_big", "parallel = 257\n", 1, "bad number '257' for 'parallel': must be 1 to 256"},
+    {"parallel_word", "parallel = many\n", 1, "bad number 'many' for 'parallel': must be 1 to 256"},
+    {"parallel_negative", "parallel = -2\n", 1, "bad number '-2' for 'parallel': must be 1 to 256"},
     {"retention_word", "retention { keep-monthly = many }\n", 1,
      "bad number 'many' for 'keep-monthly'"},
     {"retention_fraction", "retention { keep-last = 1.5 }\n", 1,
@@ -853,6 +877,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_full, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_defaults_empty, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_defaults_gateway, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_parallel, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_empty_lists_and_zero_jitter, setup, teardown),
 	    cmocka_unit_test(test_durations),
 	    cmocka_unit_test(test_duration_messages),
