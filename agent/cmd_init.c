@@ -23,23 +23,58 @@ static const char help[] =
     "      --encrypt  create that key file first (random 256-bit key, mode 0600;\n"
     "                 an existing file is never overwritten)\n";
 
-/* Record key in the repository at path: a new or empty one only. */
-static int record_key(const char *path, struct seal_key *key)
+/* The key id r records in id ("" for none); refused when r is plain and
+ * holds snapshots (they would stay plain beside sealed ones). */
+static int recorded_key(char id[SEAL_ID_LEN], struct repo *r, const char *path)
 {
-	char id[SEAL_ID_LEN];
 	char **names = NULL;
 	size_t n = 0;
-	struct repo *r = NULL;
-	int rc;
+	int rc = repo_encryption(id, r);
 
-	rc = repo_open(&r, path);
-	if (!rc)
-		rc = repo_encryption(id, r);
 	if (!rc && !*id && (rc = repo_branches(&names, &n, r)) == 0 && n)
 		rc = err_set(MSGW_ECONFIG,
 			     "repository '%s' is plain and holds snapshots; move them into a new "
 			     "encrypted repository with 'msgw-agent reencrypt'",
 			     path);
+	repo_names_free(names, n);
+	return rc;
+}
+
+/* Before --encrypt makes a key: the repository at path must be able to
+ * take it, and a fresh random key can match no recorded one, so nothing
+ * is created for a repository that would refuse it. */
+static int check_before_create(const char *path, const char *key_file)
+{
+	char id[SEAL_ID_LEN];
+	struct repo *r = NULL;
+	struct stat st;
+	int rc;
+
+	if (lstat(key_file, &st) == 0)
+		return 0; /* seal_key_create refuses it, naming the file */
+	rc = repo_open(&r, path);
+	if (!rc)
+		rc = recorded_key(id, r, path);
+	if (!rc && *id)
+		rc = err_set(MSGW_ECONFIG,
+			     "repository '%s' is encrypted with key %s already; a new key could "
+			     "not open it: set encryption = \"keyfile:PATH\" to that key's file "
+			     "and run init without --encrypt",
+			     path, id);
+	repo_free(r);
+	return rc;
+}
+
+/* Record key in the repository at path: a new or empty one only. */
+static int record_key(const char *path, struct seal_key *key)
+{
+	char id[SEAL_ID_LEN];
+	struct repo *r = NULL;
+	int rc;
+
+	rc = repo_open(&r, path);
+	if (!rc)
+		rc = recorded_key(id, r, path);
 	if (!rc && *id && strcmp(id, seal_key_id(key)) != 0)
 		rc = err_set(MSGW_ECONFIG,
 			     "repository '%s' is encrypted with key %s, not with key %s of '%s'",
@@ -49,7 +84,6 @@ static int record_key(const char *path, struct seal_key *key)
 	if (!rc)
 		printf("repository encrypted with key %s\n", seal_key_id(key));
 	seal_key_free(key);
-	repo_names_free(names, n);
 	repo_free(r);
 	return rc;
 }
@@ -65,6 +99,8 @@ static int setup_key(struct config *cfg, bool create)
 			       cfg->path);
 	if (!cfg->key_file)
 		return 0;
+	if (create && (rc = check_before_create(cfg->repository, cfg->key_file)) != 0)
+		return rc;
 	rc = create ? seal_key_create(&key, cfg->key_file) : seal_key_load(&key, cfg->key_file);
 	if (rc)
 		return rc;

@@ -27,6 +27,8 @@
 #define ABYTES	     crypto_secretstream_xchacha20poly1305_ABYTES
 #define KDF_CTX	     "msgwseal"
 
+_Static_assert(OBJ_LINE_LEN == SEAL_LINE_LEN, "seal.h's SEAL_LINE_LEN is the first line");
+
 enum { SUBKEY_ID = 1, SUBKEY_STREAM = 2, SUBKEY_DIGEST = 3 };
 
 struct seal_key {
@@ -392,6 +394,99 @@ int seal_open(char **out, size_t *len_out, const struct seal_key *k, const void 
 	*out = (char *)plain;
 	*len_out = plain_len;
 	return 0;
+}
+
+/* rd, never called again once it said 0. */
+struct src {
+	seal_read_fn rd;
+	void *ctx;
+	bool eof;
+};
+
+/* Up to len bytes, fewer only at the end: how many, or rd's error. */
+static ssize_t src_fill(struct src *s, unsigned char *buf, size_t len)
+{
+	size_t got = 0;
+
+	while (got < len && !s->eof) {
+		ssize_t n = s->rd(s->ctx, buf + got, len - got);
+
+		if (n < 0)
+			return n;
+		if (n == 0)
+			s->eof = true;
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
+}
+
+/* One chunk of SEAL_CHUNK + ABYTES bytes (fewer: the last) pulled and
+ * written; *final when it carried the FINAL tag. */
+static int pull_chunk(int out_fd, size_t *len, crypto_secretstream_xchacha20poly1305_state *state,
+		      struct ad ad, struct src *s, unsigned char *in, unsigned char *out,
+		      size_t chunk, bool *final)
+{
+	unsigned long long got = 0;
+	unsigned char tag = 0;
+	ssize_t n = src_fill(s, in, SEAL_CHUNK + ABYTES);
+
+	if (n < 0)
+		return (int)n;
+	if ((size_t)n < ABYTES)
+		return err_set(MSGW_ECORRUPT, "sealed object is truncated after chunk %zu", chunk);
+	if (crypto_secretstream_xchacha20poly1305_pull(state, out, &got, &tag, in, (size_t)n, ad.p,
+						       ad.len) != 0)
+		return err_set(MSGW_ECORRUPT,
+			       "sealed object is damaged or not this snapshot's: "
+			       "chunk %zu does not authenticate",
+			       chunk + 1);
+	if (write_all(out_fd, out, (size_t)got) < 0)
+		return err_set_errno(MSGW_ERR, errno, "cannot write an unsealed object");
+	*len += (size_t)got;
+	*final = tag == crypto_secretstream_xchacha20poly1305_TAG_FINAL;
+	if (!*final && s->eof)
+		return err_set(MSGW_ECORRUPT, "sealed object is truncated after chunk %zu",
+			       chunk + 1);
+	return 0;
+}
+
+int seal_open_stream(int out_fd, size_t *len_out, const struct seal_key *k, const void *ad,
+		     size_t adlen, const char line[SEAL_LINE_LEN], seal_read_fn rd, void *ctx)
+{
+	struct ad a = {ad, adlen};
+	struct src s = {rd, ctx, false};
+	crypto_secretstream_xchacha20poly1305_state state;
+	unsigned char hdr[HDR_LEN], *in = NULL, *out = NULL;
+	size_t chunk = 0;
+	bool final = false;
+	ssize_t n;
+	int rc;
+
+	*len_out = 0;
+	init_once();
+	rc = check_key(k, line, SEAL_LINE_LEN);
+	if (rc)
+		return rc;
+	n = src_fill(&s, hdr, HDR_LEN);
+	if (n < 0)
+		return (int)n;
+	if ((size_t)n < HDR_LEN ||
+	    crypto_secretstream_xchacha20poly1305_init_pull(&state, hdr, k->stream) != 0)
+		return err_set(MSGW_ECORRUPT, "sealed object is truncated in its header");
+	in = xmalloc(SEAL_CHUNK + ABYTES);
+	out = xmalloc(SEAL_CHUNK);
+	while (!rc && !final)
+		rc = pull_chunk(out_fd, len_out, &state, a, &s, in, out, chunk++, &final);
+	if (!rc && (n = src_fill(&s, in, 1)) != 0) /* rd's end, and its checks */
+		rc = n < 0 ? (int)n
+			   : err_set(MSGW_ECORRUPT, "sealed object has data after its final chunk");
+	sodium_memzero(&state, sizeof(state));
+	sodium_memzero(out, SEAL_CHUNK);
+	free(in);
+	free(out);
+	if (rc)
+		*len_out = 0;
+	return rc;
 }
 
 void seal_digest(char out[65], const struct seal_key *k, const void *data, size_t len)

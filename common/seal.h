@@ -34,6 +34,14 @@
 #define SEAL_ID_LEN 17
 /* Plaintext bytes per chunk of a sealed object. */
 #define SEAL_CHUNK 65536
+/* Bytes of a sealed object's first line ("msgw-sealed 1 KEYID\n"). */
+#define SEAL_LINE_LEN 31
+
+#include <sys/types.h>
+
+/* A source of bytes: how many were put in buf (at most len), 0 at the end
+ * (then known sound), or a negative code with the message set. */
+typedef ssize_t (*seal_read_fn)(void *ctx, void *buf, size_t len);
 
 struct seal_key;
 
@@ -87,6 +95,19 @@ int seal_fd(int out_fd, size_t *len_out, const struct seal_key *k, const void *a
  */
 int seal_open(char **out, size_t *len_out, const struct seal_key *k, const void *ad, size_t adlen,
 	      const void *data, size_t len);
+
+/*
+ * seal_open, streaming: the sealed object whose first SEAL_LINE_LEN bytes
+ * (line) the caller has read already, the rest read through rd, unsealed
+ * chunk by chunk into out_fd (at its offset), *len_out plaintext bytes;
+ * memory stays one chunk whatever the size.  Success only when every
+ * chunk authenticated, the final tag came last and rd then said 0: until
+ * then out_fd holds plaintext that must not be used (the caller keeps it
+ * to itself, an unlinked scratch file).  Errors as seal_open's, rd's own,
+ * or MSGW_ERR when out_fd cannot be written.
+ */
+int seal_open_stream(int out_fd, size_t *len_out, const struct seal_key *k, const void *ad,
+		     size_t adlen, const char line[SEAL_LINE_LEN], seal_read_fn rd, void *ctx);
 
 /* A keyed BLAKE2b-256 digest of data in hex (65 chars with NUL): never a
  * plain hash of content where anyone without the key could test guesses. */

@@ -388,7 +388,7 @@ cleanup:
  * what keeps a same-second rewrite of the same size from hiding); no cache
  * when the clock cannot be read (a read-only account over SFTP). */
 static void open_cache(struct statcache **out, const char *path, struct fsys *fs,
-		       const struct config_gateway *gw)
+		       const struct config_gateway *gw, const struct repo *r)
 {
 	int64_t now;
 
@@ -398,7 +398,7 @@ static void open_cache(struct statcache **out, const char *path, struct fsys *fs
 		err_clear();
 		return;
 	}
-	statcache_open(out, path);
+	statcache_open_sealed(out, path, repo_key(r)); /* sealed when encrypted */
 	statcache_set_clock(*out, now);
 }
 
@@ -413,7 +413,7 @@ int snapshot_take(struct snapshot_result *out, struct repo *r, const struct conf
 	if (opts->tag && (rc = repo_tag_check(r, opts->tag)) != 0)
 		return rc;
 	if (opts->statcache)
-		open_cache(&cache, opts->statcache, fs, gw);
+		open_cache(&cache, opts->statcache, fs, gw, r);
 	for (attempt = 0; attempt < 3; attempt++) {
 		memset(out, 0, sizeof(*out));
 		/* a retry reads every file: a cache entry that vouched for

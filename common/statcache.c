@@ -1,10 +1,13 @@
 /*
  * statcache: an array of entries loaded from a small text file
  * ("msgw-statcache 1" then "ino size mtime mtime_ns ctime ctime_ns sha256
- * path" lines, path percent-encoded like the manifest).
+ * path" lines, path percent-encoded like the manifest).  With a key the
+ * whole text is one sealed object (seal.h) whose associated data is
+ * STATCACHE_HEADER, so no plain sha256 of content is ever on disk.
  */
 #include "statcache.h"
 #include "err.h"
+#include "seal.h"
 #include "util.h"
 
 #include <errno.h>
@@ -36,6 +39,7 @@ struct statcache {
 	bool loaded; /* read from a well-formed file */
 	bool dirty;  /* an entry was added or changed since */
 	int64_t now;
+	const struct seal_key *key; /* borrowed; NULL: a plain file */
 };
 
 static int sc_cmp(const void *a, const void *b)
@@ -147,17 +151,47 @@ static bool sorted(const struct statcache *c)
 	return true;
 }
 
-int statcache_open(struct statcache **out, const char *path)
+/* The plain text of the file: unsealed with c->key when there is one.  A
+ * file that is not sealed with this very key (another key, damaged,
+ * truncated, or written in clear for a plain repository), or a sealed one
+ * without a key, gives NULL: discarded, every file is read again. */
+static char *load_text(struct statcache *c)
+{
+	char *raw = NULL, *plain = NULL;
+	size_t len = 0, plain_len = 0;
+
+	/* one read: the file of a large gateway is a few hundred KB */
+	if (read_whole_file(&raw, &len, c->path) != 0)
+		return NULL;
+	if (!c->key) {
+		if (!seal_is_sealed(raw, len) && strlen(raw) == len)
+			return raw;
+		free(raw);
+		return NULL;
+	}
+	if (!seal_is_sealed(raw, len) ||
+	    seal_open(&plain, &plain_len, c->key, STATCACHE_HEADER, strlen(STATCACHE_HEADER), raw,
+		      len) != 0 ||
+	    strlen(plain) != plain_len) {
+		err_clear();
+		free(plain);
+		plain = NULL;
+	}
+	free(raw);
+	return plain;
+}
+
+int statcache_open_sealed(struct statcache **out, const char *path, const struct seal_key *key)
 {
 	struct statcache *c = xcalloc(1, sizeof(*c));
-	char *text = NULL;
-	size_t len;
+	char *text;
 
 	c->path = xstrdup(path);
 	c->now = (int64_t)time(NULL);
-	/* one read: the file of a large gateway is a few hundred KB */
-	if (read_whole_file(&text, &len, path) == 0) {
-		bool ok = strlen(text) == len && parse_all(c, text);
+	c->key = key;
+	text = load_text(c);
+	if (text) {
+		bool ok = parse_all(c, text);
 
 		if (!ok) { /* damaged: start afresh rather than trust it */
 			while (c->n)
@@ -174,6 +208,11 @@ int statcache_open(struct statcache **out, const char *path)
 	c->tail_sorted = true;
 	*out = c;
 	return 0;
+}
+
+int statcache_open(struct statcache **out, const char *path)
+{
+	return statcache_open_sealed(out, path, NULL);
 }
 
 void statcache_set_clock(struct statcache *c, int64_t now)
@@ -247,20 +286,12 @@ static bool unchanged_since_open(const struct statcache *c)
 	return true;
 }
 
-int statcache_save(struct statcache *c)
+/* The file's text (sealed with c->key when there is one) into b. */
+static void format_text(struct buf *b, const struct statcache *c)
 {
-	char *tmp;
-	struct buf b;
 	size_t i;
-	int fd, rc = 0;
 
-	/* an unchanged gateway's scheduled run writes (and syncs) nothing */
-	if (unchanged_since_open(c))
-		return 0;
-	tmp = xasprintf("%s.tmp", c->path);
-
-	buf_init(&b);
-	buf_adds(&b, STATCACHE_HEADER "\n");
+	buf_adds(b, STATCACHE_HEADER "\n");
 	for (i = 0; i < c->n; i++) {
 		const struct sc_entry *s = &c->e[i];
 		char hex[2 * SHA256_LEN + 1], *enc;
@@ -269,11 +300,36 @@ int statcache_save(struct statcache *c)
 			continue;
 		hex_encode(hex, s->sha, SHA256_LEN);
 		enc = manifest_encode_path(s->path);
-		buf_addf(&b, "%llu %llu %lld %lld %lld %lld %s %s\n", (unsigned long long)s->ino,
+		buf_addf(b, "%llu %llu %lld %lld %lld %lld %s %s\n", (unsigned long long)s->ino,
 			 (unsigned long long)s->size, (long long)s->mtime, (long long)s->mtime_nsec,
 			 (long long)s->ctime, (long long)s->ctime_nsec, hex, enc);
 		free(enc);
 	}
+	if (c->key) {
+		char *sealed = NULL;
+		size_t len = 0;
+
+		seal_buffer(&sealed, &len, c->key, STATCACHE_HEADER, strlen(STATCACHE_HEADER),
+			    b->data, b->len);
+		buf_release(b);
+		buf_init(b);
+		buf_add(b, sealed, len);
+		free(sealed);
+	}
+}
+
+int statcache_save(struct statcache *c)
+{
+	char *tmp;
+	struct buf b;
+	int fd, rc = 0;
+
+	/* an unchanged gateway's scheduled run writes (and syncs) nothing */
+	if (unchanged_since_open(c))
+		return 0;
+	tmp = xasprintf("%s.tmp", c->path);
+	buf_init(&b);
+	format_text(&b, c);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0 || write(fd, b.data, b.len) != (ssize_t)b.len || fsync(fd) < 0)
 		rc = err_set_errno(MSGW_ERR, errno, "cannot write '%s'", tmp);

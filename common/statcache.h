@@ -15,6 +15,13 @@
  * matter.  The file is
  * written atomically with mode 0600; a damaged cache is ignored (and
  * rebuilt), never trusted.
+ *
+ * In an encrypted repository the file is sealed with the repository's key
+ * (statcache_open_sealed): it then holds no plain hash of content, and a
+ * file that does not open under that key (another key, damaged, or
+ * written in clear for a plain repository) is discarded like a damaged
+ * one.  Sealing changes where the entries are kept, never what a hit is:
+ * statcache_lookup is the one definition of "unchanged" for both kinds.
  */
 #ifndef MSGW_STATCACHE_H
 #define MSGW_STATCACHE_H
@@ -25,8 +32,14 @@
 
 struct statcache;
 
+struct seal_key;
+
 /* Load the cache at path (a missing or unreadable file gives an empty one). */
 int statcache_open(struct statcache **out, const char *path);
+
+/* The same with key (borrowed, must outlive the cache; NULL: a plain file):
+ * the file is read and written sealed with it. */
+int statcache_open_sealed(struct statcache **out, const char *path, const struct seal_key *key);
 
 /* The time (seconds, on the files' host's clock) before which a file's
  * timestamps must lie, by two seconds, for its entry to be stored; taken

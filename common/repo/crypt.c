@@ -118,10 +118,10 @@ static char *make_ad(size_t *len_out, const char *name, const void *meta, size_t
 	return ad;
 }
 
-/* An anonymous scratch file in the repository to seal the archive into. */
-static int scratch(int *fd_out, struct repo *r)
+/* An anonymous scratch file (mode 0600, unlinked at once) in dir. */
+static int scratch_in(int *fd_out, const char *dir, const char *what)
 {
-	char *path = xasprintf("%s/msgw-sealed.XXXXXX", r->gitdir);
+	char *path = xasprintf("%s/msgw-%s.XXXXXX", dir, what);
 	int fd = mkostemp(path, O_CLOEXEC), rc = 0;
 
 	if (fd < 0)
@@ -131,6 +131,12 @@ static int scratch(int *fd_out, struct repo *r)
 	free(path);
 	*fd_out = fd;
 	return rc;
+}
+
+/* An anonymous scratch file in the repository to seal the archive into. */
+static int scratch(int *fd_out, struct repo *r)
+{
+	return scratch_in(fd_out, r->gitdir, "sealed");
 }
 
 static int seal_one(struct repo_file *f, int *fd, struct repo *r, const struct repo_file *meta)
@@ -258,4 +264,85 @@ int repo_unseal_blob(struct repo_blob *b, struct repo *r, const char *id, const 
 		return rc ? rc : no_key(r, "sealed", kid);
 	}
 	return unseal(b, r, id, name, data, len);
+}
+
+/* Up to len bytes from rd, fewer only at its end (then *eof). */
+static ssize_t read_head(char *buf, size_t len, bool *eof, seal_read_fn rd, void *ctx)
+{
+	size_t got = 0;
+
+	*eof = false;
+	while (got < len && !*eof) {
+		ssize_t n = rd(ctx, buf + got, len - got);
+
+		if (n < 0)
+			return n;
+		*eof = n == 0;
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
+}
+
+/* Where an unsealed archive waits for its final tag: the repository (0700,
+ * on the same disk as the sealed copy), else $TMPDIR or /tmp when the
+ * repository is read-only to us. */
+static int unseal_scratch(int *fd, struct repo *r)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	if (scratch_in(fd, r->gitdir, "unsealed") == 0)
+		return 0;
+	err_clear();
+	return scratch_in(fd, tmp && *tmp ? tmp : "/tmp", "unsealed");
+}
+
+static int unseal_into(int fd, size_t *len_out, struct repo *r, const char *id, const char *name,
+		       const char line[SEAL_LINE_LEN], seal_read_fn rd, void *ctx)
+{
+	char *meta = NULL, *ad;
+	size_t mlen = 0, adlen;
+	int rc;
+
+	rc = repo_read(&meta, &mlen, r, id, "meta");
+	if (rc)
+		return rc;
+	ad = make_ad(&adlen, name, meta, mlen);
+	rc = seal_open_stream(fd, len_out, r->key, ad, adlen, line, rd, ctx);
+	free(ad);
+	free(meta);
+	return rc;
+}
+
+int repo_unseal_to_file(int *fd_out, size_t *len_out, struct repo *r, const char *id,
+			const char *name, seal_read_fn rd, void *ctx)
+{
+	char line[SEAL_LINE_LEN];
+	bool eof;
+	ssize_t n;
+	int fd = -1, rc;
+
+	*fd_out = -1;
+	*len_out = 0;
+	n = read_head(line, sizeof(line), &eof, rd, ctx);
+	if (n < 0)
+		return (int)n;
+	if (!seal_is_sealed(line, (size_t)n))
+		return plain_refused(r);
+	if (eof) { /* says what is wrong with the first line */
+		char kid[SEAL_ID_LEN];
+
+		return seal_object_key_id(kid, line, (size_t)n);
+	}
+	rc = unseal_scratch(&fd, r);
+	if (!rc)
+		rc = unseal_into(fd, len_out, r, id, name, line, rd, ctx);
+	if (!rc && lseek(fd, 0, SEEK_SET) < 0)
+		rc = err_set_errno(MSGW_ERR, errno, "cannot read an unsealed object back");
+	if (rc && fd >= 0) {
+		close(fd);
+		fd = -1;
+		*len_out = 0;
+	}
+	*fd_out = fd;
+	return rc;
 }

@@ -446,6 +446,8 @@ static int tree_entry(char out[REPO_ID_LEN], struct repo *r, const char *id, con
 	return rc;
 }
 
+static int read_unsealed(struct repo_blob **out, struct repo *r, const char *id, const char *name);
+
 /*
  * The id git gives a blob holding len bytes of data.  libcrypto's plain
  * SHA-1 (deprecated in OpenSSL 3, like sha256.c's SHA-256, but a struct on
@@ -502,6 +504,8 @@ int repo_read_blob(struct repo_blob **out, struct repo *r, const char *id, const
 	int rc;
 
 	*out = NULL;
+	if (r->key && strcmp(name, "meta") != 0)
+		return read_unsealed(out, r, id, name);
 	rc = tree_entry(hex, r, id, name);
 	if (rc)
 		return rc;
@@ -533,6 +537,7 @@ struct repo_stream {
 	char *loose; /* the loose file's path */
 	void *map;   /* where libgit2 mapped the loose file, or NULL */
 	size_t map_len, dropped_at;
+	int plain_fd; /* with a key: the unsealed scratch file read instead, or -1 */
 };
 
 /*
@@ -622,6 +627,31 @@ cleanup:
 	return rc;
 }
 
+static ssize_t source_read(struct repo_stream *st, void *buf, size_t len);
+
+static ssize_t read_sealed(void *ctx, void *buf, size_t len)
+{
+	return source_read(ctx, buf, len);
+}
+
+/* The sealed object st reads unsealed into a scratch file, which st then
+ * reads instead: the sealed source (stream or blob) goes at once. */
+static int unseal_stream(struct repo_stream *st, struct repo *r, const char *id, const char *name)
+{
+	size_t len = 0;
+	int rc = repo_unseal_to_file(&st->plain_fd, &len, r, id, name, read_sealed, st);
+
+	if (st->rs)
+		git_odb_stream_free(st->rs);
+	st->rs = NULL;
+	st->map = NULL; /* libgit2 unmapped it */
+	repo_blob_free(st->blob);
+	st->blob = NULL;
+	st->size = len;
+	st->pos = 0;
+	return rc;
+}
+
 int repo_open_stream(struct repo_stream **out, size_t *size_out, struct repo *r, const char *id,
 		     const char *name)
 {
@@ -636,23 +666,25 @@ int repo_open_stream(struct repo_stream **out, size_t *size_out, struct repo *r,
 	if (rc)
 		return rc;
 	st = xcalloc(1, sizeof(*st));
+	st->plain_fd = -1;
 	st->what = xasprintf("'%s'", name);
 	git_oid_fromstr(&oid, hex);
-	/* with a key: read whole and unsealed, authenticated before a byte goes out */
-	rc = r->key ? MSGW_ENOTFOUND : open_loose(st, r, &oid);
+	rc = open_loose(st, r, &oid);
 	if (rc == MSGW_ENOTFOUND) {
 		if (st->rs)
 			git_odb_stream_free(st->rs);
 		st->rs = NULL;
 		rc = read_object(&st->blob, r, hex);
-		if (!rc)
+		if (!rc && !r->key) /* a sealed object without a key: said here */
 			rc = repo_unseal_blob(st->blob, r, id, name);
-		if (rc)
-			err_wrap(rc, "snapshot %.12s: '%s'", id, name);
-		else
+		if (!rc)
 			st->size = repo_blob_size(st->blob);
 	}
+	/* with a key: unsealed through, authenticated before a byte goes out */
+	if (!rc && r->key)
+		rc = unseal_stream(st, r, id, name);
 	if (rc) {
+		err_wrap(rc, "snapshot %.12s: '%s'", id, name);
 		repo_stream_free(st);
 		return rc;
 	}
@@ -676,7 +708,8 @@ static ssize_t stream_end(struct repo_stream *st)
 	return 0;
 }
 
-ssize_t repo_stream_read(struct repo_stream *st, void *buf, size_t len)
+/* The object as stored (sealed or not), from the loose stream or the blob. */
+static ssize_t source_read(struct repo_stream *st, void *buf, size_t len)
 {
 	size_t n;
 
@@ -714,10 +747,38 @@ ssize_t repo_stream_read(struct repo_stream *st, void *buf, size_t len)
 	return (ssize_t)n;
 }
 
+/* The unsealed scratch file, every byte of which authenticated. */
+static ssize_t plain_read(struct repo_stream *st, void *buf, size_t len)
+{
+	ssize_t n;
+
+	if (st->pos == st->size)
+		return 0;
+	if (len > st->size - st->pos)
+		len = st->size - st->pos;
+	do
+		n = read(st->plain_fd, buf, len);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return err_set_errno(MSGW_ERR, errno, "%s: cannot read the unsealed copy",
+				     st->what);
+	if (n == 0)
+		return err_set(MSGW_ERR, "%s: the unsealed copy is shorter than it was", st->what);
+	st->pos += (size_t)n;
+	return n;
+}
+
+ssize_t repo_stream_read(struct repo_stream *st, void *buf, size_t len)
+{
+	return st->plain_fd >= 0 ? plain_read(st, buf, len) : source_read(st, buf, len);
+}
+
 void repo_stream_free(struct repo_stream *st)
 {
 	if (!st)
 		return;
+	if (st->plain_fd >= 0)
+		close(st->plain_fd);
 	if (st->rs)
 		git_odb_stream_free(st->rs);
 	EVP_MD_CTX_free(st->sha);
@@ -725,6 +786,41 @@ void repo_stream_free(struct repo_stream *st)
 	free(st->loose);
 	free(st->what);
 	free(st);
+}
+
+/* With a key: the sealed file read through repo_open_stream (streamed when
+ * loose, unsealed through a scratch file), so its sealed copy and its
+ * plaintext are never both held whole: only the plaintext is. */
+static int read_unsealed(struct repo_blob **out, struct repo *r, const char *id, const char *name)
+{
+	struct repo_stream *st = NULL;
+	struct repo_blob *b;
+	size_t size = 0, got = 0;
+	int rc = repo_open_stream(&st, &size, r, id, name);
+
+	if (rc)
+		return rc;
+	b = xcalloc(1, sizeof(*b));
+	b->plain = xmalloc(size + 1);
+	b->plain_len = size;
+	while (!rc && got < size) {
+		ssize_t n = repo_stream_read(st, b->plain + got, size - got);
+
+		if (n < 0)
+			rc = (int)n;
+		else if (n == 0)
+			rc = err_set(MSGW_ERR, "'%s': the unsealed copy is shorter than it was",
+				     name);
+		got += n > 0 ? (size_t)n : 0;
+	}
+	b->plain[size] = '\0';
+	repo_stream_free(st);
+	if (rc) {
+		repo_blob_free(b);
+		return err_wrap(rc, "snapshot %.12s", id);
+	}
+	*out = b;
+	return 0;
 }
 
 const void *repo_blob_data(const struct repo_blob *b)

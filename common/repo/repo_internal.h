@@ -8,6 +8,7 @@
 #define MSGW_REPO_INTERNAL_H
 
 #include "repo.h"
+#include "seal.h"
 
 #include <git2.h>
 
@@ -39,6 +40,17 @@ int repo_seal_files(struct repo_file **sealed_out, int *fd_out, struct repo *r,
 		    const struct repo_file *files, size_t nfiles);
 void repo_sealed_free(struct repo_file *sealed, size_t nfiles, int fd);
 int repo_unseal_blob(struct repo_blob *b, struct repo *r, const char *id, const char *name);
+
+/*
+ * With r's key: the sealed file name of commit id, read through rd (its 0
+ * coming once the object matched its id), unsealed into an anonymous
+ * scratch file (mode 0600, unlinked at once: in the repository, else
+ * $TMPDIR) with one chunk in memory at a time.  *fd_out (at offset 0,
+ * *len_out bytes) only when every chunk authenticated and the source
+ * checked out; otherwise -1 and nothing of it is seen.
+ */
+int repo_unseal_to_file(int *fd_out, size_t *len_out, struct repo *r, const char *id,
+			const char *name, seal_read_fn rd, void *ctx);
 
 /*
  * Set the error message "what: libgit2's reason" and return code.  An

@@ -35,7 +35,7 @@ def report(rep, scales, results, infos, med, fmt_range_unit, ratio_str, fmt_t):
     rep.add("## Encrypted repositories: the cost of sealing")
     rep.add()
     rep.add("msgw-backup with `encryption = \"keyfile:...\"` (manifest and archive sealed "
-            "with crypto_secretstream_xchacha20poly1305, unsealed whole before use) in the "
+            "with crypto_secretstream_xchacha20poly1305, unsealed through a scratch file before use) in the "
             "same cycles as above, beside the plain repository and restic, which always "
             "encrypts. Ratio: encrypted ÷ plain.")
     rep.add()

@@ -154,17 +154,6 @@ gw_set_json() {
 	EOF
 }
 
-# wait_for SECONDS CMD...: poll CMD every 0.2 s until it succeeds
-wait_for() {
-	local limit=$(($1 * 5)) i=0
-	shift
-	while ! "$@"; do
-		i=$((i + 1))
-		[ $i -lt $limit ] || return 1
-		sleep 0.2
-	done
-}
-
 # hold_lock FILE: hold FILE's flock from a background process, as another
 # run would, until release_lock (one process: killing it frees the lock)
 hold_lock() {

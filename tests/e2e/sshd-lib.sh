@@ -6,6 +6,8 @@
 #   sshd_setup             host key, client key (id_ed25519), authorized_keys,
 #                          sshd_config and a known_hosts recording the host key
 #   sshd_start             start the server (test_when_finished stops it)
+#   sshd_begin             sshd_setup and sshd_start, ending the test script
+#                          when either fails, and sshd_stop at its end
 #   sshd_stop              stop it (the host key and the files stay)
 #   sshd_new_host_key      replace the host key (a "changed host key")
 #   sshd_known_line        the known_hosts line for the current host key
@@ -125,6 +127,14 @@ sshd_start() {
 	echo "sshd did not start; its log:" >&2
 	cat "$SSHD_DIR/log" >&2
 	return 1
+}
+
+# What most t4 tests start with: a server of their own for the whole
+# script (call it at the top level, not inside a test block).
+sshd_begin() {
+	sshd_setup || exit 1
+	sshd_start || exit 1
+	test_when_finished 'sshd_stop'
 }
 
 # Stop the server started by sshd_start (by its pid, nothing else).

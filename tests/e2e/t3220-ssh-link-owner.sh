@@ -15,9 +15,7 @@ test_description='msgw-restore over ssh: no meta data is set through a link'
 A1=127.0.0.2
 FIXTURES="$SRC_DIR/tests/fixtures/hostile"
 
-sshd_setup || exit 1
-sshd_start || exit 1
-test_when_finished 'sshd_stop'
+sshd_begin
 test_when_finished "msgw-sim stop '$TRASH/g1' --timeout 5"
 
 victim_listing() { stat -c '%u:%g %a %s' "$TRASH/victim" && sha256sum <"$TRASH/victim"; }

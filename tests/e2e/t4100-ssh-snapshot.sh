@@ -12,9 +12,7 @@ test_description='snapshot over SFTP equals a local snapshot'
 CONF="$TRASH/c.conf"
 agent() { msgw-agent -c "$CONF" "$@"; }
 
-sshd_setup || exit 1
-sshd_start || exit 1
-test_when_finished 'sshd_stop'
+sshd_begin
 
 test_expect_success 'setup: a simulated gateway, one ssh and one local configuration' '
 	msgw-sim init gw --domain example.test --mailboxes 2 --seed 4100 >ids &&

@@ -15,9 +15,7 @@ CONF="$TRASH/c.conf"
 agent() { msgw-agent -c "$CONF" "$@"; }
 restore() { msgw-restore -c "$CONF" "$@"; }
 
-sshd_setup || exit 1
-sshd_start || exit 1
-test_when_finished 'sshd_stop'
+sshd_begin
 
 # fingerprint: the SHA256 fingerprint OpenSSH shows for the server's key
 fingerprint() { ssh-keygen -lf "$SSHD_DIR/host_ed25519.pub" | cut -d" " -f2; }

@@ -11,9 +11,7 @@ test_description='ssh authentication: key files, passphrases, ssh-agent'
 
 CONF="$TRASH/c.conf"
 
-sshd_setup || exit 1
-sshd_start || exit 1
-test_when_finished 'sshd_stop'
+sshd_begin
 test_when_finished '[ -f agent.pid ] && kill "$(cat agent.pid)"; rm -f agent.pid'
 
 # start_agent: an ssh-agent of the test's own on $TRASH/agent.sock

@@ -13,9 +13,7 @@ test_description='fsys over SFTP and service commands over ssh, op by op'
 . "$(dirname "$0")/test-lib.sh"
 . "$TEST_DIR/sshd-lib.sh"
 
-sshd_setup || exit 1
-sshd_start || exit 1
-test_when_finished 'sshd_stop'
+sshd_begin
 SIM_PORT=$((20000 + ($$ + 4400) % 20000))
 test_when_finished "msgw-sim stop '$TRASH/gw' --timeout 5"
 

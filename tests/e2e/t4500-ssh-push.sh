@@ -16,9 +16,7 @@ agent() { msgw-agent -c "$CONF" "$@"; }
 GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@test GIT_COMMITTER_NAME=t GIT_COMMITTER_EMAIL=t@test
 export GIT_AUTHOR_NAME GIT_AUTHOR_EMAIL GIT_COMMITTER_NAME GIT_COMMITTER_EMAIL
 
-sshd_setup || exit 1
-sshd_start || exit 1
-test_when_finished 'sshd_stop'
+sshd_begin
 
 # remote_conf FILE REPOSITORY STATE [KNOWN_HOSTS [IDENTITY]]: a configuration
 # with gateway gw (local) and the remote "offsite" over ssh

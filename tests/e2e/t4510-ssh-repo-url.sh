@@ -11,9 +11,7 @@ test_description='msgw-restore --repo URL'
 CONF="$TRASH/c.conf"
 FRESH="$TRASH/fresh.conf"
 
-sshd_setup || exit 1
-sshd_start || exit 1
-test_when_finished 'sshd_stop'
+sshd_begin
 
 test_expect_success 'setup: snapshots pushed to a bare remote; a fresh host config' '
 	msgw-sim init gw --domain example.test --mailboxes 1 --seed 4510 >ids &&

@@ -10,9 +10,7 @@ test_description='automatic push after snapshots; a failed push never fails a sn
 CONF="$TRASH/c.conf"
 agent() { msgw-agent -c "$CONF" "$@"; }
 
-sshd_setup || exit 1
-sshd_start || exit 1
-test_when_finished 'sshd_stop'
+sshd_begin
 
 test_expect_success 'setup: a gateway, a remote with push = true' '
 	msgw-sim init gw --domain example.test --mailboxes 1 --seed 4600 >ids &&

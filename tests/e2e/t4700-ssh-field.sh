@@ -22,9 +22,7 @@ SIM="$MSGW_BUILD_DIR/msgw-sim"
 A1=127.0.0.2
 A2=127.0.0.3
 
-sshd_setup || exit 1
-sshd_start || exit 1
-test_when_finished 'sshd_stop'
+sshd_begin
 test_when_finished "msgw-sim stop '$TRASH/msgw1' --timeout 5; msgw-sim stop '$TRASH/msgw2' --timeout 5"
 
 # field_conf FILE REPOSITORY STATE: both gateways over ssh, the remote

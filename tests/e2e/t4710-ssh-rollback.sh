@@ -16,9 +16,7 @@ test_description='rollback over ssh after a bad change on gateway 1'
 SIM="$MSGW_BUILD_DIR/msgw-sim"
 A1=127.0.0.2
 
-sshd_setup || exit 1
-sshd_start || exit 1
-test_when_finished 'sshd_stop'
+sshd_begin
 test_when_finished "msgw-sim stop '$TRASH/msgw1' --timeout 5"
 
 # console: the line msgw1 answers on its console port

@@ -24,9 +24,7 @@ A2=127.0.0.3
 SSH_GW_TIMEOUT=10
 MARK="$TRASH/marks"
 
-sshd_setup || exit 1
-sshd_start || exit 1
-test_when_finished 'sshd_stop'
+sshd_begin
 test_when_finished "msgw-sim stop '$TRASH/msgw1' --timeout 5; msgw-sim stop '$TRASH/msgw2' --timeout 5"
 
 # console ADDR: the line the gateway listening on ADDR answers

@@ -12,9 +12,7 @@ test_description='known_hosts @revoked and @cert-authority lines'
 CONF="$TRASH/c.conf"
 agent() { msgw-agent -c "$CONF" "$@"; }
 
-sshd_setup || exit 1
-sshd_start || exit 1
-test_when_finished 'sshd_stop'
+sshd_begin
 
 fingerprint() { ssh-keygen -lf "$SSHD_DIR/host_ed25519.pub" | cut -d" " -f2; }
 host_key() { cut -d" " -f1,2 "$SSHD_DIR/host_ed25519.pub"; }

@@ -8,9 +8,7 @@ test_description='identity and passphrase files readable by others are refused'
 . "$(dirname "$0")/test-lib.sh"
 . "$TEST_DIR/sshd-lib.sh"
 
-sshd_setup || exit 1
-sshd_start || exit 1
-test_when_finished 'sshd_stop'
+sshd_begin
 
 test_expect_success 'setup: a gateway, a key of its own, the repository' '
 	msgw-sim init gw --domain example.test --mailboxes 1 --seed 4810 >ids &&

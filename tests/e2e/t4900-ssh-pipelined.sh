@@ -12,9 +12,7 @@ test_description='pipelined SFTP reads equal sequential ones'
 CONF="$TRASH/c.conf"
 agent() { msgw-agent -c "$CONF" "$@"; }
 
-sshd_setup || exit 1
-sshd_start || exit 1
-test_when_finished 'sshd_stop'
+sshd_begin
 
 # many folders and files of every size the reads split differently: empty,
 # one byte, exactly one and two chunks (32 KiB), a chunk and a byte, larger

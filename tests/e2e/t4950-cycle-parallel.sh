@@ -25,9 +25,7 @@ LOCAL="L1 L2 L3 L4 L5 L6"
 REMOTE="S1 S2 S3"
 ALL="L1 S1 L2 L3 S2 L4 L5 S3 L6"
 
-sshd_setup || exit 1
-sshd_start || exit 1
-test_when_finished 'sshd_stop'
+sshd_begin
 
 # hook.sh pre|post: the pre-snapshot hook marks its gateway active and
 # records how many are (in counts); the first $(cat bound) to arrive wait

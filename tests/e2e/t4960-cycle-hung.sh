@@ -67,15 +67,6 @@ hung() {
 	EOF
 }
 
-wait_for() {
-	local limit=$(($1 * 10)) i=0
-	shift
-	while ! "$@"; do
-		i=$((i + 1))
-		[ $i -lt $limit ] || { echo "timed out waiting for: $*" >&2; return 1; }
-		sleep 0.1
-	done
-}
 # recorded GATEWAY...: each has a status record with its last attempt
 recorded() {
 	local g

@@ -53,16 +53,6 @@ exit 0
 EOF
 chmod +x "$TRASH/hook.sh"
 
-wait_for() {
-	local limit=$(($1 * 10)) i=0
-	shift
-	while ! "$@"; do
-		i=$((i + 1))
-		[ $i -lt $limit ] || { echo "timed out waiting for: $*" >&2; return 1; }
-		sleep 0.1
-	done
-}
-
 # ours: the processes of this test's runs (workers carry the command line
 # of the run; hooks name hook.sh or sleep 59.4970)
 ours() { pgrep -f "$CONF|$TRASH/hook.sh|sleep 59.4970" || true; }

@@ -34,16 +34,6 @@ commits_at_least() { [ "$(commits)" -ge "$1" ]; }
 # cycles: the number of cycles the daemon has logged for A so far
 cycles() { grep -c -e "A: unchanged" -e " A: [0-9]* modified" "$TRASH/run.log" || true; }
 
-# wait_for SECONDS CMD...: poll CMD every 0.1 s until it succeeds
-wait_for() {
-	local limit=$(($1 * 10)) i=0
-	shift
-	while ! "$@"; do
-		i=$((i + 1))
-		[ $i -lt $limit ] || { echo "timed out waiting for: $*" >&2; return 1; }
-		sleep 0.1
-	done
-}
 # more_cycles N: wait until N more cycles than now have been logged
 more_cycles() {
 	local want=$(($(cycles) + $1))

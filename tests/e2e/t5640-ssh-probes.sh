@@ -14,9 +14,7 @@ SIM="$MSGW_BUILD_DIR/msgw-sim"
 A1=127.0.0.2
 POP3=$((PORT + 2))
 
-sshd_setup || exit 1
-sshd_start || exit 1
-test_when_finished 'sshd_stop'
+sshd_begin
 test_when_finished "msgw-sim stop '$TRASH/msgw1' --timeout 5"
 
 # flip: apply onto msgw1 the recorded configuration it does not run now

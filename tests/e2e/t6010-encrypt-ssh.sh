@@ -14,9 +14,7 @@ test_description='encrypted repository pushed over ssh, fetched by a fresh host'
 . "$TEST_DIR/gw-lib.sh"
 . "$TEST_DIR/sshd-lib.sh"
 
-sshd_setup || exit 1
-sshd_start || exit 1
-test_when_finished 'sshd_stop'
+sshd_begin
 
 # host_conf FILE DIR KEYSPEC: a host's configuration (gateways A and B, its
 # repository and state under DIR, the remote "offsite"), KEYSPEC "" or

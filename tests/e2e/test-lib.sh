@@ -121,6 +121,18 @@ tree_listing() {
 	done)
 }
 
+# wait_for SECONDS CMD...: poll CMD every 0.1 s until it succeeds; after
+# SECONDS, say what was waited for and fail
+wait_for() {
+	local limit=$(($1 * 10)) i=0
+	shift
+	while ! "$@"; do
+		i=$((i + 1))
+		[ $i -lt $limit ] || { echo "timed out waiting for: $*" >&2; return 1; }
+		sleep 0.1
+	done
+}
+
 test_done() {
 	test_run_cleanups
 	echo "# $TEST_NAME: $((test_count - test_failed)) passed, $test_failed failed"

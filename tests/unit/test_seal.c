@@ -5,8 +5,12 @@
  * one chunk, several chunks; buffer and fd give objects that open alike),
  * and every way a sealed object can be wrong: no key, another key,
  * another label, a flipped byte anywhere, truncation anywhere (chunk
- * boundaries included), data after the final chunk.  Keyed digests
- * differ from the plain sha256 and between keys.
+ * boundaries included), data after the final chunk.  The streaming
+ * unseal (seal_open_stream) gives the same plaintext whatever pieces its
+ * source hands out, refuses the same damage, says its source's own error
+ * (a git object that does not match its id) even when every chunk
+ * authenticated, and never reads its source again after its end.  Keyed
+ * digests differ from the plain sha256 and between keys.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -221,6 +225,143 @@ static void test_damage_anywhere(void **state)
 	free(plain);
 }
 
+/* A source over memory handing out at most piece bytes a call; fail_end:
+ * its end is an error (as a git object not matching its id). */
+struct mem_src {
+	const char *p;
+	size_t len, pos, piece;
+	bool fail_end, ended;
+	int calls_after_end;
+};
+
+static ssize_t mem_read(void *ctx, void *buf, size_t len)
+{
+	struct mem_src *m = ctx;
+	size_t n = m->len - m->pos;
+
+	if (m->ended) {
+		m->calls_after_end++;
+		return 0;
+	}
+	if (n == 0) {
+		m->ended = true;
+		return m->fail_end ? err_set(MSGW_ECORRUPT, "source does not match its id") : 0;
+	}
+	if (n > len)
+		n = len;
+	if (n > m->piece)
+		n = m->piece;
+	memcpy(buf, m->p + m->pos, n);
+	m->pos += n;
+	return (ssize_t)n;
+}
+
+/* seal_open_stream over data (its first line taken as the caller does);
+ * the plaintext written, in *out (malloc'd) and *olen, when rc is 0. */
+static int stream_open(const struct fixture *f, const struct seal_key *k, const char *data,
+		       size_t len, struct mem_src *m, char **out, size_t *olen)
+{
+	char path[PATH_MAX + 16];
+	int fd, rc;
+
+	*out = NULL;
+	*olen = 0;
+	assert_true(len >= SEAL_LINE_LEN);
+	m->p = data + SEAL_LINE_LEN;
+	m->len = len - SEAL_LINE_LEN;
+	snprintf(path, sizeof(path), "%s/plain", f->dir);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	rc = seal_open_stream(fd, olen, k, L("config.tar.zst"), data, mem_read, m);
+	if (!rc) {
+		assert_int_equal(lseek(fd, 0, SEEK_END), (off_t)*olen);
+		*out = xmalloc(*olen + 1);
+		assert_int_equal(pread(fd, *out, *olen, 0), (ssize_t)*olen);
+	} else {
+		assert_int_equal(*olen, 0);
+	}
+	close(fd);
+	return rc;
+}
+
+static void test_stream_round_trips(void **state)
+{
+	struct fixture *f = *state;
+	static const size_t sizes[] = {
+	    0, 1, SEAL_CHUNK - 1, SEAL_CHUNK, SEAL_CHUNK + 1, 3 * SEAL_CHUNK + 5};
+	static const size_t pieces[] = {7, 4096, 1 << 20};
+	size_t i, j;
+
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		char *plain = pattern(sizes[i]), *sealed = NULL;
+		size_t slen = 0;
+
+		seal_buffer(&sealed, &slen, f->k, L("config.tar.zst"), plain, sizes[i]);
+		for (j = 0; j < sizeof(pieces) / sizeof(pieces[0]); j++) {
+			struct mem_src m = {.piece = pieces[j]};
+			char *out = NULL;
+			size_t olen = 0;
+
+			assert_int_equal(stream_open(f, f->k, sealed, slen, &m, &out, &olen), 0);
+			assert_int_equal(olen, sizes[i]);
+			assert_memory_equal(out, plain, olen);
+			assert_int_equal(m.calls_after_end, 0);
+			free(out);
+		}
+		free(sealed);
+		free(plain);
+	}
+}
+
+static void test_stream_refuses(void **state)
+{
+	struct fixture *f = *state;
+	size_t len = 2 * SEAL_CHUNK + 300, slen = 0, olen = 0, at;
+	char *plain = pattern(len), *sealed = NULL, *out = NULL, *copy;
+	struct mem_src m;
+
+	seal_buffer(&sealed, &slen, f->k, L("config.tar.zst"), plain, len);
+	copy = xmalloc(slen + 1);
+	for (at = SEAL_LINE_LEN; at < slen; at += (at < 100 ? 1 : 4999)) {
+		memcpy(copy, sealed, slen);
+		copy[at] ^= 0x20;
+		m = (struct mem_src){.piece = 5000};
+		assert_int_not_equal(stream_open(f, f->k, copy, slen, &m, &out, &olen), 0);
+		m = (struct mem_src){.piece = 5000};
+		assert_int_not_equal(stream_open(f, f->k, sealed, at, &m, &out, &olen), 0);
+		assert_int_equal(m.calls_after_end, 0);
+	}
+	/* cut exactly after the second chunk; then after the first */
+	at = slen - (300 + 17);
+	m = (struct mem_src){.piece = 5000};
+	assert_int_equal(stream_open(f, f->k, sealed, at, &m, &out, &olen), MSGW_ECORRUPT);
+	assert_non_null(strstr(err_last(), "truncated after chunk 2"));
+	m = (struct mem_src){.piece = 5000};
+	assert_int_equal(stream_open(f, f->k, sealed, at - SEAL_CHUNK - 17, &m, &out, &olen),
+			 MSGW_ECORRUPT);
+	assert_non_null(strstr(err_last(), "truncated after chunk 1"));
+	/* data after the final chunk */
+	memcpy(copy, sealed, slen);
+	copy[slen] = 'x';
+	m = (struct mem_src){.piece = 5000};
+	assert_int_equal(stream_open(f, f->k, copy, slen + 1, &m, &out, &olen), MSGW_ECORRUPT);
+	/* every chunk authenticates, but the source's end says it is damaged */
+	m = (struct mem_src){.piece = 5000, .fail_end = true};
+	assert_int_equal(stream_open(f, f->k, sealed, slen, &m, &out, &olen), MSGW_ECORRUPT);
+	assert_string_equal(err_last(), "source does not match its id");
+	/* another key, no key: refused before a byte is read */
+	m = (struct mem_src){.piece = 5000};
+	assert_int_equal(stream_open(f, f->k2, sealed, slen, &m, &out, &olen), MSGW_ECONFIG);
+	assert_non_null(strstr(err_last(), seal_key_id(f->k2)));
+	assert_int_equal(m.pos, 0);
+	assert_int_equal(stream_open(f, NULL, sealed, slen, &m, &out, &olen), MSGW_ECONFIG);
+	assert_non_null(strstr(err_last(), "no key file is configured"));
+	assert_null(out);
+	free(copy);
+	free(sealed);
+	free(plain);
+}
+
 static void test_sealing_is_randomized(void **state)
 {
 	struct fixture *f = *state;
@@ -255,13 +396,9 @@ int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 	const struct CMUnitTest tests[] = {
-	    T(test_key_file),
-	    T(test_key_refused),
-	    T(test_round_trips),
-	    T(test_fd_matches_buffer_format),
-	    T(test_keys_named),
-	    T(test_damage_anywhere),
-	    T(test_sealing_is_randomized),
+	    T(test_key_file),		T(test_key_refused),	 T(test_round_trips),
+	    T(test_stream_round_trips), T(test_stream_refuses),	 T(test_fd_matches_buffer_format),
+	    T(test_keys_named),		T(test_damage_anywhere), T(test_sealing_is_randomized),
 	    T(test_keyed_digest),
 	};
 #undef T

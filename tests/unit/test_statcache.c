@@ -13,6 +13,7 @@
 
 #include "err.h"
 #include "manifest.h"
+#include "seal.h"
 #include "statcache.h"
 #include "util.h"
 #include "test_util.h"
@@ -341,6 +342,100 @@ static void test_damaged_file_ignored(void **state)
 	assert_true(hit(f->c, good));
 }
 
+/* Open f->path sealed with key (NULL: plain). */
+static void open_keyed(struct fixture *f, const struct seal_key *key)
+{
+	statcache_free(f->c);
+	f->c = NULL;
+	f->before = (int64_t)time(NULL);
+	assert_int_equal(statcache_open_sealed(&f->c, f->path, key), 0);
+	f->after = (int64_t)time(NULL);
+}
+
+static struct seal_key *make_key(struct fixture *f, const char *name)
+{
+	struct seal_key *k = NULL;
+	char *p = xasprintf("%s/%s", f->dir, name);
+
+	assert_int_equal(seal_key_create(&k, p), 0);
+	free(p);
+	return k;
+}
+
+/* The whole file's bytes hold needle (len bytes) somewhere. */
+static bool file_holds(const char *path, const void *needle, size_t len)
+{
+	char buf[1 << 16];
+	FILE *fp = fopen(path, "rb");
+	size_t n, i;
+
+	assert_non_null(fp);
+	n = fread(buf, 1, sizeof(buf), fp);
+	fclose(fp);
+	for (i = 0; i + len <= n; i++)
+		if (memcmp(buf + i, needle, len) == 0)
+			return true;
+	return false;
+}
+
+/* Sealed with a key: the file holds no hash in hex nor in binary, reopens
+ * under the same key with the same hits, and is discarded, never trusted,
+ * under another key, without a key, when damaged, or when it was written
+ * in clear; saving then rewrites it sealed. */
+static void test_sealed_cache(void **state)
+{
+	struct fixture *f = *state;
+	struct seal_key *k1 = make_key(f, "k1"), *k2 = make_key(f, "k2");
+	struct manifest_entry *e;
+	char hex[2 * SHA256_LEN + 1];
+
+	open_keyed(f, k1);
+	e = entry(f, "Certificates/server.key", 100, 0xab);
+	statcache_store(f->c, e);
+	assert_int_equal(statcache_save(f->c), 0);
+	hex_encode(hex, e->sha, SHA256_LEN);
+	assert_false(file_holds(f->path, hex, strlen(hex)));
+	assert_false(file_holds(f->path, e->sha, SHA256_LEN));
+	assert_false(file_holds(f->path, "server.key", 10));
+	assert_true(file_holds(f->path, "msgw-sealed 1 ", 14));
+
+	open_keyed(f, k1);
+	assert_true(hit(f->c, e));
+	open_keyed(f, k2); /* another key */
+	assert_false(hit(f->c, e));
+	open_keyed(f, NULL); /* a plain repository's cache */
+	assert_false(hit(f->c, e));
+
+	/* a plain file under the key: discarded, then written sealed */
+	write_text(f->path, "msgw-statcache 1\n");
+	open_keyed(f, NULL);
+	statcache_store(f->c, e);
+	assert_int_equal(statcache_save(f->c), 0);
+	assert_true(file_holds(f->path, hex, strlen(hex)));
+	open_keyed(f, k1);
+	assert_false(hit(f->c, e));
+	statcache_store(f->c, e);
+	assert_int_equal(statcache_save(f->c), 0);
+	assert_false(file_holds(f->path, hex, strlen(hex)));
+
+	{ /* a flipped byte in the sealed file */
+		FILE *fp = fopen(f->path, "r+b");
+		int ch;
+
+		assert_non_null(fp);
+		assert_int_equal(fseek(fp, -5, SEEK_END), 0);
+		ch = fgetc(fp);
+		assert_int_equal(fseek(fp, -5, SEEK_END), 0);
+		fputc(ch ^ 1, fp);
+		fclose(fp);
+	}
+	open_keyed(f, k1);
+	assert_false(hit(f->c, e));
+	assert_string_equal(err_last(), "unknown error"); /* discarded quietly */
+	seal_key_free(k1);
+	seal_key_free(k2);
+}
+
 static void test_save_error(void **state)
 {
 	struct fixture *f = *state;
@@ -363,7 +458,7 @@ int main(void)
 	    T(test_update_entry),	   T(test_fresh_not_stored),
 	    T(test_save_and_reload),	   T(test_unused_dropped),
 	    T(test_damaged_file_ignored),  T(test_save_error),
-	    T(test_gateway_clock),
+	    T(test_gateway_clock),	   T(test_sealed_cache),
 	};
 #undef T
 
