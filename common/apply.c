@@ -177,7 +177,8 @@ static int stage_one(struct fsys *fs, struct archive_snapshot_reader *ar,
 	struct fsys_file *f = NULL;
 	int rc;
 
-	(void)fsys_unlink(fs, tmp); /* a leftover of an earlier crash */
+	if (!fsys_batches(fs))		    /* else remove_leftovers_batched did */
+		(void)fsys_unlink(fs, tmp); /* a leftover of an earlier crash */
 	if (c->snap->type == 'l') {
 		rc = fsys_symlink(fs, c->snap->link ? c->snap->link : "", tmp);
 		if (!rc)
@@ -211,6 +212,44 @@ static bool needs_staging(const struct plan_change *c)
 {
 	return (c->op == PLAN_ADD && c->snap->type != 'd') ||
 	       (c->op == PLAN_MODIFY && !c->meta_only);
+}
+
+static int check_folders_batched(struct fsys *fs, const struct journal *j);
+
+/*
+ * Where the backend batches (SFTP), the leftovers of an earlier crash
+ * (PATH.msgw-new) of every file to stage go at once (the folders checked
+ * first, one batch, then every removal, one batch) instead of a removal
+ * and its folders' checks per file; a leftover that appears after this
+ * still fails the exclusive create.
+ */
+static int remove_leftovers_batched(struct fsys *fs, const struct journal *j)
+{
+	struct fsys_op *ops;
+	char **names;
+	size_t i, k = 0;
+	int rc;
+
+	if (!fsys_batches(fs))
+		return 0;
+	rc = check_folders_batched(fs, j);
+	if (rc)
+		return rc;
+	ops = xcalloc(j->n ? j->n : 1, sizeof(*ops));
+	names = xcalloc(j->n ? j->n : 1, sizeof(*names));
+	for (i = 0; i < j->n; i++) {
+		if (j->e[i].op != J_ADD && j->e[i].op != J_MODIFY)
+			continue;
+		names[k] = suffixed(j->e[i].path, WALK_NEW_SUFFIX);
+		ops[k] = (struct fsys_op){.kind = FSYS_OP_UNLINK, .path = names[k]};
+		k++;
+	}
+	rc = k ? fsys_batch(fs, ops, k) : 0; /* each op's own failure: as before, ignored */
+	for (i = 0; i < k; i++)
+		free(names[i]);
+	free(names);
+	free(ops);
+	return rc;
 }
 
 static int stage_files(const struct apply_env *env, const struct plan *p)
@@ -524,29 +563,231 @@ static int check_parents(struct fsys *fs, const struct journal *j)
 	return rc;
 }
 
+/*
+ * The swap where the backend batches (SFTP, fsys_batches): a round trip per
+ * request would make the downtime grow with the number of changed files,
+ * so the requests go in three waves, each all sent before any reply is
+ * awaited, every reply checked:
+ *   1. lstat of every folder on the way to every entry (issue 13: none may
+ *      have become a link since the plan);
+ *   2. every "move the old file aside" (MODIFY, REMOVE: PATH to
+ *      PATH.msgw-old);
+ *   3. every "move the new file in" (ADD, MODIFY: PATH.msgw-new to PATH),
+ *      only once every reply of wave 2 said done.
+ * A wave never holds two requests that depend on one another: its paths
+ * are distinct files (the plan refuses a file that became a folder or the
+ * reverse, and no path is both added and removed), and a MODIFY's two
+ * renames of one path are in different waves.  So nothing relies on the
+ * order in which the server carries out requests of one wave (OpenSSH's
+ * sftp-server does them one at a time in the order received, but the
+ * SFTP drafts promise order only for requests on one file handle, and a
+ * rename names two paths, no handle).  A failure stops before the next
+ * wave; the undo (apply_undo_all) decides from the file system alone what
+ * each entry needs, so whatever subset of a wave was done is put back.
+ * CHMOD and RMDIR entries (rare) then go one at a time, as before.
+ */
+static bool has_dotdot(const char *path)
+{
+	const char *p = path;
+
+	while (*p) {
+		size_t len = strcspn(p, "/");
+
+		if (len == 2 && p[0] == '.' && p[1] == '.')
+			return true;
+		p += len;
+		if (*p == '/')
+			p++;
+	}
+	return false;
+}
+
+/* Every folder on the way to each entry (for "a/b/f": "a" and "a/b"),
+ * each once, sorted; the caller frees them with free_dirs. */
+static char **folder_prefixes(const struct journal *j, size_t *n_out)
+{
+	char **dirs = NULL;
+	size_t i, n = 0, cap = 0, k;
+
+	for (i = 0; i < j->n; i++) {
+		const char *path = j->e[i].path, *slash;
+
+		for (slash = strchr(path, '/'); slash; slash = strchr(slash + 1, '/')) {
+			if (n == cap) {
+				cap = cap ? cap * 2 : 16;
+				dirs = xrealloc(dirs, cap * sizeof(*dirs));
+			}
+			dirs[n++] = xstrndup(path, (size_t)(slash - path));
+		}
+	}
+	if (n > 1)
+		qsort(dirs, n, sizeof(*dirs), cmp_str);
+	for (i = 0, k = 0; i < n; i++) {
+		if (k && strcmp(dirs[i], dirs[k - 1]) == 0) {
+			free(dirs[i]);
+			continue;
+		}
+		dirs[k++] = dirs[i];
+	}
+	*n_out = k;
+	return dirs;
+}
+
+/* Wave 1 (and the commit's first): the folders, in one batch; a missing
+ * one is left to the operations in it (a commit run again by recover finds
+ * removed folders gone). */
+static int check_folders_batched(struct fsys *fs, const struct journal *j)
+{
+	size_t n, i;
+	char **dirs = folder_prefixes(j, &n);
+	struct fsys_op *ops = xcalloc(n ? n : 1, sizeof(*ops));
+	int rc = 0;
+
+	for (i = 0; !rc && i < j->n; i++)
+		if (has_dotdot(j->e[i].path))
+			rc = err_set(MSGW_EHOSTILE, "%s: '%s' holds '..'; not followed",
+				     fs->location, j->e[i].path);
+	for (i = 0; i < n; i++) {
+		ops[i].kind = FSYS_OP_LSTAT;
+		ops[i].path = dirs[i];
+	}
+	if (!rc)
+		rc = fsys_batch(fs, ops, n);
+	for (i = 0; !rc && i < n; i++) {
+		const struct fsys_stat *st = &ops[i].st;
+
+		if (ops[i].rc == MSGW_ENOTFOUND)
+			continue; /* what is in it fails on its own, as it always did */
+		if (ops[i].rc)
+			rc = err_set(ops[i].rc, "%s: cannot check folder '%s'", fs->location,
+				     dirs[i]);
+		else if (st->type != FSYS_DIR)
+			rc = err_set(st->type == FSYS_LINK ? MSGW_EHOSTILE : MSGW_ERR,
+				     "%s: folder '%s' turned into %s since the plan; not followed",
+				     fs->location, dirs[i],
+				     st->type == FSYS_LINK ? "a symbolic link" : "something else");
+	}
+	free(ops);
+	free_dirs(dirs, n);
+	return rc;
+}
+
+/* One wave of renames: 0 when every one was done, else the first
+ * failure (err_last() names it). */
+static int rename_wave(struct fsys *fs, struct fsys_op *ops, size_t n)
+{
+	size_t i;
+	int rc;
+
+	if (!n)
+		return 0;
+	rc = fsys_batch(fs, ops, n);
+	for (i = 0; !rc && i < n; i++)
+		rc = ops[i].rc;
+	return rc;
+}
+
+static int swap_batched(struct fsys *fs, const struct journal *j)
+{
+	struct fsys_op *ops = xcalloc(j->n ? j->n : 1, sizeof(*ops));
+	char **names = xcalloc(j->n ? 2 * j->n : 1, sizeof(*names));
+	size_t i, k = 0, m = 0;
+	int rc = 0;
+
+	for (i = 0; i < j->n; i++) {
+		const struct journal_entry *e = &j->e[i];
+
+		if (e->op != J_MODIFY && e->op != J_REMOVE)
+			continue;
+		names[m] = suffixed(e->path, WALK_OLD_SUFFIX);
+		ops[k++] =
+		    (struct fsys_op){.kind = FSYS_OP_RENAME, .path = e->path, .to = names[m++]};
+	}
+	if (!rc)
+		rc = rename_wave(fs, ops, k);
+	fault_point("mid-swap");
+	for (i = 0, k = 0; !rc && i < j->n; i++) {
+		const struct journal_entry *e = &j->e[i];
+
+		if (e->op != J_MODIFY && e->op != J_ADD)
+			continue;
+		names[m] = suffixed(e->path, WALK_NEW_SUFFIX);
+		ops[k++] =
+		    (struct fsys_op){.kind = FSYS_OP_RENAME, .path = names[m++], .to = e->path};
+	}
+	if (!rc)
+		rc = rename_wave(fs, ops, k);
+	for (i = 0; !rc && i < j->n; i++)
+		if (j->e[i].op == J_CHMOD || j->e[i].op == J_RMDIR)
+			rc = swap_one(fs, &j->e[i]);
+	for (i = 0; i < m; i++)
+		free(names[i]);
+	free(names);
+	free(ops);
+	return rc;
+}
+
 int apply_swap_all(struct fsys *fs, const struct journal *j)
 {
 	size_t i;
-	int rc = check_parents(fs, j);
+	int rc;
 	char msg[1024];
 
+	rc = fsys_batches(fs) ? check_folders_batched(fs, j) : check_parents(fs, j);
 	if (rc)
 		return rc;
+	if (fsys_batches(fs)) {
+		rc = swap_batched(fs, j);
+		goto done;
+	}
 	for (i = 0; !rc && i < j->n; i++) {
 		rc = swap_one(fs, &j->e[i]);
 		if (i == j->n / 2)
 			fault_point("mid-swap");
 	}
+done:
 	snprintf(msg, sizeof(msg), "%s", err_last());
 	sync_parents(fs, j);
 	return rc ? err_set(rc, "%s", msg) : 0;
+}
+
+/* The backups, in two batches (the folders, then every removal); a backup
+ * already gone is fine. */
+static void remove_backups_batched(struct fsys *fs, const struct journal *j)
+{
+	struct fsys_op *ops = xcalloc(j->n ? j->n : 1, sizeof(*ops));
+	char **names = xcalloc(j->n ? j->n : 1, sizeof(*names));
+	size_t i, k = 0;
+
+	if (check_folders_batched(fs, j)) {
+		log_warn("backups left in place: %s", err_last());
+		goto cleanup;
+	}
+	for (i = 0; i < j->n; i++) {
+		if (j->e[i].op != J_MODIFY && j->e[i].op != J_REMOVE)
+			continue;
+		names[k] = suffixed(j->e[i].path, WALK_OLD_SUFFIX);
+		ops[k] = (struct fsys_op){.kind = FSYS_OP_UNLINK, .path = names[k]};
+		k++;
+	}
+	if (k && fsys_batch(fs, ops, k))
+		log_warn("backups left in place: %s", err_last());
+	else
+		for (i = 0; i < k; i++)
+			if (ops[i].rc && ops[i].rc != MSGW_ENOTFOUND)
+				log_warn("cannot remove backup '%s'", names[i]);
+cleanup:
+	for (i = 0; i < k; i++)
+		free(names[i]);
+	free(names);
+	free(ops);
 }
 
 static void commit_backups(struct fsys *fs, const struct journal *j)
 {
 	size_t i;
 
-	for (i = 0; i < j->n; i++) {
+	for (i = 0; !fsys_batches(fs) && i < j->n; i++) {
 		char *old;
 
 		if (j->e[i].op != J_MODIFY && j->e[i].op != J_REMOVE)
@@ -556,6 +797,8 @@ static void commit_backups(struct fsys *fs, const struct journal *j)
 			log_warn("cannot remove backup '%s': %s", old, err_last());
 		free(old);
 	}
+	if (fsys_batches(fs))
+		remove_backups_batched(fs, j);
 	/* removed directories, deepest first (the journal's order), now that
 	 * the backups inside them are gone */
 	for (i = 0; i < j->n; i++)
@@ -760,6 +1003,8 @@ static int stage(const struct apply_env *env, struct journal *j, const struct pl
 
 	if (!rc)
 		rc = make_dirs(env, j, p);
+	if (!rc)
+		rc = remove_leftovers_batched(env->fs, j);
 	if (!rc)
 		rc = stage_files(env, p);
 	if (!rc) {

@@ -56,6 +56,17 @@ struct fsys_listing {
 	size_t n;
 };
 
+/* One operation of fsys_batch. */
+enum fsys_op_kind { FSYS_OP_LSTAT, FSYS_OP_RENAME, FSYS_OP_UNLINK };
+
+struct fsys_op {
+	enum fsys_op_kind kind; /* set by the caller */
+	const char *path;	/* set by the caller */
+	const char *to;		/* RENAME: the new path; set by the caller */
+	int rc;			/* result: 0 or a negative code */
+	struct fsys_stat st;	/* LSTAT: the result */
+};
+
 struct fsys_ops {
 	const char *scheme; /* "file" or "sftp" */
 	int (*stat)(void *ctx, const char *path, struct fsys_stat *out);
@@ -101,6 +112,9 @@ struct fsys_ops {
 	int (*list_many)(void *ctx, const char *const *paths, size_t n, struct fsys_listing *out);
 	/* read-ahead hint (may be NULL), see fsys_prefetch */
 	int (*prefetch)(void *ctx, const char *const *paths, const uint64_t *sizes, size_t n);
+	/* independent operations at once (may be NULL: fsys_batch does them
+	 * one after the other), see fsys_batch */
+	int (*batch)(void *ctx, struct fsys_op *ops, size_t n);
 	/* the stat of an open file as it was read (may be NULL: the path's) */
 	int (*fstat)(void *ctx, void *fh, struct fsys_stat *out);
 	/* the host's clock as its file system stamps files (may be NULL:
@@ -176,6 +190,23 @@ int fsys_list_many(struct fsys *fs, const char *const *paths, size_t n, struct f
  */
 int fsys_prefetch(struct fsys *fs, const char *const *paths, const uint64_t *sizes, size_t n);
 
+/*
+ * Independent operations (an lstat, a rename, a remove each), where the
+ * backend pays a round trip per request (SFTP: all sent before any reply
+ * is awaited, so they cost one round trip together); each op's rc says how
+ * it went (MSGW_ENOTFOUND for a missing path) and err_last() names the
+ * first, in the array's order, that failed.  The operations must not
+ * depend on one another: no order among them is promised.  A backend with
+ * a batch function does not check the folders on the way of a RENAME or
+ * UNLINK: the caller lstat's them first (an earlier batch); without one,
+ * each op is the per-call function (fsys_rename, fsys_unlink, fsys_stat)
+ * in the array's order, with that function's checks.  Returns 0 when every
+ * op has its answer, or an error when the connection failed (then every
+ * op's rc is that error: what the server did is unknown).
+ */
+int fsys_batch(struct fsys *fs, struct fsys_op *ops, size_t n);
+/* Whether fsys_batch saves round trips here (the backend has one). */
+int fsys_batches(struct fsys *fs);
 /* The stat of f as it is being read (path names it): backends that cannot
  * tell give the path's lstat. */
 int fsys_file_stat(struct fsys_file *f, const char *path, struct fsys_stat *out);

@@ -94,6 +94,45 @@ int fsys_list_many(struct fsys *fs, const char *const *paths, size_t n, struct f
 	return rc;
 }
 
+int fsys_batches(struct fsys *fs)
+{
+	return fs->ops->batch != NULL;
+}
+
+static int batch_one(struct fsys *fs, struct fsys_op *op)
+{
+	switch (op->kind) {
+	case FSYS_OP_LSTAT:
+		return fsys_stat(fs, op->path, &op->st);
+	case FSYS_OP_RENAME:
+		return fsys_rename(fs, op->path, op->to);
+	case FSYS_OP_UNLINK:
+		return fsys_unlink(fs, op->path);
+	}
+	return err_set(MSGW_ERR, "%s: unknown operation", fs->location);
+}
+
+int fsys_batch(struct fsys *fs, struct fsys_op *ops, size_t n)
+{
+	char first[1024] = "";
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		ops[i].rc = 0;
+	if (n == 0)
+		return 0;
+	if (fs->ops->batch)
+		return fs->ops->batch(fs->ctx, ops, n);
+	for (i = 0; i < n; i++) {
+		ops[i].rc = batch_one(fs, &ops[i]);
+		if (ops[i].rc && !first[0])
+			snprintf(first, sizeof(first), "%s", err_last());
+	}
+	if (first[0])
+		err_set(MSGW_ERR, "%s", first);
+	return 0;
+}
+
 int fsys_prefetch(struct fsys *fs, const char *const *paths, const uint64_t *sizes, size_t n)
 {
 	return fs->ops->prefetch ? fs->ops->prefetch(fs->ctx, paths, sizes, n) : 0;

@@ -24,6 +24,8 @@ enum {
 	FXP_OPENDIR = 11,
 	FXP_READDIR = 12,
 	FXP_REMOVE = 13,
+	FXP_RENAME = 18,
+	FXP_LSTAT = 7,
 	FXP_STATUS = 101,
 	FXP_HANDLE = 102,
 	FXP_DATA = 103,
@@ -44,7 +46,17 @@ enum {
 #define MAX_NAMES    (1u << 20) /* entries of one folder */
 
 /* what a request was, so its reply can be checked and used */
-enum op { OP_OPEN, OP_FSTAT_FIRST, OP_READ, OP_FSTAT_LAST, OP_CLOSE, OP_READDIR, OP_REMOVE };
+enum op {
+	OP_OPEN,
+	OP_FSTAT_FIRST,
+	OP_READ,
+	OP_FSTAT_LAST,
+	OP_CLOSE,
+	OP_READDIR,
+	OP_REMOVE,
+	OP_LSTAT, /* the request of an LSTAT job */
+	OP_ONE	  /* the request of a RENAME or REMOVE job */
+};
 
 struct req {
 	bool used;
@@ -69,6 +81,7 @@ struct sftp_pipe {
 	unsigned char *in; /* replies read: in[in_off..in_len) not yet used */
 	size_t in_off, in_len, in_cap;
 	bool dead;
+	bool last_rename; /* the last reply answered a RENAME job (tests) */
 };
 
 /* ---- encoding --------------------------------------------------------- */
@@ -426,6 +439,8 @@ static void send_path(struct sftp_pipe *p, size_t job, struct sftp_job *j, uint8
 	size_t at = begin_packet(&p->out, type, q->id);
 
 	putstr(&p->out, j->path, strlen(j->path));
+	if (type == FXP_RENAME)
+		putstr(&p->out, j->to, strlen(j->to));
 	if (type == FXP_OPEN) {
 		bool make = j->kind == SFTP_JOB_CLOCK;
 
@@ -519,6 +534,28 @@ static void pump_read(struct sftp_pipe *p, size_t job, struct sftp_job *j)
 	}
 }
 
+/* The first request of a job. */
+static void start_job(struct sftp_pipe *p, size_t job, struct sftp_job *j)
+{
+	switch (j->kind) {
+	case SFTP_JOB_LSTAT:
+		send_path(p, job, j, FXP_LSTAT, OP_LSTAT);
+		j->state = J_END;
+		break;
+	case SFTP_JOB_RENAME:
+		send_path(p, job, j, FXP_RENAME, OP_ONE);
+		j->state = J_END;
+		break;
+	case SFTP_JOB_REMOVE:
+		send_path(p, job, j, FXP_REMOVE, OP_ONE);
+		j->state = J_END;
+		break;
+	default:
+		send_path(p, job, j, j->kind == SFTP_JOB_LIST ? FXP_OPENDIR : FXP_OPEN, OP_OPEN);
+		j->state = J_OPENING;
+	}
+}
+
 /* ---- replies -------------------------------------------------------------- */
 
 static bool same_attrs(const LIBSSH2_SFTP_ATTRIBUTES *a, const LIBSSH2_SFTP_ATTRIBUTES *b)
@@ -604,6 +641,11 @@ static void on_status(struct sftp_pipe *p, struct sftp_job *j, const struct req 
 	}
 	if ((q->op == OP_CLOSE || q->op == OP_REMOVE) && status == FX_OK)
 		return;
+	if (q->op == OP_ONE || q->op == OP_LSTAT) {
+		j->status = status;
+		j->failed = status != FX_OK;
+		return;
+	}
 	j->failed = true;
 	if (q->op == OP_OPEN) {
 		j->state = J_END;
@@ -639,6 +681,8 @@ static bool fits(const struct req *q, uint8_t type)
 		return type == FXP_DATA;
 	case OP_READDIR:
 		return type == FXP_NAME;
+	case OP_LSTAT:
+		return type == FXP_ATTRS;
 	default:
 		return false;
 	}
@@ -646,7 +690,8 @@ static bool fits(const struct req *q, uint8_t type)
 
 static void finish(struct sftp_job *j)
 {
-	if (j->kind == SFTP_JOB_LIST)
+	if (j->kind == SFTP_JOB_LIST || j->kind == SFTP_JOB_LSTAT || j->kind == SFTP_JOB_RENAME ||
+	    j->kind == SFTP_JOB_REMOVE)
 		j->done = !j->failed;
 	else if (j->kind == SFTP_JOB_CLOCK)
 		j->done = !j->failed && (j->attrs.flags & LIBSSH2_SFTP_ATTR_ACMODTIME);
@@ -685,6 +730,7 @@ static int dispatch(struct sftp_pipe *p, struct sftp_job *jobs, size_t n, size_t
 		return hostile(p, "a reply to no request");
 	job = q->job;
 	j = &jobs[job];
+	p->last_rename = j->kind == SFTP_JOB_RENAME;
 	if (q->op == OP_READ)
 		p->read_bytes -= q->len;
 	if (r.type == FXP_STATUS)
@@ -715,15 +761,20 @@ static int dispatch(struct sftp_pipe *p, struct sftp_job *jobs, size_t n, size_t
 }
 
 /* Tests only: MSGW_TEST_SFTP_DROP=N cuts the connection (as a network
- * that fails would) once N replies of pipelined requests have come in. */
+ * that fails would) once N replies of pipelined requests have come in;
+ * MSGW_TEST_SFTP_DROP_BATCH=N once N replies to batched renames (the
+ * restore's swap) have. */
 static void test_drop(struct sftp_pipe *p)
 {
 #ifdef MSGW_TESTING
-	static long seen;
+	static long seen, seen_rename;
 	const char *n = getenv("MSGW_TEST_SFTP_DROP");
+	const char *m = getenv("MSGW_TEST_SFTP_DROP_BATCH");
 
-	if (n && *n && ++seen == atol(n))
+	if ((n && *n && ++seen == atol(n)) ||
+	    (m && *m && p->last_rename && ++seen_rename == atol(m)))
 		shutdown(ssh_session_socket(p->ssh), SHUT_RDWR);
+	p->last_rename = false;
 #else
 	(void)p;
 #endif
@@ -754,9 +805,7 @@ int sftp_pipe_run(struct sftp_pipe *p, struct sftp_job *jobs, size_t n)
 		while (next < n && active < MAX_ACTIVE && room(p, CHUNK)) {
 			struct sftp_job *j = &jobs[next];
 
-			send_path(p, next, j, j->kind == SFTP_JOB_LIST ? FXP_OPENDIR : FXP_OPEN,
-				  OP_OPEN);
-			j->state = J_OPENING;
+			start_job(p, next, j);
 			next++;
 			active++;
 		}

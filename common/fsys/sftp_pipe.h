@@ -5,8 +5,10 @@
  * across a WAN costs latency times files.  This speaks SFTP version 3 itself
  * on a second "sftp" subsystem channel of the same ssh session and keeps
  * many requests in flight, as OpenSSH's sftp client does: it lists many
- * folders at once and reads many whole files at once.  It only reads (and,
- * for the clock, creates and removes one file of the tool's own).
+ * folders at once and reads many whole files at once.  Besides reading, it
+ * creates and removes one file of the tool's own (the clock) and sends the
+ * restore's independent lstat, rename and remove requests together
+ * (fsys_batch).
  *
  * Everything the server sends is untrusted: sftp_pipe_parse checks every
  * length against the packet before it is used and refuses a packet that
@@ -32,7 +34,20 @@
 
 struct sftp_pipe;
 
-enum sftp_job_kind { SFTP_JOB_LIST, SFTP_JOB_READ, SFTP_JOB_CLOCK };
+/*
+ * LIST and READ read; CLOCK makes and removes a file of the tool's own;
+ * LSTAT, RENAME and REMOVE are one request each (the restore's swap and
+ * commit: sftp_pipe_run sends them all before it waits, so they must not
+ * depend on one another; it gives no order among them).
+ */
+enum sftp_job_kind {
+	SFTP_JOB_LIST,
+	SFTP_JOB_READ,
+	SFTP_JOB_CLOCK,
+	SFTP_JOB_LSTAT,
+	SFTP_JOB_RENAME,
+	SFTP_JOB_REMOVE
+};
 
 struct sftp_name {
 	char *name;
@@ -43,13 +58,18 @@ struct sftp_job {
 	enum sftp_job_kind kind; /* set by the caller */
 	const char *path;	 /* full remote path, borrowed; set by the caller */
 	uint64_t size;		 /* READ: the size the listing said; set by the caller */
+	const char *to;		 /* RENAME: the new full path, borrowed; set by the caller */
 	/* results */
 	bool done; /* the job completed normally (else: do it sequentially) */
 	/* LIST: the entries (without . and ..), owned by the job */
 	struct sftp_name *names;
 	size_t n_names, cap_names;
+	/* LSTAT, RENAME, REMOVE: the server's status when not done (an
+	 * LSTAT done has attrs) */
+	uint32_t status;
 	/* READ: the content (size bytes) and the file's attributes, equal
-	 * before and after it was read; CLOCK: attrs of the file made */
+	 * before and after it was read; CLOCK: attrs of the file made;
+	 * LSTAT: the path's */
 	unsigned char *data;
 	LIBSSH2_SFTP_ATTRIBUTES attrs;
 	/* private state */

@@ -7,7 +7,12 @@
  * never followed (the outside stays as it was, the swap stops with
  * MSGW_EHOSTILE naming it); a rename failing midway is undone completely;
  * undo run twice is harmless; undoing an "add" removes only the file this
- * restore staged.
+ * restore staged.  With a batch function in the table (as SFTP has), the
+ * swap goes in three waves (the folders' lstat, every move aside, every
+ * move in), each one batch whose operations the fake runs in reverse
+ * order (the swap must not rely on any order inside a wave); a rename
+ * failing in either wave is undone completely, and a folder that is a link
+ * stops the swap before any rename.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -34,9 +39,17 @@ static struct {
 	int at;		/* act before this rename (1-based) */
 	enum race race; /* what to do then */
 	char root[PATH_MAX + 16], outside[PATH_MAX + 16];
+	int batches;	   /* batch calls so far */
+	char waves[8][64]; /* per batch call: the kinds of its ops, in order */
+	char last[8][128]; /* per batch call: its first op's path and to */
 } fake;
 
 static struct fsys_ops fake_ops;
+
+static char op_letter(enum fsys_op_kind k)
+{
+	return k == FSYS_OP_LSTAT ? 'S' : k == FSYS_OP_RENAME ? 'R' : 'U';
+}
 
 static int fake_rename(void *ctx, const char *from, const char *to)
 {
@@ -48,6 +61,32 @@ static int fake_rename(void *ctx, const char *from, const char *to)
 				 fake.outside, fake.root);
 	}
 	return fake.inner->rename(ctx, from, to);
+}
+
+/* A batch: every op through the per-call functions, the last first. */
+static int fake_batch(void *ctx, struct fsys_op *ops, size_t n)
+{
+	int w = fake.batches++;
+	size_t i, k = 0;
+
+	for (i = n; i-- > 0;) {
+		struct fsys_op *op = &ops[i];
+
+		if (op->kind == FSYS_OP_LSTAT)
+			op->rc = fake.inner->stat(ctx, op->path, &op->st);
+		else if (op->kind == FSYS_OP_RENAME)
+			op->rc = fake_rename(ctx, op->path, op->to);
+		else
+			op->rc = fake.inner->unlink(ctx, op->path);
+	}
+	if (w < 8) {
+		for (i = 0; i < n && k < sizeof(fake.waves[w]) - 1; i++)
+			fake.waves[w][k++] = op_letter(ops[i].kind);
+		fake.waves[w][k] = '\0';
+		snprintf(fake.last[w], sizeof(fake.last[w]), "%s>%s", n ? ops[0].path : "",
+			 n && ops[0].to ? ops[0].to : "");
+	}
+	return 0;
 }
 
 struct fixture {
@@ -127,6 +166,8 @@ static int setup(void **state)
 	inner->ops = &fake_ops;
 	fake.renames = fake.at = 0;
 	fake.race = RACE_NONE;
+	fake.batches = 0;
+	memset(fake.waves, 0, sizeof(fake.waves));
 	f->fs = inner;
 	journal_init(&f->j);
 	f->j.gateway = strdup("gw");
@@ -155,6 +196,7 @@ static int teardown(void **state)
 
 	journal_release(&f->j);
 	fake.inner = NULL;
+	fake_ops.batch = NULL;
 	fsys_free(f->fs);
 	slash = strrchr(fake.root, '/');
 	*slash = '\0';
@@ -271,6 +313,70 @@ static void test_undo_add_keeps_foreign_file(void **state)
 	assert_string_equal(get(fake.root, "T/gone.txt"), "gone");
 }
 
+static void test_batched_waves(void **state)
+{
+	struct fixture *f = *state;
+
+	fake_ops.batch = fake_batch;
+	assert_int_equal(apply_swap_all(f->fs, &f->j), 0);
+	assert_int_equal(fake.batches, 3);
+	assert_string_equal(fake.waves[0], "S");  /* the folder T */
+	assert_string_equal(fake.waves[1], "RR"); /* g.json, T/gone.txt aside */
+	assert_string_equal(fake.waves[2], "RR"); /* T/add.txt, g.json in */
+	assert_string_equal(fake.last[0], "T>");
+	assert_string_equal(fake.last[1], "g.json>g.json.msgw-old");
+	assert_string_equal(fake.last[2], "T/add.txt.msgw-new>T/add.txt");
+	assert_string_equal(get(fake.root, "g.json"), "new");
+	assert_string_equal(get(fake.root, "g.json.msgw-old"), "old");
+	assert_string_equal(get(fake.root, "T/add.txt"), "added");
+	assert_string_equal(get(fake.root, "T/gone.txt"), "-");
+	assert_int_equal(mode_of("C"), 0750);
+	assert_int_equal(apply_undo_all(f->fs, &f->j), 0);
+	assert_old();
+}
+
+/* The nth rename of the waves (run last first) fails: undone exactly. */
+static void batched_fail_at(void **state, int at, int batches)
+{
+	struct fixture *f = *state;
+
+	fake_ops.batch = fake_batch;
+	fake.at = at;
+	fake.race = RACE_FAIL;
+	assert_int_equal(apply_swap_all(f->fs, &f->j), MSGW_ERR);
+	assert_non_null(strstr(err_last(), "injected failure"));
+	assert_int_equal(fake.batches, batches); /* no wave after a failure */
+	fake.race = RACE_NONE;
+	assert_int_equal(apply_undo_all(f->fs, &f->j), 0);
+	assert_old();
+	assert_int_equal(apply_undo_all(f->fs, &f->j), 0);
+	assert_old();
+}
+
+static void test_batched_fail_aside(void **state)
+{
+	batched_fail_at(state, 2, 2); /* g.json aside fails, T/gone.txt went */
+}
+
+static void test_batched_fail_in(void **state)
+{
+	batched_fail_at(state, 3, 3); /* g.json in fails, T/add.txt then goes in */
+}
+
+static void test_batched_parent_link(void **state)
+{
+	struct fixture *f = *state;
+
+	fake_ops.batch = fake_batch;
+	test_run("mv '%s/T' '%s/T.real' && ln -s '%s' '%s/T'", fake.root, fake.root, fake.outside,
+		 fake.root);
+	assert_int_equal(apply_swap_all(f->fs, &f->j), MSGW_EHOSTILE);
+	assert_non_null(strstr(err_last(), "folder 'T' turned into a symbolic link"));
+	assert_int_equal(fake.renames, 0);
+	assert_int_equal(fake.batches, 1);
+	assert_outside_untouched();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -279,6 +385,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_parent_becomes_link_before_swap, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_parent_is_link_at_recheck, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_undo_add_keeps_foreign_file, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_batched_waves, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_batched_fail_aside, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_batched_fail_in, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_batched_parent_link, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
