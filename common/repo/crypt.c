@@ -233,20 +233,34 @@ static int plain_refused(struct repo *r)
 		       seal_key_id(r->key));
 }
 
+/* The associated data a sealed file of snapshot id was sealed with: its
+ * name and the snapshot's meta, read from the repository. */
+static int snapshot_ad(char **ad_out, size_t *len_out, struct repo *r, const char *id,
+		       const char *name)
+{
+	char *meta = NULL;
+	size_t mlen = 0;
+	int rc = repo_read(&meta, &mlen, r, id, "meta");
+
+	*ad_out = NULL;
+	if (rc)
+		return rc;
+	*ad_out = make_ad(len_out, name, meta, mlen);
+	free(meta);
+	return 0;
+}
+
 static int unseal(struct repo_blob *b, struct repo *r, const char *id, const char *name,
 		  const void *data, size_t len)
 {
-	char *meta = NULL, *ad;
-	size_t mlen = 0, adlen;
-	int rc;
+	char *ad;
+	size_t adlen;
+	int rc = snapshot_ad(&ad, &adlen, r, id, name);
 
-	rc = repo_read(&meta, &mlen, r, id, "meta");
 	if (rc)
 		return rc;
-	ad = make_ad(&adlen, name, meta, mlen);
 	rc = seal_open(&b->plain, &b->plain_len, r->key, ad, adlen, data, len);
 	free(ad);
-	free(meta);
 	return rc;
 }
 
@@ -299,17 +313,14 @@ static int unseal_scratch(int *fd, struct repo *r)
 static int unseal_into(int fd, size_t *len_out, struct repo *r, const char *id, const char *name,
 		       const char line[SEAL_LINE_LEN], seal_read_fn rd, void *ctx)
 {
-	char *meta = NULL, *ad;
-	size_t mlen = 0, adlen;
-	int rc;
+	char *ad;
+	size_t adlen;
+	int rc = snapshot_ad(&ad, &adlen, r, id, name);
 
-	rc = repo_read(&meta, &mlen, r, id, "meta");
 	if (rc)
 		return rc;
-	ad = make_ad(&adlen, name, meta, mlen);
 	rc = seal_open_stream(fd, len_out, r->key, ad, adlen, line, rd, ctx);
 	free(ad);
-	free(meta);
 	return rc;
 }
 

@@ -216,3 +216,25 @@ craft() {
 	$git update-ref refs/heads/A "$commit" &&
 	sed "s|^repository = .*|repository = \"$TRASH/repo-$case.git\"|" "$CONF" >"conf-$case"
 }
+
+# gw_extra_files DIR: 45 more configuration files in two folders (Conf/a:
+# 30, Conf/b/c: 15), one of them mode 0640: a tree with many files for a
+# swap to move
+gw_extra_files() {
+	mkdir -p "$1/Conf/a" "$1/Conf/b/c" &&
+	for i in $(seq -w 1 30); do echo "a $i" >"$1/Conf/a/f$i.txt" || return 1; done &&
+	for i in $(seq -w 1 15); do echo "c $i" >"$1/Conf/b/c/g$i.txt" || return 1; done &&
+	chmod 0640 "$1/Conf/a/f01.txt"
+}
+
+# gw_change_many DIR: on a tree from gw_extra_files, 20 files modified, 12
+# added (two new folders), 6 removed and 2 modes changed (snapshot: "22
+# modified, 14 added, 6 removed", the folders counted)
+gw_change_many() {
+	for i in $(seq -w 1 20); do echo "changed $i" >>"$1/Conf/a/f$i.txt" || return 1; done &&
+	mkdir "$1/Conf/new" "$1/Conf/b/c/d" &&
+	for i in 1 2 3 4 5 6; do echo "new $i" >"$1/Conf/new/n$i.txt" || return 1; done &&
+	for i in 1 2 3 4 5 6; do echo "deep $i" >"$1/Conf/b/c/d/m$i.txt" || return 1; done &&
+	rm "$1"/Conf/b/c/g1[0-5].txt &&
+	chmod 0600 "$1/Conf/a/f25.txt" "$1/Conf/b/c/g01.txt"
+}

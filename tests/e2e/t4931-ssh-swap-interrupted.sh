@@ -14,9 +14,7 @@ test_description='msgw-restore over ssh: pipelined swap killed, dropped, raced'
 
 A1=127.0.0.2
 
-sshd_setup || exit 1
-sshd_start || exit 1
-test_when_finished 'sshd_stop'
+sshd_begin
 test_when_finished "msgw-sim stop '$TRASH/g1' --timeout 5"
 
 listing() { gw_config_listing "$TRASH/$1"; }
@@ -27,10 +25,7 @@ outside_listing() { tree_listing "$TRASH/outside"; }
 test_expect_success 'setup: g1 over ssh, 45 extra files; snapshot ta' '
 	gw_init g1 1 4930 &&
 	for d in g1; do
-		mkdir -p $d/Conf/a $d/Conf/b/c &&
-		for i in $(seq -w 1 30); do echo "a $i" >$d/Conf/a/f$i.txt || return 1; done &&
-		for i in $(seq -w 1 15); do echo "c $i" >$d/Conf/b/c/g$i.txt || return 1; done &&
-		chmod 0640 $d/Conf/a/f01.txt || return 1
+		gw_extra_files $d || return 1
 	done &&
 	printf "repository = \"%s\"\nstate-dir = \"%s\"\n" "$REPO" "$STATE" >"$CONF" &&
 	sshd_sim_gateway_conf "$CONF" g1 "$TRASH/g1" $A1 $PORT &&
@@ -41,12 +36,7 @@ test_expect_success 'setup: g1 over ssh, 45 extra files; snapshot ta' '
 '
 
 test_expect_success 'change g1: 20 modified, 12 added (a new folder too), 6 removed, 2 modes; snapshot tb' '
-	for i in $(seq -w 1 20); do echo "changed $i" >>g1/Conf/a/f$i.txt || return 1; done &&
-	mkdir g1/Conf/new g1/Conf/b/c/d &&
-	for i in 1 2 3 4 5 6; do echo "new $i" >g1/Conf/new/n$i.txt || return 1; done &&
-	for i in 1 2 3 4 5 6; do echo "deep $i" >g1/Conf/b/c/d/m$i.txt || return 1; done &&
-	rm g1/Conf/b/c/g1[0-5].txt &&
-	chmod 0600 g1/Conf/a/f25.txt g1/Conf/b/c/g01.txt &&
+	gw_change_many g1 &&
 	agent snapshot g1 --tag tb >out &&
 	test_grep "g1: 22 modified, 14 added, 6 removed$" out &&
 	listing g1 >tb &&
