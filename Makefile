@@ -187,12 +187,12 @@ bench-smoke: deps
 
 format:
 	clang-format -i $(COMMON_SRC) $(wildcard common/*.h common/repo/*.h common/fsys/*.h) $(CLI_SRC) $(wildcard cli/*.h) $(AGENT_SRC) $(wildcard agent/*.h) \
-		$(RESTORE_SRC) $(wildcard restore/*.h) $(SIM_SRC) $(wildcard tests/sim/*.h) $(PROXY_SRC) $(UNIT_SRC)
+		$(RESTORE_SRC) $(wildcard restore/*.h) $(SIM_SRC) $(wildcard tests/sim/*.h) $(PROXY_SRC) $(UNIT_SRC) $(FUZZ_SRC)
 
 format-check:
 	clang-format --dry-run -Werror $(COMMON_SRC) $(wildcard common/*.h common/repo/*.h common/fsys/*.h) $(CLI_SRC) $(wildcard cli/*.h) $(AGENT_SRC) \
 		$(wildcard agent/*.h) $(RESTORE_SRC) $(wildcard restore/*.h) $(SIM_SRC) \
-		$(wildcard tests/sim/*.h) $(PROXY_SRC) $(UNIT_SRC)
+		$(wildcard tests/sim/*.h) $(PROXY_SRC) $(UNIT_SRC) $(FUZZ_SRC)
 
 install: release
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man8 \

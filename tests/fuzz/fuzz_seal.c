@@ -14,8 +14,9 @@
 #include <unistd.h>
 
 /* The fixed key of the seeds: "msgw-backup key 1" and 64 hex digits. */
-#define FUZZ_KEY "msgw-backup key 1\n" \
-		 "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n"
+#define FUZZ_KEY                                                                                   \
+	"msgw-backup key 1\n"                                                                      \
+	"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n"
 
 static struct seal_key *key;
 
