@@ -22,6 +22,17 @@ runs() { msgw-sim status "$TRASH/$1" | grep -q "^running "; }
 
 outside_listing() { tree_listing "$TRASH/outside"; }
 
+# recovered_as_before: recover rolls g1 back to the tree listed in
+# "before", running, with nothing of the restore left
+recovered_as_before() {
+	restore recover g1 >out &&
+	test_grep "^g1: rolled back" out &&
+	listing g1 >after &&
+	test_cmp before after &&
+	runs g1 &&
+	gw_no_leftovers "$TRASH/g1"
+}
+
 test_expect_success 'setup: g1 over ssh, 45 extra files; snapshot ta' '
 	gw_init g1 1 4930 &&
 	for d in g1; do
@@ -47,12 +58,7 @@ test_expect_success 'killed between the waves: recover over ssh puts the previou
 	listing g1 >before &&
 	test_expect_code 137 env MSGW_FAULT=mid-swap msgw-restore -c "$CONF" apply ta --to g1 --yes </dev/null >out 2>err &&
 	test -n "$(find g1 -name "*.msgw-old")" &&
-	restore recover g1 >out &&
-	test_grep "^g1: rolled back" out &&
-	listing g1 >after &&
-	test_cmp before after &&
-	runs g1 &&
-	gw_no_leftovers "$TRASH/g1"
+	recovered_as_before
 '
 
 test_expect_success 'connection dropped in the middle of the swap: journal kept; recover puts the previous tree back' '
@@ -62,12 +68,7 @@ test_expect_success 'connection dropped in the middle of the swap: journal kept;
 	test_grep "msgw-restore recover g1" err &&
 	test -e "$STATE/journal-g1" &&
 	test -n "$(find g1 -name "*.msgw-old")" &&
-	restore recover g1 >out &&
-	test_grep "^g1: rolled back" out &&
-	listing g1 >after &&
-	test_cmp before after &&
-	runs g1 &&
-	gw_no_leftovers "$TRASH/g1"
+	recovered_as_before
 '
 
 test_expect_success 'a folder swapped for a link after the plan: refused over ssh, outside untouched' '

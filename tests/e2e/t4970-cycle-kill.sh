@@ -118,26 +118,13 @@ test_expect_success 'setup: six gateways of 50 rule files, a hanging one, one wh
 	conf M H
 '
 
-test_expect_success 'SIGKILL of snapshot while workers and a hook wait: nothing left' '
-	change || exit 1
-	msgw-agent -c "$CONF" snapshot >out 2>err &
-	pid=$! &&
-	test_when_finished "kill -9 $pid 2>/dev/null" &&
-	wait_for 10 at_least_workers $pid 2 &&
-	wait_for 10 pgrep -f "sleep 59.4970" >/dev/null &&
-	kill -9 $pid &&
-	{ wait $pid 2>/dev/null || true; } &&
-	no_orphans &&
-	conf &&
-	next_run &&
-	test_grep "warning: cleared a stale repository lock left by pid $pid" next.err
-'
-
-test_expect_success 'SIGKILL of run while workers and a hook wait: nothing left' '
-	conf M H &&
-	change || exit 1
-	msgw-agent -c "$CONF" run >out 2>err &
-	pid=$! &&
+# kill_busy COMMAND: start msgw-agent COMMAND after a change, SIGKILL it
+# once at least two workers run and H's hook sleeps, and check that nothing
+# of it is left; then the next run works (its pid in $pid)
+kill_busy() {
+	change || return 1
+	msgw-agent -c "$CONF" "$1" >out 2>err &
+	pid=$!
 	test_when_finished "kill -9 $pid 2>/dev/null" &&
 	wait_for 10 at_least_workers $pid 2 &&
 	wait_for 10 pgrep -f "sleep 59.4970" >/dev/null &&
@@ -146,6 +133,16 @@ test_expect_success 'SIGKILL of run while workers and a hook wait: nothing left'
 	no_orphans &&
 	conf &&
 	next_run
+}
+
+test_expect_success 'SIGKILL of snapshot while workers and a hook wait: nothing left' '
+	kill_busy snapshot &&
+	test_grep "warning: cleared a stale repository lock left by pid $pid" next.err
+'
+
+test_expect_success 'SIGKILL of run while workers and a hook wait: nothing left' '
+	conf M H &&
+	kill_busy run
 '
 
 test_expect_success 'a worker killed on its own: its gateway fails, the others are written' '
