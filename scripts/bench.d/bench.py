@@ -158,8 +158,18 @@ def warm(root):
                     pass
 
 
+def settle():
+    """Write every dirty page out before a timed command, outside its
+    timing: what the tool before left unwritten (a repository, a restore:
+    only msgw-backup syncs its own) is otherwise written back during the
+    next tool's timing, by the kernel's flusher or, for msgw-backup's
+    durable restore, by its syncfs, which flushes the whole file system."""
+    os.sync()
+
+
 def snapshot(t):
     warm(t.data)
+    settle()
     return t.snapshot()
 
 
@@ -384,6 +394,7 @@ def cycle(env, data, keys, idx, reps, res, verify, log):
         for t in order:
             dest = os.path.join(base, "restore-" + t.key)
             os.makedirs(dest)
+            settle()
             rec[t.key]["restore"].append(t.restore(dest))
             if verify:
                 got = config_digest(t.restored_root(dest))
@@ -861,7 +872,9 @@ def main():
                 f"and a full restore into an empty directory, checked file by file against "
                 f"the data. Figures are the median (min–max) of wall-clock times on a warm "
                 f"page cache (the configuration files are read once before every snapshot, "
-                f"outside the timing: BorgBackup drops the files it read from the cache); "
+                f"outside the timing: BorgBackup drops the files it read from the cache) "
+                f"and after a `sync`, also outside the timing (each tool pays for writing "
+                f"its own data, never for another's dirty pages); "
                 f"peak RSS is the largest `ru_maxrss` of the command's process "
                 f"tree as GNU time reports it, over all runs. Every command runs as "
                 f"`/usr/bin/time sh -c '...'`. Nothing is removed before the run ends: ext4 "
