@@ -77,9 +77,6 @@ class Sshd:
                             path], check=True)
         shutil.copy(self.key + ".pub", os.path.join(self.dir, "authorized_keys"))
         self.port = free_port()
-        sftp = "/usr/lib/openssh/sftp-server"
-        if not os.access(sftp, os.X_OK):
-            sftp = "internal-sftp"
         conf = os.path.join(self.dir, "sshd_config")
         with open(conf, "w") as f:
             f.write(f"""Port {self.port}
@@ -95,7 +92,7 @@ KbdInteractiveAuthentication no
 PubkeyAuthentication yes
 MaxStartups 400
 LogLevel ERROR
-Subsystem sftp {sftp}
+Subsystem sftp internal-sftp
 """)
         if os.getuid() == 0:
             os.makedirs("/run/sshd", exist_ok=True)
