@@ -27,7 +27,7 @@ static const char help[] =
     "usage: run [--once] [--syslog] [--parallel N]\n\n"
     "Snapshot every gateway each schedule interval (with a small random jitter),\n"
     "push to remotes with push = true, and record each result for 'status'.\n"
-    "Several gateways are read at once (up to 'parallel', default 8) and written\n"
+    "Several gateways are read at once (up to 'parallel', default 32) and written\n"
     "one at a time; each cycle logs its results in the configuration's order.\n"
     "SIGTERM finishes the current step and exits 0; SIGHUP reloads the\n"
     "configuration (a broken file is reported and the old one kept).\n"

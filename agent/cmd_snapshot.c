@@ -28,7 +28,7 @@ static const char help[] =
     "Snapshot the configuration of the named gateways (default: all).  Mailbox\n"
     "stores are never read.  A state equal to the gateway's latest snapshot is\n"
     "not written again ('unchanged').  Several gateways are read at once (up to\n"
-    "'parallel', default 8) and written one at a time; results come in the\n"
+    "'parallel', default 32) and written one at a time; results come in the\n"
     "order the gateways are named (or configured).\n"
     "  -t, --tag NAME      tag the snapshot (one gateway only)\n"
     "  -m, --message TEXT  add TEXT to the commit message\n"

@@ -39,7 +39,7 @@
 #define DEFAULT_TIMEOUT		      60
 #define DEFAULT_INTERVAL	      900
 #define DEFAULT_HOOK_TIMEOUT	      60
-#define DEFAULT_PARALLEL	      8
+#define DEFAULT_PARALLEL	      32
 #define DEFAULT_KEEP_PRE_RESTORE_DAYS 30
 #define CONFIG_MAX_SIZE		      (1 << 20) /* bytes; a bigger file is a mistake */
 #define DEFAULT_MAX_FILE_SIZE	      (64ull << 20)

@@ -85,7 +85,7 @@ struct config {
 	int interval;		 /* schedule { interval }, seconds, default 900 */
 	int jitter;		 /* schedule { jitter }, seconds, default interval/10 */
 	int hook_timeout;	 /* "hook-timeout", seconds, default 60 */
-	int parallel;		 /* "parallel": gateways read at once, default 8 */
+	int parallel;		 /* "parallel": gateways read at once, default 32 */
 	char *hook_pre_snapshot; /* global hooks; a gateway's own hook overrides */
 	char *hook_post_snapshot;
 	char *hook_post_restore;

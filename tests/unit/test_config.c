@@ -376,7 +376,7 @@ static void test_defaults_empty(void **state)
 	assert_int_equal(c->interval, 900);
 	assert_int_equal(c->jitter, 90);
 	assert_int_equal(c->hook_timeout, 60);
-	assert_int_equal(c->parallel, 8);
+	assert_int_equal(c->parallel, 32);
 	assert_null(c->hook_pre_snapshot);
 	assert_null(c->hook_post_snapshot);
 	assert_null(c->hook_post_restore);
