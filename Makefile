@@ -26,7 +26,10 @@ VERSION := 0.1.0
 
 PKGS     := libarchive libgit2 libzstd libssh2 libconfuse jansson libssl libcrypto zlib libsodium
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# libarchive is not linked: common/archive.c opens it on first use (dlopen);
+# the unit tests that build archives of their own link it (ARCHIVE_LIBS)
+PKG_LIBS   := $(shell pkg-config --libs $(filter-out libarchive,$(PKGS)) 2>/dev/null)
+ARCHIVE_LIBS := $(shell pkg-config --libs libarchive 2>/dev/null)
 SIM_LIBS   := $(shell pkg-config --libs jansson libsodium libssl libcrypto 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 
@@ -107,7 +110,7 @@ $(BUILD)/msgw-delayproxy: $(PROXY_SRC:%.c=$(BUILD)/obj/%.o)
 
 $(BUILD)/test_%: $(BUILD)/obj/tests/unit/test_%.o $(BUILD)/libmsgw.a
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(ARCHIVE_LIBS) $(CMOCKA_LIBS)
 
 # libFuzzer harnesses: tests/fuzz/fuzz_NAME.c, linked with common/ compiled
 # by clang with the fuzzer's coverage and ASan+UBSan; tests/fuzz/run runs

@@ -12,12 +12,113 @@
 #include "walk.h"
 
 #include <archive.h>
-#include <errno.h>
-#include <unistd.h>
 #include <archive_entry.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <string.h>
+#include <unistd.h>
 #include <zstd.h>
+
+/*
+ * libarchive is loaded when an archive is first written or read, not when
+ * the program starts.  Linked, it brings nine more libraries for formats
+ * never used here (libxml2 with ICU and libstdc++, liblzma, libbz2, liblz4,
+ * libnettle, libacl): about 2.6 ms before main() in every command, a third
+ * of a scheduled no-change snapshot of a small gateway, which builds no
+ * archive.  It is still Debian's shared library (its security updates apply
+ * without a rebuild of ours), opened by its soname, and every call to it
+ * goes through la.NAME.
+ */
+#define LA_SONAME "libarchive.so.13"
+#if ARCHIVE_VERSION_NUMBER < 3000000 || ARCHIVE_VERSION_NUMBER >= 4000000
+#error "libarchive 3 expected: its soname is libarchive.so.13"
+#endif
+/* clang-format off: one function a line */
+#define LA_FUNCS(X)                                                                                \
+	X(archive_bzlib_version)                                                                   \
+	X(archive_entry_clear)                                                                     \
+	X(archive_entry_copy_gname)                                                                \
+	X(archive_entry_copy_pathname)                                                             \
+	X(archive_entry_copy_symlink)                                                              \
+	X(archive_entry_copy_uname)                                                                \
+	X(archive_entry_filetype)                                                                  \
+	X(archive_entry_free)                                                                      \
+	X(archive_entry_gid)                                                                       \
+	X(archive_entry_gname)                                                                     \
+	X(archive_entry_hardlink)                                                                  \
+	X(archive_entry_mtime)                                                                     \
+	X(archive_entry_mtime_nsec)                                                                \
+	X(archive_entry_new)                                                                       \
+	X(archive_entry_pathname)                                                                  \
+	X(archive_entry_perm)                                                                      \
+	X(archive_entry_set_filetype)                                                              \
+	X(archive_entry_set_gid)                                                                   \
+	X(archive_entry_set_mtime)                                                                 \
+	X(archive_entry_set_perm)                                                                  \
+	X(archive_entry_set_size)                                                                  \
+	X(archive_entry_set_uid)                                                                   \
+	X(archive_entry_size)                                                                      \
+	X(archive_entry_sparse_count)                                                              \
+	X(archive_entry_symlink)                                                                   \
+	X(archive_entry_uid)                                                                       \
+	X(archive_entry_uname)                                                                     \
+	X(archive_error_string)                                                                    \
+	X(archive_liblz4_version)                                                                  \
+	X(archive_liblzma_version)                                                                 \
+	X(archive_libzstd_version)                                                                 \
+	X(archive_read_data_block)                                                                 \
+	X(archive_read_free)                                                                       \
+	X(archive_read_new)                                                                        \
+	X(archive_read_next_header)                                                                \
+	X(archive_read_open)                                                                       \
+	X(archive_read_open_memory)                                                                \
+	X(archive_read_support_filter_zstd)                                                        \
+	X(archive_read_support_format_tar)                                                         \
+	X(archive_set_error)                                                                       \
+	X(archive_version_string)                                                                  \
+	X(archive_write_close)                                                                     \
+	X(archive_write_data)                                                                      \
+	X(archive_write_free)                                                                      \
+	X(archive_write_header)                                                                    \
+	X(archive_write_new)                                                                       \
+	X(archive_write_open)                                                                      \
+	X(archive_write_set_bytes_in_last_block)                                                   \
+	X(archive_write_set_format_pax_restricted)                                                 \
+	X(archive_zlib_version)
+/* clang-format on */
+#define LA_MEMBER(name) __typeof__(name) *name;
+static struct {
+	LA_FUNCS(LA_MEMBER)
+} la;
+static pthread_once_t la_once = PTHREAD_ONCE_INIT;
+static char la_failure[256];
+
+static void la_open(void)
+{
+	void *h = dlopen(LA_SONAME, RTLD_NOW | RTLD_LOCAL);
+
+	if (!h) {
+		snprintf(la_failure, sizeof(la_failure), "%s", dlerror());
+		return;
+	}
+	/* POSIX's way to store dlsym's answer in a function pointer */
+#define LA_RESOLVE(name)                                                                           \
+	if (!la_failure[0] && !(*(void **)&la.name = dlsym(h, #name)))                             \
+		snprintf(la_failure, sizeof(la_failure), "it has no %s", #name);
+	LA_FUNCS(LA_RESOLVE)
+#undef LA_RESOLVE
+}
+
+/* 0 once libarchive is loaded; else an error naming it and why not */
+static int la_load(void)
+{
+	pthread_once(&la_once, la_open);
+	if (la_failure[0])
+		return err_set(MSGW_ERR, "cannot load %s: %s", LA_SONAME, la_failure);
+	return 0;
+}
 
 /* Where the compressed bytes go: a buffer, or a file descriptor (fd >= 0)
  * so a large archive never has to be held in memory. */
@@ -80,26 +181,26 @@ static la_ssize_t sink_write(struct archive *a, void *ctx, const void *data, siz
 
 static void fill_entry(struct archive_entry *ae, const struct manifest_entry *e)
 {
-	archive_entry_clear(ae);
-	archive_entry_copy_pathname(ae, e->path);
-	archive_entry_set_perm(ae, (mode_t)e->mode);
-	archive_entry_set_uid(ae, e->uid);
-	archive_entry_set_gid(ae, e->gid);
+	la.archive_entry_clear(ae);
+	la.archive_entry_copy_pathname(ae, e->path);
+	la.archive_entry_set_perm(ae, (mode_t)e->mode);
+	la.archive_entry_set_uid(ae, e->uid);
+	la.archive_entry_set_gid(ae, e->gid);
 	if (e->uname)
-		archive_entry_copy_uname(ae, e->uname);
+		la.archive_entry_copy_uname(ae, e->uname);
 	if (e->gname)
-		archive_entry_copy_gname(ae, e->gname);
-	archive_entry_set_mtime(ae, (time_t)e->mtime, (long)e->mtime_nsec);
+		la.archive_entry_copy_gname(ae, e->gname);
+	la.archive_entry_set_mtime(ae, (time_t)e->mtime, (long)e->mtime_nsec);
 	if (e->type == 'f') {
-		archive_entry_set_filetype(ae, AE_IFREG);
-		archive_entry_set_size(ae, (la_int64_t)e->size);
+		la.archive_entry_set_filetype(ae, AE_IFREG);
+		la.archive_entry_set_size(ae, (la_int64_t)e->size);
 	} else if (e->type == 'd') {
-		archive_entry_set_filetype(ae, AE_IFDIR);
-		archive_entry_set_size(ae, 0);
+		la.archive_entry_set_filetype(ae, AE_IFDIR);
+		la.archive_entry_set_size(ae, 0);
 	} else {
-		archive_entry_set_filetype(ae, AE_IFLNK);
-		archive_entry_copy_symlink(ae, e->link ? e->link : "");
-		archive_entry_set_size(ae, 0);
+		la.archive_entry_set_filetype(ae, AE_IFLNK);
+		la.archive_entry_copy_symlink(ae, e->link ? e->link : "");
+		la.archive_entry_set_size(ae, 0);
 	}
 }
 
@@ -130,9 +231,9 @@ static int write_data(struct archive *a, struct manifest_entry *e, struct fsys_f
 
 		sha256_update(&s, chunk, (size_t)n);
 		total += (uint64_t)n;
-		if (take && archive_write_data(a, chunk, take) < 0) {
+		if (take && la.archive_write_data(a, chunk, take) < 0) {
 			rc = err_set(MSGW_ERR, "cannot archive '%s': %s", e->path,
-				     archive_error_string(a));
+				     la.archive_error_string(a));
 			break;
 		}
 	}
@@ -166,8 +267,9 @@ static int write_entry(struct archive *a, struct archive_entry *ae, struct manif
 	if (e->type == 'f' && (rc = fsys_open_read(fs, e->path, &f)) != 0)
 		return walk_vanished(fs, e, rc) ? 0 : rc;
 	fill_entry(ae, e);
-	if (archive_write_header(a, ae) < ARCHIVE_WARN)
-		rc = err_set(MSGW_ERR, "cannot archive '%s': %s", e->path, archive_error_string(a));
+	if (la.archive_write_header(a, ae) < ARCHIVE_WARN)
+		rc = err_set(MSGW_ERR, "cannot archive '%s': %s", e->path,
+			     la.archive_error_string(a));
 	else if (f)
 		rc = write_data(a, e, f, fill);
 	if (f)
@@ -197,7 +299,7 @@ static int prefetch_files(const struct manifest *m, struct fsys *fs)
 
 static int write_entries(struct archive *a, struct manifest *m, struct fsys *fs, bool fill)
 {
-	struct archive_entry *ae = archive_entry_new();
+	struct archive_entry *ae = la.archive_entry_new();
 	size_t i;
 	int rc = prefetch_files(m, fs);
 
@@ -208,15 +310,17 @@ static int write_entries(struct archive *a, struct manifest *m, struct fsys *fs,
 	}
 	progress_end();
 	fsys_prefetch(fs, NULL, NULL, 0);
-	archive_entry_free(ae);
+	la.archive_entry_free(ae);
 	return rc;
 }
 
 static int write_archive(struct zsink *z, struct manifest *m, struct fsys *fs, bool fill)
 {
 	struct archive *a;
-	int rc = 0;
+	int rc = la_load();
 
+	if (rc)
+		return rc;
 	z->cctx = ZSTD_createCCtx();
 	ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_compressionLevel, ARCHIVE_ZSTD_LEVEL);
 	ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_checksumFlag, 1);
@@ -227,22 +331,22 @@ static int write_archive(struct zsink *z, struct manifest *m, struct fsys *fs, b
 	 * the same input still gives the same bytes */
 	ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_nbWorkers, 2);
 	ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_jobSize, 1 << 20); /* bounds its buffers */
-	a = archive_write_new();
-	if (archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
-	    archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK ||
-	    archive_write_open(a, z, NULL, sink_write, NULL) != ARCHIVE_OK) {
-		rc = err_set(MSGW_ERR, "cannot start archive: %s", archive_error_string(a));
+	a = la.archive_write_new();
+	if (la.archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
+	    la.archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK ||
+	    la.archive_write_open(a, z, NULL, sink_write, NULL) != ARCHIVE_OK) {
+		rc = err_set(MSGW_ERR, "cannot start archive: %s", la.archive_error_string(a));
 		goto cleanup;
 	}
 	rc = write_entries(a, m, fs, fill);
-	if (!rc && archive_write_close(a) != ARCHIVE_OK)
-		rc = err_set(MSGW_ERR, "cannot finish archive: %s", archive_error_string(a));
+	if (!rc && la.archive_write_close(a) != ARCHIVE_OK)
+		rc = err_set(MSGW_ERR, "cannot finish archive: %s", la.archive_error_string(a));
 	if (!rc && z->failed)
 		rc = MSGW_ERR;
 	if (!rc)
 		rc = zsink_push(z, NULL, 0, ZSTD_e_end);
 cleanup:
-	archive_write_free(a);
+	la.archive_write_free(a);
 	ZSTD_freeCCtx(z->cctx);
 	return rc;
 }
@@ -383,7 +487,7 @@ static la_ssize_t pipe_read(struct archive *a, void *ctx, const void **buf)
 	size_t n;
 
 	if (pipe_fill(p, &n)) {
-		archive_set_error(a, EIO, "%s", p->msg);
+		la.archive_set_error(a, EIO, "%s", p->msg);
 		return -1;
 	}
 	*buf = p->slot;
@@ -417,11 +521,15 @@ static int read_fail(struct archive_snapshot_reader *r);
 int archive_snapshot_open_stream(struct archive_snapshot_reader **out, archive_snapshot_source src,
 				 void *ctx)
 {
-	struct archive_snapshot_reader *r = xcalloc(1, sizeof(*r));
-	struct pipe *p = xcalloc(1, sizeof(*p));
-	int rc;
+	struct archive_snapshot_reader *r;
+	struct pipe *p;
+	int rc = la_load();
 
 	*out = NULL;
+	if (rc)
+		return rc;
+	r = xcalloc(1, sizeof(*r));
+	p = xcalloc(1, sizeof(*p));
 	p->src = src;
 	p->src_ctx = ctx;
 	p->insize = ZSTD_DStreamInSize();
@@ -436,9 +544,9 @@ int archive_snapshot_open_stream(struct archive_snapshot_reader **out, archive_s
 		archive_snapshot_free(r);
 		return rc;
 	}
-	r->a = archive_read_new();
-	archive_read_support_format_tar(r->a);
-	if (archive_read_open(r->a, p, NULL, pipe_read, NULL) != ARCHIVE_OK) {
+	r->a = la.archive_read_new();
+	la.archive_read_support_format_tar(r->a);
+	if (la.archive_read_open(r->a, p, NULL, pipe_read, NULL) != ARCHIVE_OK) {
 		rc = read_fail(r); /* it reads the first block already */
 		archive_snapshot_free(r);
 		return rc;
@@ -456,7 +564,7 @@ int archive_snapshot_finish(struct archive_snapshot_reader *r)
  * object, say) is the cause to report if it had one. */
 static int read_fail(struct archive_snapshot_reader *r)
 {
-	int rc = err_set(MSGW_ECORRUPT, "config.tar.zst: %s", archive_error_string(r->a));
+	int rc = err_set(MSGW_ECORRUPT, "config.tar.zst: %s", la.archive_error_string(r->a));
 
 	if (r->pipe && pipe_finish(r->pipe))
 		return r->pipe->rc;
@@ -465,14 +573,18 @@ static int read_fail(struct archive_snapshot_reader *r)
 
 int archive_snapshot_open(struct archive_snapshot_reader **out, const void *data, size_t len)
 {
-	struct archive_snapshot_reader *r = xcalloc(1, sizeof(*r));
+	struct archive_snapshot_reader *r;
 
 	*out = NULL;
-	r->a = archive_read_new();
-	archive_read_support_filter_zstd(r->a);
-	archive_read_support_format_tar(r->a);
-	if (archive_read_open_memory(r->a, data, len) != ARCHIVE_OK) {
-		int rc = err_set(MSGW_ECORRUPT, "config.tar.zst: %s", archive_error_string(r->a));
+	if (la_load())
+		return MSGW_ERR;
+	r = xcalloc(1, sizeof(*r));
+	r->a = la.archive_read_new();
+	la.archive_read_support_filter_zstd(r->a);
+	la.archive_read_support_format_tar(r->a);
+	if (la.archive_read_open_memory(r->a, data, len) != ARCHIVE_OK) {
+		int rc =
+		    err_set(MSGW_ECORRUPT, "config.tar.zst: %s", la.archive_error_string(r->a));
 
 		archive_snapshot_free(r);
 		return rc;
@@ -508,7 +620,7 @@ static char item_type(unsigned int ft, const char *hardlink)
 int archive_snapshot_next(struct archive_snapshot_reader *r, struct archive_snapshot_item *item)
 {
 	struct archive_entry *ae;
-	int st = archive_read_next_header(r->a, &ae);
+	int st = la.archive_read_next_header(r->a, &ae);
 	const char *hl;
 
 	if (st == ARCHIVE_EOF)
@@ -516,14 +628,14 @@ int archive_snapshot_next(struct archive_snapshot_reader *r, struct archive_snap
 	if (st < ARCHIVE_WARN)
 		return read_fail(r);
 	memset(item, 0, sizeof(*item));
-	hl = archive_entry_hardlink(ae);
-	item->type = item_type(archive_entry_filetype(ae), hl);
+	hl = la.archive_entry_hardlink(ae);
+	item->type = item_type(la.archive_entry_filetype(ae), hl);
 	free(r->path);
 	r->path = NULL;
-	if (archive_entry_pathname(ae)) {
+	if (la.archive_entry_pathname(ae)) {
 		size_t n;
 
-		r->path = xstrdup(archive_entry_pathname(ae));
+		r->path = xstrdup(la.archive_entry_pathname(ae));
 		n = strlen(r->path);
 		while (n > 1 && r->path[n - 1] == '/')
 			r->path[--n] = '\0';
@@ -531,16 +643,16 @@ int archive_snapshot_next(struct archive_snapshot_reader *r, struct archive_snap
 	item->path = r->path;
 	r->have_blk = r->data_end = false;
 	r->pos = 0;
-	item->link = hl ? hl : archive_entry_symlink(ae);
-	item->uname = archive_entry_uname(ae);
-	item->gname = archive_entry_gname(ae);
-	item->mode = archive_entry_perm(ae);
-	item->uid = (uint32_t)archive_entry_uid(ae);
-	item->gid = (uint32_t)archive_entry_gid(ae);
-	item->size = (uint64_t)archive_entry_size(ae);
-	item->mtime = archive_entry_mtime(ae);
-	item->mtime_nsec = archive_entry_mtime_nsec(ae);
-	item->sparse = archive_entry_sparse_count(ae) > 0;
+	item->link = hl ? hl : la.archive_entry_symlink(ae);
+	item->uname = la.archive_entry_uname(ae);
+	item->gname = la.archive_entry_gname(ae);
+	item->mode = la.archive_entry_perm(ae);
+	item->uid = (uint32_t)la.archive_entry_uid(ae);
+	item->gid = (uint32_t)la.archive_entry_gid(ae);
+	item->size = (uint64_t)la.archive_entry_size(ae);
+	item->mtime = la.archive_entry_mtime(ae);
+	item->mtime_nsec = la.archive_entry_mtime_nsec(ae);
+	item->sparse = la.archive_entry_sparse_count(ae) > 0;
 	if (!item->path)
 		return err_set(MSGW_ECORRUPT, "config.tar.zst: entry without a name");
 	return 1;
@@ -557,7 +669,7 @@ ssize_t archive_snapshot_read(struct archive_snapshot_reader *r, const void **bu
 
 			if (r->data_end)
 				return 0;
-			st = archive_read_data_block(r->a, &r->blk, &r->blk_len, &off);
+			st = la.archive_read_data_block(r->a, &r->blk, &r->blk_len, &off);
 			if (st == ARCHIVE_EOF) {
 				/* its offset is the entry's size: beyond pos, a
 				 * trailing hole */
@@ -607,7 +719,8 @@ void archive_snapshot_free(struct archive_snapshot_reader *r)
 {
 	if (!r)
 		return;
-	archive_read_free(r->a);
+	if (r->a)
+		la.archive_read_free(r->a);
 	if (r->pipe)
 		pipe_free(r->pipe);
 	free(r->path);
@@ -771,14 +884,19 @@ int archive_snapshot_read_file(char **out, size_t *len_out, const void *data, si
 const char *archive_snapshot_versions(void)
 {
 	static char v[256];
-	const char *const parts[][2] = {
-	    {"zlib", archive_zlib_version()},	    {"liblzma", archive_liblzma_version()},
-	    {"bz2lib", archive_bzlib_version()},    {"liblz4", archive_liblz4_version()},
-	    {"libzstd", archive_libzstd_version()},
-	};
 	size_t i, n;
 
-	n = (size_t)snprintf(v, sizeof(v), "%s", archive_version_string());
+	if (la_load()) {
+		snprintf(v, sizeof(v), "(%s)", err_last());
+		return v;
+	}
+	const char *const parts[][2] = {
+	    {"zlib", la.archive_zlib_version()},       {"liblzma", la.archive_liblzma_version()},
+	    {"bz2lib", la.archive_bzlib_version()},    {"liblz4", la.archive_liblz4_version()},
+	    {"libzstd", la.archive_libzstd_version()},
+	};
+
+	n = (size_t)snprintf(v, sizeof(v), "%s", la.archive_version_string());
 	for (i = 0; i < sizeof(parts) / sizeof(parts[0]) && n < sizeof(v); i++)
 		if (parts[i][1])
 			n += (size_t)snprintf(v + n, sizeof(v) - n, " %s/%s", parts[i][0],

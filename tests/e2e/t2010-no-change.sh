@@ -168,4 +168,25 @@ test_expect_success 'a held lock is reported (exit 6)' '
 	wait
 '
 
+# libarchive is opened on first use, not linked: a no-change snapshot never
+# loads it; one that must build an archive and cannot load it fails in one
+# line naming it, and writes nothing.
+test_expect_success 'libarchive is loaded only to build an archive; failing that, one line' '
+	! ldd "$MSGW_BUILD_DIR/msgw-agent" | grep -q libarchive &&
+	mkdir -p badlib &&
+	echo "not a library" >badlib/libarchive.so.13 &&
+	tip=$(git -C repo.git rev-parse msgw1) &&
+	LD_LIBRARY_PATH=$TRASH/badlib msgw-agent -c msgw.conf snapshot >out &&
+	echo "msgw1: unchanged (${tip:0:12})" >expect &&
+	test_cmp expect out &&
+	echo "changed" >>gw1/Templates/notification.txt &&
+	LD_LIBRARY_PATH=$TRASH/badlib test_expect_code 1 msgw-agent -c msgw.conf snapshot >out 2>err &&
+	test_grep "cannot load libarchive.so.13: .*badlib/libarchive.so.13" err &&
+	test "$(wc -l <err)" = 1 &&
+	test "$(git -C repo.git rev-parse msgw1)" = "$tip" &&
+	git -C repo.git fsck --strict &&
+	msgw-agent -c msgw.conf snapshot >out &&
+	test_grep "^[0-9a-f]\{12\} msgw1: 1 modified" out
+'
+
 test_done
