@@ -584,7 +584,13 @@ static int check_parents(struct fsys *fs, const struct journal *j)
  * rename names two paths, no handle).  A failure stops before the next
  * wave; the undo (apply_undo_all) decides from the file system alone what
  * each entry needs, so whatever subset of a wave was done is put back.
- * CHMOD and RMDIR entries (rare) then go one at a time, as before.
+ * Then, in the same way:
+ *   4. every CHMOD (chmod_wave; its path's own lstat rode in wave 1, so a
+ *      link is left alone), only once every rename was done;
+ *   5. the RMDIRs, one wave per depth, deepest first (rmdir_waves).
+ * So the swap costs the same few round trips whatever the number of
+ * changed files, modes and removed folders (plus one per folder depth
+ * that has an empty folder to remove).
  */
 static bool has_dotdot(const char *path)
 {
@@ -633,43 +639,61 @@ static char **folder_prefixes(const struct journal *j, size_t *n_out)
 	return dirs;
 }
 
-/* Wave 1 (and the commit's first): the folders, in one batch; a missing
- * one is left to the operations in it (a commit run again by recover finds
- * removed folders gone). */
-static int check_folders_batched(struct fsys *fs, const struct journal *j)
+static int folder_check(struct fsys *fs, const char *dir, const struct fsys_op *op)
 {
-	size_t n, i;
+	if (op->rc == MSGW_ENOTFOUND)
+		return 0; /* what is in it fails on its own, as it always did */
+	if (op->rc)
+		return err_set(op->rc, "%s: cannot check folder '%s'", fs->location, dir);
+	if (op->st.type != FSYS_DIR)
+		return err_set(op->st.type == FSYS_LINK ? MSGW_EHOSTILE : MSGW_ERR,
+			       "%s: folder '%s' turned into %s since the plan; not followed",
+			       fs->location, dir,
+			       op->st.type == FSYS_LINK ? "a symbolic link" : "something else");
+	return 0;
+}
+
+/*
+ * Wave 1 (and the commit's first): the folders, in one batch; a missing
+ * one is left to the operations in it (a commit run again by recover finds
+ * removed folders gone).  With is_link (the swap), the same batch also
+ * lstat's each CHMOD entry's own path: SFTP's SETSTAT follows a link, so
+ * is_link[i] says which entries the chmod wave leaves alone, as fsys_chmod
+ * does (a missing one is left to its chmod, which fails as it always did).
+ */
+static int check_folders_batched_ex(struct fsys *fs, const struct journal *j, bool *is_link)
+{
+	size_t n, i, k;
 	char **dirs = folder_prefixes(j, &n);
-	struct fsys_op *ops = xcalloc(n ? n : 1, sizeof(*ops));
+	struct fsys_op *ops = xcalloc(n + j->n + 1, sizeof(*ops));
 	int rc = 0;
 
 	for (i = 0; !rc && i < j->n; i++)
 		if (has_dotdot(j->e[i].path))
 			rc = err_set(MSGW_EHOSTILE, "%s: '%s' holds '..'; not followed",
 				     fs->location, j->e[i].path);
-	for (i = 0; i < n; i++) {
-		ops[i].kind = FSYS_OP_LSTAT;
-		ops[i].path = dirs[i];
-	}
+	for (i = 0; i < n; i++)
+		ops[i] = (struct fsys_op){.kind = FSYS_OP_LSTAT, .path = dirs[i]};
+	for (i = 0, k = n; is_link && i < j->n; i++)
+		if (j->e[i].op == J_CHMOD)
+			ops[k++] = (struct fsys_op){.kind = FSYS_OP_LSTAT, .path = j->e[i].path};
 	if (!rc)
-		rc = fsys_batch(fs, ops, n);
-	for (i = 0; !rc && i < n; i++) {
-		const struct fsys_stat *st = &ops[i].st;
-
-		if (ops[i].rc == MSGW_ENOTFOUND)
-			continue; /* what is in it fails on its own, as it always did */
-		if (ops[i].rc)
-			rc = err_set(ops[i].rc, "%s: cannot check folder '%s'", fs->location,
-				     dirs[i]);
-		else if (st->type != FSYS_DIR)
-			rc = err_set(st->type == FSYS_LINK ? MSGW_EHOSTILE : MSGW_ERR,
-				     "%s: folder '%s' turned into %s since the plan; not followed",
-				     fs->location, dirs[i],
-				     st->type == FSYS_LINK ? "a symbolic link" : "something else");
-	}
+		rc = fsys_batch(fs, ops, k);
+	for (i = 0; !rc && i < n; i++)
+		rc = folder_check(fs, dirs[i], &ops[i]);
+	for (i = 0, k = n; !rc && is_link && i < j->n; i++)
+		if (j->e[i].op == J_CHMOD) {
+			is_link[i] = ops[k].rc == 0 && ops[k].st.type == FSYS_LINK;
+			k++;
+		}
 	free(ops);
 	free_dirs(dirs, n);
 	return rc;
+}
+
+static int check_folders_batched(struct fsys *fs, const struct journal *j)
+{
+	return check_folders_batched_ex(fs, j, NULL);
 }
 
 /* One wave of renames: 0 when every one was done, else the first
@@ -687,7 +711,95 @@ static int rename_wave(struct fsys *fs, struct fsys_op *ops, size_t n)
 	return rc;
 }
 
-static int swap_batched(struct fsys *fs, const struct journal *j)
+/*
+ * The CHMOD entries, one wave (distinct paths: nothing in it depends on
+ * anything else in it), every reply checked: the first failure is
+ * returned, and the undo puts every entry's old mode back.  A link is left
+ * alone, as fsys_chmod leaves it.  An owner that changes too (rare: a
+ * restore onto the same host keeps owners) is then set one entry at a
+ * time, best effort, as before.
+ */
+static int chmod_wave(struct fsys *fs, const struct journal *j, const bool *is_link)
+{
+	struct fsys_op *ops = xcalloc(j->n ? j->n : 1, sizeof(*ops));
+	size_t i, k = 0;
+	int rc;
+
+	for (i = 0; i < j->n; i++)
+		if (j->e[i].op == J_CHMOD && !is_link[i])
+			ops[k++] = (struct fsys_op){
+			    .kind = FSYS_OP_CHMOD, .path = j->e[i].path, .mode = j->e[i].mode};
+	rc = rename_wave(fs, ops, k);
+	for (i = 0; !rc && i < j->n; i++) {
+		const struct journal_entry *e = &j->e[i];
+
+		if (e->op == J_CHMOD && !is_link[i] &&
+		    (e->uid != e->old_uid || e->gid != e->old_gid) &&
+		    fsys_chown(fs, e->path, e->uid, e->gid))
+			log_warn("%s", err_last());
+	}
+	free(ops);
+	return rc;
+}
+
+static size_t depth_of(const char *path)
+{
+	size_t d = 0;
+
+	for (; *path; path++)
+		d += *path == '/';
+	return d;
+}
+
+/* Whether a REMOVE entry lies below folder dir: its backup (PATH.msgw-old)
+ * keeps the folder from being empty until the commit removes it. */
+static bool holds_backup(const struct journal *j, const char *dir)
+{
+	size_t i, len = strlen(dir);
+
+	for (i = 0; i < j->n; i++)
+		if (j->e[i].op == J_REMOVE && strncmp(j->e[i].path, dir, len) == 0 &&
+		    j->e[i].path[len] == '/')
+			return true;
+	return false;
+}
+
+/*
+ * The RMDIR entries, one wave per depth, deepest first (a folder can go
+ * only once the folders in it have: requests of one wave never depend on
+ * one another).  A folder that cannot go (not empty: the service wrote in
+ * it, or it holds what the snapshot excludes) stays, as it always did:
+ * in the swap its removal is ignored and the commit tries again; at the
+ * commit it is named in a warning.  In the swap (swap true), folders that
+ * hold a backup are not even tried: they cannot be empty before the
+ * commit.  Only a failed connection is an error.
+ */
+static int rmdir_waves(struct fsys *fs, const struct journal *j, bool swap)
+{
+	struct fsys_op *ops = xcalloc(j->n ? j->n : 1, sizeof(*ops));
+	size_t i, k, depth = 0;
+	int rc = 0;
+
+	for (i = 0; i < j->n; i++)
+		if (j->e[i].op == J_RMDIR && depth_of(j->e[i].path) > depth)
+			depth = depth_of(j->e[i].path);
+	for (depth++; !rc && depth-- > 0;) {
+		for (i = 0, k = 0; i < j->n; i++)
+			if (j->e[i].op == J_RMDIR && depth_of(j->e[i].path) == depth &&
+			    !(swap && holds_backup(j, j->e[i].path)))
+				ops[k++] =
+				    (struct fsys_op){.kind = FSYS_OP_RMDIR, .path = j->e[i].path};
+		rc = k ? fsys_batch(fs, ops, k) : 0;
+		for (i = 0; !rc && !swap && i < k; i++)
+			if (ops[i].rc && ops[i].rc != MSGW_ENOTFOUND)
+				log_warn("left directory '%s' in place: cannot remove it",
+					 ops[i].path);
+	}
+	free(ops);
+	return rc;
+}
+
+static int swap_batched(struct fsys *fs, const struct journal *j, const bool *is_link)
 {
 	struct fsys_op *ops = xcalloc(j->n ? j->n : 1, sizeof(*ops));
 	char **names = xcalloc(j->n ? 2 * j->n : 1, sizeof(*names));
@@ -717,9 +829,10 @@ static int swap_batched(struct fsys *fs, const struct journal *j)
 	}
 	if (!rc)
 		rc = rename_wave(fs, ops, k);
-	for (i = 0; !rc && i < j->n; i++)
-		if (j->e[i].op == J_CHMOD || j->e[i].op == J_RMDIR)
-			rc = swap_one(fs, &j->e[i]);
+	if (!rc)
+		rc = chmod_wave(fs, j, is_link);
+	if (!rc)
+		rc = rmdir_waves(fs, j, true);
 	for (i = 0; i < m; i++)
 		free(names[i]);
 	free(names);
@@ -732,12 +845,15 @@ int apply_swap_all(struct fsys *fs, const struct journal *j)
 	size_t i;
 	int rc;
 	char msg[1024];
+	bool *is_link = xcalloc(j->n ? j->n : 1, sizeof(*is_link));
 
-	rc = fsys_batches(fs) ? check_folders_batched(fs, j) : check_parents(fs, j);
-	if (rc)
+	rc = fsys_batches(fs) ? check_folders_batched_ex(fs, j, is_link) : check_parents(fs, j);
+	if (rc) {
+		free(is_link);
 		return rc;
+	}
 	if (fsys_batches(fs)) {
-		rc = swap_batched(fs, j);
+		rc = swap_batched(fs, j, is_link);
 		goto done;
 	}
 	for (i = 0; !rc && i < j->n; i++) {
@@ -746,6 +862,7 @@ int apply_swap_all(struct fsys *fs, const struct journal *j)
 			fault_point("mid-swap");
 	}
 done:
+	free(is_link);
 	snprintf(msg, sizeof(msg), "%s", err_last());
 	sync_parents(fs, j);
 	return rc ? err_set(rc, "%s", msg) : 0;
@@ -770,12 +887,16 @@ static void remove_backups_batched(struct fsys *fs, const struct journal *j)
 		ops[k] = (struct fsys_op){.kind = FSYS_OP_UNLINK, .path = names[k]};
 		k++;
 	}
-	if (k && fsys_batch(fs, ops, k))
+	if (k && fsys_batch(fs, ops, k)) {
 		log_warn("backups left in place: %s", err_last());
-	else
-		for (i = 0; i < k; i++)
-			if (ops[i].rc && ops[i].rc != MSGW_ENOTFOUND)
-				log_warn("cannot remove backup '%s'", names[i]);
+		goto cleanup;
+	}
+	for (i = 0; i < k; i++)
+		if (ops[i].rc && ops[i].rc != MSGW_ENOTFOUND)
+			log_warn("cannot remove backup '%s'", names[i]);
+	/* removed folders, now that the backups inside them are gone */
+	if (rmdir_waves(fs, j, false))
+		log_warn("folders left in place: %s", err_last());
 cleanup:
 	for (i = 0; i < k; i++)
 		free(names[i]);
@@ -797,8 +918,10 @@ static void commit_backups(struct fsys *fs, const struct journal *j)
 			log_warn("cannot remove backup '%s': %s", old, err_last());
 		free(old);
 	}
-	if (fsys_batches(fs))
+	if (fsys_batches(fs)) {
 		remove_backups_batched(fs, j);
+		return;
+	}
 	/* removed directories, deepest first (the journal's order), now that
 	 * the backups inside them are gone */
 	for (i = 0; i < j->n; i++)

@@ -56,13 +56,15 @@ struct fsys_listing {
 	size_t n;
 };
 
-/* One operation of fsys_batch. */
-enum fsys_op_kind { FSYS_OP_LSTAT, FSYS_OP_RENAME, FSYS_OP_UNLINK };
+/* One operation of fsys_batch.  CHMOD sets the permission bits of path
+ * (mode); RMDIR removes an empty folder. */
+enum fsys_op_kind { FSYS_OP_LSTAT, FSYS_OP_RENAME, FSYS_OP_UNLINK, FSYS_OP_CHMOD, FSYS_OP_RMDIR };
 
 struct fsys_op {
 	enum fsys_op_kind kind; /* set by the caller */
 	const char *path;	/* set by the caller */
 	const char *to;		/* RENAME: the new path; set by the caller */
+	uint32_t mode;		/* CHMOD: the permission bits; set by the caller */
 	int rc;			/* result: 0 or a negative code */
 	struct fsys_stat st;	/* LSTAT: the result */
 };
@@ -191,16 +193,19 @@ int fsys_list_many(struct fsys *fs, const char *const *paths, size_t n, struct f
 int fsys_prefetch(struct fsys *fs, const char *const *paths, const uint64_t *sizes, size_t n);
 
 /*
- * Independent operations (an lstat, a rename, a remove each), where the
+ * Independent operations (an lstat, a rename, a remove, a chmod, a folder
+ * removal each), where the
  * backend pays a round trip per request (SFTP: all sent before any reply
  * is awaited, so they cost one round trip together); each op's rc says how
  * it went (MSGW_ENOTFOUND for a missing path) and err_last() names the
  * first, in the array's order, that failed.  The operations must not
  * depend on one another: no order among them is promised.  A backend with
- * a batch function does not check the folders on the way of a RENAME or
- * UNLINK: the caller lstat's them first (an earlier batch); without one,
- * each op is the per-call function (fsys_rename, fsys_unlink, fsys_stat)
- * in the array's order, with that function's checks.  Returns 0 when every
+ * a batch function does not check the folders on the way of a RENAME,
+ * UNLINK, CHMOD or RMDIR, nor whether a CHMOD's path is a link (SFTP's
+ * SETSTAT follows links): the caller lstat's them first (an earlier batch)
+ * and leaves links out; without one, each op is the per-call function
+ * (fsys_rename, fsys_unlink, fsys_stat, fsys_chmod, fsys_rmdir) in the
+ * array's order, with that function's checks.  Returns 0 when every
  * op has its answer, or an error when the connection failed (then every
  * op's rc is that error: what the server did is unknown).
  */

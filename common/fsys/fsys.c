@@ -108,6 +108,10 @@ static int batch_one(struct fsys *fs, struct fsys_op *op)
 		return fsys_rename(fs, op->path, op->to);
 	case FSYS_OP_UNLINK:
 		return fsys_unlink(fs, op->path);
+	case FSYS_OP_CHMOD:
+		return fsys_chmod(fs, op->path, op->mode);
+	case FSYS_OP_RMDIR:
+		return fsys_rmdir(fs, op->path);
 	}
 	return err_set(MSGW_ERR, "%s: unknown operation", fs->location);
 }

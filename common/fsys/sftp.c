@@ -1025,9 +1025,73 @@ static const char *test_rename_from(const char *from, char **tmp)
 	return from;
 }
 
+/* Tests only: MSGW_TEST_SETSTAT_FAIL=N makes the Nth chmod sent in a
+ * batch fail on the server for real, the same way. */
+static const char *test_setstat_path(const char *path, char **tmp)
+{
+#ifdef MSGW_TESTING
+	static long seen;
+	const char *n = getenv("MSGW_TEST_SETSTAT_FAIL");
+
+	if (n && *n && ++seen == atol(n)) {
+		*tmp = xasprintf("%s.msgw-test-missing", path);
+		return *tmp;
+	}
+#endif
+	(void)tmp;
+	return path;
+}
+
 static const char *op_verb(enum fsys_op_kind k)
 {
-	return k == FSYS_OP_LSTAT ? "stat" : k == FSYS_OP_RENAME ? "rename" : "remove";
+	switch (k) {
+	case FSYS_OP_LSTAT:
+		return "stat";
+	case FSYS_OP_RENAME:
+		return "rename";
+	case FSYS_OP_UNLINK:
+		return "remove";
+	case FSYS_OP_CHMOD:
+		return "set mode of";
+	case FSYS_OP_RMDIR:
+		return "remove directory";
+	}
+	return "change";
+}
+
+static enum sftp_job_kind job_kind(enum fsys_op_kind k)
+{
+	switch (k) {
+	case FSYS_OP_LSTAT:
+		return SFTP_JOB_LSTAT;
+	case FSYS_OP_RENAME:
+		return SFTP_JOB_RENAME;
+	case FSYS_OP_UNLINK:
+		return SFTP_JOB_REMOVE;
+	case FSYS_OP_CHMOD:
+		return SFTP_JOB_SETSTAT;
+	case FSYS_OP_RMDIR:
+		return SFTP_JOB_RMDIR;
+	}
+	return SFTP_JOB_LSTAT;
+}
+
+/* one op the per-call way, with that call's checks */
+static int batch_one_sequential(struct sftp *c, struct fsys_op *op)
+{
+	switch (op->kind) {
+	case FSYS_OP_LSTAT:
+		return s_stat(c, op->path, &op->st);
+	case FSYS_OP_RENAME:
+		return s_rename(c, op->path, op->to);
+	case FSYS_OP_UNLINK:
+		return s_unlink(c, op->path);
+	case FSYS_OP_CHMOD:
+		return s_chmod(c, op->path, op->mode);
+	case FSYS_OP_RMDIR:
+		return s_rmdir(c, op->path);
+	}
+	return err_set(MSGW_ERR, "ssh '%s': unknown operation", ssh_session_name(c->ssh));
 }
 
 /* op's rc (and, for the first failure, the message) from its job */
@@ -1075,9 +1139,7 @@ static int s_batch(void *ctx, struct fsys_op *ops, size_t n)
 		for (i = 0; i < n; i++) {
 			struct fsys_op *op = &ops[i];
 
-			op->rc = op->kind == FSYS_OP_LSTAT    ? s_stat(c, op->path, &op->st)
-				 : op->kind == FSYS_OP_RENAME ? s_rename(c, op->path, op->to)
-							      : s_unlink(c, op->path);
+			op->rc = batch_one_sequential(c, op);
 			if (op->rc && !first[0])
 				snprintf(first, sizeof(first), "%s", err_last());
 		}
@@ -1091,10 +1153,11 @@ static int s_batch(void *ctx, struct fsys_op *ops, size_t n)
 	tmp = xcalloc(n, sizeof(*tmp));
 	for (i = 0; i < n; i++) {
 		from[i] = full(c, ops[i].path);
-		jobs[i].kind = ops[i].kind == FSYS_OP_LSTAT    ? SFTP_JOB_LSTAT
-			       : ops[i].kind == FSYS_OP_RENAME ? SFTP_JOB_RENAME
-							       : SFTP_JOB_REMOVE;
+		jobs[i].kind = job_kind(ops[i].kind);
 		jobs[i].path = from[i];
+		jobs[i].mode = ops[i].mode;
+		if (ops[i].kind == FSYS_OP_CHMOD)
+			jobs[i].path = test_setstat_path(from[i], &tmp[i]);
 		if (ops[i].kind == FSYS_OP_RENAME) {
 			to[i] = full(c, ops[i].to);
 			jobs[i].to = to[i];

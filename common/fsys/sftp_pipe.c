@@ -21,9 +21,11 @@ enum {
 	FXP_CLOSE = 4,
 	FXP_READ = 5,
 	FXP_FSTAT = 8,
+	FXP_SETSTAT = 9,
 	FXP_OPENDIR = 11,
 	FXP_READDIR = 12,
 	FXP_REMOVE = 13,
+	FXP_RMDIR = 15,
 	FXP_RENAME = 18,
 	FXP_LSTAT = 7,
 	FXP_STATUS = 101,
@@ -55,7 +57,7 @@ enum op {
 	OP_READDIR,
 	OP_REMOVE,
 	OP_LSTAT, /* the request of an LSTAT job */
-	OP_ONE	  /* the request of a RENAME or REMOVE job */
+	OP_ONE	  /* the request of a RENAME, REMOVE, SETSTAT or RMDIR job */
 };
 
 struct req {
@@ -81,7 +83,7 @@ struct sftp_pipe {
 	unsigned char *in; /* replies read: in[in_off..in_len) not yet used */
 	size_t in_off, in_len, in_cap;
 	bool dead;
-	bool last_rename; /* the last reply answered a RENAME job (tests) */
+	bool last_rename; /* the last reply answered a RENAME, SETSTAT or RMDIR job (tests) */
 };
 
 /* ---- encoding --------------------------------------------------------- */
@@ -441,6 +443,10 @@ static void send_path(struct sftp_pipe *p, size_t job, struct sftp_job *j, uint8
 	putstr(&p->out, j->path, strlen(j->path));
 	if (type == FXP_RENAME)
 		putstr(&p->out, j->to, strlen(j->to));
+	if (type == FXP_SETSTAT) { /* attrs: the permission bits only */
+		put32(&p->out, LIBSSH2_SFTP_ATTR_PERMISSIONS);
+		put32(&p->out, j->mode & 07777);
+	}
 	if (type == FXP_OPEN) {
 		bool make = j->kind == SFTP_JOB_CLOCK;
 
@@ -548,6 +554,14 @@ static void start_job(struct sftp_pipe *p, size_t job, struct sftp_job *j)
 		break;
 	case SFTP_JOB_REMOVE:
 		send_path(p, job, j, FXP_REMOVE, OP_ONE);
+		j->state = J_END;
+		break;
+	case SFTP_JOB_SETSTAT:
+		send_path(p, job, j, FXP_SETSTAT, OP_ONE);
+		j->state = J_END;
+		break;
+	case SFTP_JOB_RMDIR:
+		send_path(p, job, j, FXP_RMDIR, OP_ONE);
 		j->state = J_END;
 		break;
 	default:
@@ -691,7 +705,7 @@ static bool fits(const struct req *q, uint8_t type)
 static void finish(struct sftp_job *j)
 {
 	if (j->kind == SFTP_JOB_LIST || j->kind == SFTP_JOB_LSTAT || j->kind == SFTP_JOB_RENAME ||
-	    j->kind == SFTP_JOB_REMOVE)
+	    j->kind == SFTP_JOB_REMOVE || j->kind == SFTP_JOB_SETSTAT || j->kind == SFTP_JOB_RMDIR)
 		j->done = !j->failed;
 	else if (j->kind == SFTP_JOB_CLOCK)
 		j->done = !j->failed && (j->attrs.flags & LIBSSH2_SFTP_ATTR_ACMODTIME);
@@ -730,7 +744,8 @@ static int dispatch(struct sftp_pipe *p, struct sftp_job *jobs, size_t n, size_t
 		return hostile(p, "a reply to no request");
 	job = q->job;
 	j = &jobs[job];
-	p->last_rename = j->kind == SFTP_JOB_RENAME;
+	p->last_rename =
+	    j->kind == SFTP_JOB_RENAME || j->kind == SFTP_JOB_SETSTAT || j->kind == SFTP_JOB_RMDIR;
 	if (q->op == OP_READ)
 		p->read_bytes -= q->len;
 	if (r.type == FXP_STATUS)
@@ -762,8 +777,8 @@ static int dispatch(struct sftp_pipe *p, struct sftp_job *jobs, size_t n, size_t
 
 /* Tests only: MSGW_TEST_SFTP_DROP=N cuts the connection (as a network
  * that fails would) once N replies of pipelined requests have come in;
- * MSGW_TEST_SFTP_DROP_BATCH=N once N replies to batched renames (the
- * restore's swap) have. */
+ * MSGW_TEST_SFTP_DROP_BATCH=N once N replies to batched renames, chmods
+ * and folder removals (the restore's swap) have. */
 static void test_drop(struct sftp_pipe *p)
 {
 #ifdef MSGW_TESTING

@@ -36,9 +36,10 @@ struct sftp_pipe;
 
 /*
  * LIST and READ read; CLOCK makes and removes a file of the tool's own;
- * LSTAT, RENAME and REMOVE are one request each (the restore's swap and
- * commit: sftp_pipe_run sends them all before it waits, so they must not
- * depend on one another; it gives no order among them).
+ * LSTAT, RENAME, REMOVE, SETSTAT (the permission bits only) and RMDIR are
+ * one request each (the restore's swap and commit: sftp_pipe_run sends
+ * them all before it waits, so they must not depend on one another; it
+ * gives no order among them).
  */
 enum sftp_job_kind {
 	SFTP_JOB_LIST,
@@ -46,7 +47,9 @@ enum sftp_job_kind {
 	SFTP_JOB_CLOCK,
 	SFTP_JOB_LSTAT,
 	SFTP_JOB_RENAME,
-	SFTP_JOB_REMOVE
+	SFTP_JOB_REMOVE,
+	SFTP_JOB_SETSTAT,
+	SFTP_JOB_RMDIR
 };
 
 struct sftp_name {
@@ -59,13 +62,14 @@ struct sftp_job {
 	const char *path;	 /* full remote path, borrowed; set by the caller */
 	uint64_t size;		 /* READ: the size the listing said; set by the caller */
 	const char *to;		 /* RENAME: the new full path, borrowed; set by the caller */
+	uint32_t mode;		 /* SETSTAT: the permission bits; set by the caller */
 	/* results */
 	bool done; /* the job completed normally (else: do it sequentially) */
 	/* LIST: the entries (without . and ..), owned by the job */
 	struct sftp_name *names;
 	size_t n_names, cap_names;
-	/* LSTAT, RENAME, REMOVE: the server's status when not done (an
-	 * LSTAT done has attrs) */
+	/* LSTAT, RENAME, REMOVE, SETSTAT, RMDIR: the server's status when
+	 * not done (an LSTAT done has attrs) */
 	uint32_t status;
 	/* READ: the content (size bytes) and the file's attributes, equal
 	 * before and after it was read; CLOCK: attrs of the file made;

@@ -12,7 +12,11 @@
  * move in), each one batch whose operations the fake runs in reverse
  * order (the swap must not rely on any order inside a wave); a rename
  * failing in either wave is undone completely, and a folder that is a link
- * stops the swap before any rename.
+ * stops the swap before any rename.  Then every chmod goes in one wave
+ * (a chmod failing there is undone completely; a path that became a link
+ * is not chmod'ed, as SETSTAT would follow it), and the removed folders
+ * one wave per depth, deepest first, skipping those a backup keeps
+ * non-empty; a folder that cannot go stays, as before.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -39,6 +43,8 @@ static struct {
 	int at;		/* act before this rename (1-based) */
 	enum race race; /* what to do then */
 	char root[PATH_MAX + 16], outside[PATH_MAX + 16];
+	int chmods;	   /* chmods so far */
+	int chmod_fail_at; /* fail this chmod (1-based) */
 	int batches;	   /* batch calls so far */
 	char waves[8][64]; /* per batch call: the kinds of its ops, in order */
 	char last[8][128]; /* per batch call: its first op's path and to */
@@ -48,7 +54,26 @@ static struct fsys_ops fake_ops;
 
 static char op_letter(enum fsys_op_kind k)
 {
-	return k == FSYS_OP_LSTAT ? 'S' : k == FSYS_OP_RENAME ? 'R' : 'U';
+	switch (k) {
+	case FSYS_OP_LSTAT:
+		return 'S';
+	case FSYS_OP_RENAME:
+		return 'R';
+	case FSYS_OP_UNLINK:
+		return 'U';
+	case FSYS_OP_CHMOD:
+		return 'C';
+	case FSYS_OP_RMDIR:
+		return 'D';
+	}
+	return '?';
+}
+
+static int fake_chmod(void *ctx, const char *path, uint32_t mode)
+{
+	if (++fake.chmods == fake.chmod_fail_at)
+		return err_set(MSGW_ERR, "cannot set mode of '%s': injected failure", path);
+	return fake.inner->chmod(ctx, path, mode);
 }
 
 static int fake_rename(void *ctx, const char *from, const char *to)
@@ -76,6 +101,10 @@ static int fake_batch(void *ctx, struct fsys_op *ops, size_t n)
 			op->rc = fake.inner->stat(ctx, op->path, &op->st);
 		else if (op->kind == FSYS_OP_RENAME)
 			op->rc = fake_rename(ctx, op->path, op->to);
+		else if (op->kind == FSYS_OP_CHMOD)
+			op->rc = fake_chmod(ctx, op->path, op->mode);
+		else if (op->kind == FSYS_OP_RMDIR)
+			op->rc = fake.inner->rmdir(ctx, op->path);
 		else
 			op->rc = fake.inner->unlink(ctx, op->path);
 	}
@@ -165,6 +194,7 @@ static int setup(void **state)
 	fake_ops.rename = fake_rename;
 	inner->ops = &fake_ops;
 	fake.renames = fake.at = 0;
+	fake.chmods = fake.chmod_fail_at = 0;
 	fake.race = RACE_NONE;
 	fake.batches = 0;
 	memset(fake.waves, 0, sizeof(fake.waves));
@@ -319,10 +349,11 @@ static void test_batched_waves(void **state)
 
 	fake_ops.batch = fake_batch;
 	assert_int_equal(apply_swap_all(f->fs, &f->j), 0);
-	assert_int_equal(fake.batches, 3);
-	assert_string_equal(fake.waves[0], "S");  /* the folder T */
+	assert_int_equal(fake.batches, 4);
+	assert_string_equal(fake.waves[0], "SS"); /* the folder T, the chmod's C */
 	assert_string_equal(fake.waves[1], "RR"); /* g.json, T/gone.txt aside */
 	assert_string_equal(fake.waves[2], "RR"); /* T/add.txt, g.json in */
+	assert_string_equal(fake.waves[3], "C");  /* C 0750 */
 	assert_string_equal(fake.last[0], "T>");
 	assert_string_equal(fake.last[1], "g.json>g.json.msgw-old");
 	assert_string_equal(fake.last[2], "T/add.txt.msgw-new>T/add.txt");
@@ -377,6 +408,103 @@ static void test_batched_parent_link(void **state)
 	assert_outside_untouched();
 }
 
+/* Folders the snapshot lacks: R/a/b and R/a (empty), Q (its file
+ * Q/x.txt removed too); the journal's order: deepest first. */
+static void add_removed_folders(struct journal *j)
+{
+	test_run("mkdir -p '%s/R/a/b' '%s/Q' && echo x >'%s/Q/x.txt'", fake.root, fake.root,
+		 fake.root);
+	journal_add(j, J_REMOVE, "Q/x.txt");
+	journal_add(j, J_RMDIR, "R/a/b");
+	j->e[j->n - 1].old_mode = 0755;
+	journal_add(j, J_RMDIR, "R/a");
+	j->e[j->n - 1].old_mode = 0755;
+	journal_add(j, J_RMDIR, "Q");
+	j->e[j->n - 1].old_mode = 0755;
+}
+
+static bool is_there(const char *rel)
+{
+	char p[PATH_MAX * 2];
+
+	snprintf(p, sizeof(p), "%s/%s", fake.root, rel);
+	return access(p, F_OK) == 0;
+}
+
+static void test_batched_chmod_fails(void **state)
+{
+	struct fixture *f = *state;
+
+	fake_ops.batch = fake_batch;
+	fake.chmod_fail_at = 1;
+	assert_int_equal(apply_swap_all(f->fs, &f->j), MSGW_ERR);
+	assert_non_null(strstr(err_last(), "cannot set mode of 'C': injected failure"));
+	assert_int_equal(fake.batches, 4);		      /* no wave after it */
+	assert_string_equal(get(fake.root, "g.json"), "new"); /* the renames went */
+	fake.chmod_fail_at = 0;
+	assert_int_equal(apply_undo_all(f->fs, &f->j), 0);
+	assert_old();
+	assert_int_equal(apply_undo_all(f->fs, &f->j), 0);
+	assert_old();
+}
+
+static void test_batched_chmod_link_left(void **state)
+{
+	struct fixture *f = *state;
+	char p[PATH_MAX * 2];
+	struct stat st;
+
+	fake_ops.batch = fake_batch;
+	test_run("chmod 0700 '%s' && rmdir '%s/C' && ln -s '%s' '%s/C'", fake.outside, fake.root,
+		 fake.outside, fake.root);
+	assert_int_equal(apply_swap_all(f->fs, &f->j), 0);
+	assert_int_equal(fake.batches, 3); /* no chmod wave: its only path is a link */
+	assert_int_equal(fake.chmods, 0);
+	snprintf(p, sizeof(p), "%s", fake.outside);
+	assert_int_equal(stat(p, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0700);
+	assert_outside_untouched();
+}
+
+static void test_batched_rmdir_waves(void **state)
+{
+	struct fixture *f = *state;
+
+	add_removed_folders(&f->j);
+	fake_ops.batch = fake_batch;
+	assert_int_equal(apply_swap_all(f->fs, &f->j), 0);
+	/* Q holds Q/x.txt's backup until the commit: not tried */
+	assert_int_equal(fake.batches, 6);
+	assert_string_equal(fake.waves[1], "RRR"); /* g.json, T/gone.txt, Q/x.txt aside */
+	assert_string_equal(fake.waves[4], "D");
+	assert_string_equal(fake.last[4], "R/a/b>");
+	assert_string_equal(fake.waves[5], "D");
+	assert_string_equal(fake.last[5], "R/a>");
+	assert_false(is_there("R/a"));
+	assert_true(is_there("R"));
+	assert_true(is_there("Q/x.txt.msgw-old"));
+	assert_int_equal(apply_undo_all(f->fs, &f->j), 0);
+	assert_old();
+	assert_true(is_there("R/a/b"));
+	assert_string_equal(get(fake.root, "Q/x.txt"), "x\n");
+}
+
+static void test_batched_rmdir_not_empty(void **state)
+{
+	struct fixture *f = *state;
+
+	add_removed_folders(&f->j);
+	test_run("echo service >'%s/R/a/b/new.txt'", fake.root); /* written since the plan */
+	fake_ops.batch = fake_batch;
+	assert_int_equal(apply_swap_all(f->fs, &f->j), 0); /* as before: the folder stays */
+	assert_int_equal(fake.batches, 6);
+	assert_string_equal(get(fake.root, "R/a/b/new.txt"), "service\n");
+	assert_string_equal(get(fake.root, "g.json"), "new");
+	assert_int_equal(apply_undo_all(f->fs, &f->j), 0);
+	assert_old();
+	assert_string_equal(get(fake.root, "R/a/b/new.txt"), "service\n");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -389,6 +517,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_batched_fail_aside, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_batched_fail_in, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_batched_parent_link, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_batched_chmod_fails, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_batched_chmod_link_left, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_batched_rmdir_waves, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_batched_rmdir_not_empty, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
