@@ -252,13 +252,128 @@ static int remove_leftovers_batched(struct fsys *fs, const struct journal *j)
 	return rc;
 }
 
+/*
+ * Where the backend batches (SFTP), small files are staged in volleys: each
+ * one read whole from the archive and checked against the manifest's
+ * sha256, then a volley (FSYS_BATCH_CREATES files, FSYS_BATCH_CREATE_BYTES
+ * at most) goes as one fsys_batch of CREATEs, every request of every file
+ * in flight at once (its exclusive create, data, owner, mode, times, sync
+ * and close), so staging costs a few round trips per volley instead of
+ * several per file.  A file whose CREATE did not go as planned is staged
+ * again the one-at-a-time way (a leftover of it removed first, as that
+ * way always does), which says what is wrong if it fails too; only a
+ * failed connection fails the volley.  Larger files and links go one at a
+ * time, as before.
+ */
+#define VOLLEY_MAX_FILE (256u << 10)
+
+struct volley {
+	struct fsys_op ops[FSYS_BATCH_CREATES];
+	const struct plan_change *c[FSYS_BATCH_CREATES];
+	char *tmp[FSYS_BATCH_CREATES];
+	char *data[FSYS_BATCH_CREATES];
+	uint32_t owner[FSYS_BATCH_CREATES][2];
+	size_t n, bytes;
+};
+
+static void volley_clear(struct volley *v)
+{
+	size_t i;
+
+	for (i = 0; i < v->n; i++) {
+		free(v->tmp[i]);
+		free(v->data[i]);
+	}
+	v->n = v->bytes = 0;
+}
+
+/* One file the one-at-a-time way, its content in memory. */
+static int stage_mem(struct fsys *fs, const struct plan_change *c, const char *tmp,
+		     const void *data, size_t len)
+{
+	uint32_t owner[2] = {c->uid, c->gid};
+	struct fsys_file *f = NULL;
+	int rc;
+
+	(void)fsys_unlink(fs, tmp); /* what the volley left of it, if anything */
+	rc = fsys_create(fs, tmp, 0600, &f);
+	if (!rc)
+		rc = fsys_write(f, data, len);
+	if (!rc)
+		rc = fsys_file_setattr(f, tmp, c->snap->mode, owner, c->snap->mtime,
+				       c->snap->mtime_nsec);
+	if (!rc)
+		rc = fsys_sync(f);
+	if (f && fsys_close(f) && !rc)
+		rc = MSGW_ERR;
+	return rc;
+}
+
+static int volley_flush(struct fsys *fs, struct volley *v)
+{
+	size_t i;
+	int rc = v->n ? fsys_batch(fs, v->ops, v->n) : 0;
+
+	for (i = 0; !rc && i < v->n; i++) {
+		if (!v->ops[i].rc)
+			continue;
+		log_debug("%s; staged one request at a time", err_last());
+		rc = stage_mem(fs, v->c[i], v->tmp[i], v->data[i], v->ops[i].len);
+	}
+	volley_clear(v);
+	return rc;
+}
+
+/* Read c's file whole (checked against the manifest) into the volley,
+ * sending the volley first when it is full. */
+static int volley_add(struct fsys *fs, struct volley *v, struct archive_snapshot_reader *ar,
+		      const struct plan_change *c)
+{
+	unsigned char sha[SHA256_LEN];
+	struct buf b;
+	size_t k;
+	int rc;
+
+	if (v->n == FSYS_BATCH_CREATES || v->bytes + c->snap->size > FSYS_BATCH_CREATE_BYTES) {
+		rc = volley_flush(fs, v);
+		if (rc)
+			return rc;
+	}
+	buf_init(&b);
+	rc = archive_snapshot_read_all(ar, &b);
+	if (!rc) {
+		sha256_buf(sha, b.data, b.len);
+		if (memcmp(sha, c->snap->sha, SHA256_LEN) != 0)
+			rc = err_set(MSGW_ECORRUPT, "'%s': sha256 does not match the manifest",
+				     c->snap->path);
+	}
+	if (rc) {
+		buf_release(&b);
+		return rc;
+	}
+	k = v->n++;
+	v->c[k] = c;
+	v->tmp[k] = suffixed(c->snap->path, WALK_NEW_SUFFIX);
+	v->owner[k][0] = c->uid, v->owner[k][1] = c->gid;
+	v->ops[k] = (struct fsys_op){.kind = FSYS_OP_CREATE,
+				     .path = v->tmp[k],
+				     .mode = c->snap->mode,
+				     .len = b.len,
+				     .owner = v->owner[k],
+				     .mtime = c->snap->mtime};
+	v->data[k] = buf_detach(&b, NULL);
+	v->ops[k].data = v->data[k];
+	v->bytes += v->ops[k].len;
+	return 0;
+}
+
 static int stage_files(const struct apply_env *env, const struct plan *p)
 {
 	struct archive_snapshot_reader *ar = NULL;
 	struct archive_snapshot_item it;
-	int rc;
-
+	struct volley *v = fsys_batches(env->fs) ? xcalloc(1, sizeof(*v)) : NULL;
 	size_t done = 0;
+	int rc;
 
 	progress_begin("staging", p->snap.manifest.n);
 	rc = archive_snapshot_open(&ar, p->snap.archive, p->snap.archive_len);
@@ -267,9 +382,20 @@ static int stage_files(const struct apply_env *env, const struct plan *p)
 		    bsearch(it.path, p->c, p->n, sizeof(*p->c), cmp_change_path);
 
 		progress_update(++done);
-		rc = c && needs_staging(c) ? stage_one(env->fs, ar, c) : 0;
+		if (!c || !needs_staging(c))
+			rc = 0;
+		else if (v && c->snap->type == 'f' && c->snap->size <= VOLLEY_MAX_FILE)
+			rc = volley_add(env->fs, v, ar, c);
+		else
+			rc = stage_one(env->fs, ar, c);
 	}
+	if (!rc && v)
+		rc = volley_flush(env->fs, v);
 	progress_end();
+	if (v) {
+		volley_clear(v);
+		free(v);
+	}
 	archive_snapshot_free(ar);
 	return rc;
 }

@@ -56,17 +56,39 @@ struct fsys_listing {
 	size_t n;
 };
 
-/* One operation of fsys_batch.  CHMOD sets the permission bits of path
- * (mode); RMDIR removes an empty folder. */
-enum fsys_op_kind { FSYS_OP_LSTAT, FSYS_OP_RENAME, FSYS_OP_UNLINK, FSYS_OP_CHMOD, FSYS_OP_RMDIR };
+/*
+ * One operation of fsys_batch.  CHMOD sets the permission bits of path
+ * (mode); RMDIR removes an empty folder.  CREATE makes a new file at path
+ * exclusively (fsys_create with mode 0600: nothing may exist there, not
+ * even a link), writes len bytes of data, sets its mode, owner (when owner
+ * is not NULL, best effort) and mtime (best effort) through its handle,
+ * syncs and closes it: fsys_file_setattr's rules.  A batch holds at most
+ * FSYS_BATCH_CREATES of them and FSYS_BATCH_CREATE_BYTES of their data.
+ */
+enum fsys_op_kind {
+	FSYS_OP_LSTAT,
+	FSYS_OP_RENAME,
+	FSYS_OP_UNLINK,
+	FSYS_OP_CHMOD,
+	FSYS_OP_RMDIR,
+	FSYS_OP_CREATE
+};
+#define FSYS_BATCH_CREATES	64
+#define FSYS_BATCH_CREATE_BYTES (2u << 20)
 
 struct fsys_op {
 	enum fsys_op_kind kind; /* set by the caller */
 	const char *path;	/* set by the caller */
 	const char *to;		/* RENAME: the new path; set by the caller */
-	uint32_t mode;		/* CHMOD: the permission bits; set by the caller */
-	int rc;			/* result: 0 or a negative code */
-	struct fsys_stat st;	/* LSTAT: the result */
+	uint32_t mode;		/* CHMOD, CREATE: the permission bits; set by the caller */
+	/* CREATE, set by the caller: the content (borrowed), the owner
+	 * (uid, gid; NULL: left) and the mtime */
+	const void *data;
+	size_t len;
+	const uint32_t *owner;
+	int64_t mtime;
+	int rc;		     /* result: 0 or a negative code */
+	struct fsys_stat st; /* LSTAT: the result */
 };
 
 struct fsys_ops {

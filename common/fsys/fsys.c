@@ -99,6 +99,22 @@ int fsys_batches(struct fsys *fs)
 	return fs->ops->batch != NULL;
 }
 
+static int batch_create(struct fsys *fs, struct fsys_op *op)
+{
+	struct fsys_file *f = NULL;
+	int rc = fsys_create(fs, op->path, 0600, &f);
+
+	if (!rc)
+		rc = fsys_write(f, op->data, op->len);
+	if (!rc)
+		rc = fsys_file_setattr(f, op->path, op->mode, op->owner, op->mtime, 0);
+	if (!rc)
+		rc = fsys_sync(f);
+	if (f && fsys_close(f) && !rc)
+		rc = MSGW_ERR;
+	return rc;
+}
+
 static int batch_one(struct fsys *fs, struct fsys_op *op)
 {
 	switch (op->kind) {
@@ -112,6 +128,8 @@ static int batch_one(struct fsys *fs, struct fsys_op *op)
 		return fsys_chmod(fs, op->path, op->mode);
 	case FSYS_OP_RMDIR:
 		return fsys_rmdir(fs, op->path);
+	case FSYS_OP_CREATE:
+		return batch_create(fs, op);
 	}
 	return err_set(MSGW_ERR, "%s: unknown operation", fs->location);
 }

@@ -20,14 +20,17 @@ enum {
 	FXP_OPEN = 3,
 	FXP_CLOSE = 4,
 	FXP_READ = 5,
+	FXP_WRITE = 6,
 	FXP_FSTAT = 8,
 	FXP_SETSTAT = 9,
+	FXP_FSETSTAT = 10,
 	FXP_OPENDIR = 11,
 	FXP_READDIR = 12,
 	FXP_REMOVE = 13,
 	FXP_RMDIR = 15,
 	FXP_RENAME = 18,
 	FXP_LSTAT = 7,
+	FXP_EXTENDED = 200,
 	FXP_STATUS = 101,
 	FXP_HANDLE = 102,
 	FXP_DATA = 103,
@@ -35,17 +38,18 @@ enum {
 	FXP_ATTRS = 105,
 };
 
-#define FX_OK	     0
-#define FX_EOF	     1
-#define MAX_REQ	     4096	    /* requests in flight, at most */
-#define MAX_ACTIVE   256	    /* jobs (open handles) in flight */
-#define CHUNK	     32768	    /* bytes per READ */
-#define READ_BUDGET  (6u << 20)	    /* READ bytes in flight */
-#define WINDOW	     (8u << 20)	    /* the channel's receive window */
-#define READ_AT_ONCE (256u << 10)   /* bytes taken from the channel per read */
-#define MAX_PKT	     (CHUNK + 1024) /* DATA replies; NAME may be larger */
-#define MAX_NAME_PKT (1u << 20)
-#define MAX_NAMES    (1u << 20) /* entries of one folder */
+#define FX_OK		  0
+#define FX_EOF		  1
+#define FX_OP_UNSUPPORTED 8
+#define MAX_REQ		  4096		 /* requests in flight, at most */
+#define MAX_ACTIVE	  256		 /* jobs (open handles) in flight */
+#define CHUNK		  32768		 /* bytes per READ */
+#define READ_BUDGET	  (6u << 20)	 /* READ bytes in flight */
+#define WINDOW		  (8u << 20)	 /* the channel's receive window */
+#define READ_AT_ONCE	  (256u << 10)	 /* bytes taken from the channel per read */
+#define MAX_PKT		  (CHUNK + 1024) /* DATA replies; NAME may be larger */
+#define MAX_NAME_PKT	  (1u << 20)
+#define MAX_NAMES	  (1u << 20) /* entries of one folder */
 
 /* what a request was, so its reply can be checked and used */
 enum op {
@@ -57,7 +61,11 @@ enum op {
 	OP_READDIR,
 	OP_REMOVE,
 	OP_LSTAT, /* the request of an LSTAT job */
-	OP_ONE	  /* the request of a RENAME, REMOVE, SETSTAT or RMDIR job */
+	OP_ONE,	  /* the request of a RENAME, REMOVE, SETSTAT or RMDIR job */
+	OP_WRITE,
+	OP_SOFT_SETSTAT, /* owner, times: a failure is ignored */
+	OP_MODE_SETSTAT,
+	OP_FSYNC
 };
 
 struct req {
@@ -84,6 +92,7 @@ struct sftp_pipe {
 	size_t in_off, in_len, in_cap;
 	bool dead;
 	bool last_rename; /* the last reply answered a RENAME, SETSTAT or RMDIR job (tests) */
+	bool last_write;  /* the last reply answered a WRITE job (tests) */
 };
 
 /* ---- encoding --------------------------------------------------------- */
@@ -448,7 +457,7 @@ static void send_path(struct sftp_pipe *p, size_t job, struct sftp_job *j, uint8
 		put32(&p->out, j->mode & 07777);
 	}
 	if (type == FXP_OPEN) {
-		bool make = j->kind == SFTP_JOB_CLOCK;
+		bool make = j->kind == SFTP_JOB_CLOCK || j->kind == SFTP_JOB_WRITE;
 
 		put32(&p->out, make ? 0x2 | 0x8 | 0x20 : 0x1); /* WRITE|CREAT|EXCL or READ */
 		put32(&p->out, make ? LIBSSH2_SFTP_ATTR_PERMISSIONS : 0);
@@ -468,6 +477,51 @@ static void send_handle(struct sftp_pipe *p, size_t job, struct sftp_job *j, uin
 	putstr(&p->out, j->handle, j->hlen);
 	end_packet(&p->out, at);
 	j->pending++;
+}
+
+/* A WRITE job's requests on its handle, all at once: the data, the
+ * owner, mode and times, the fsync, the CLOSE. */
+static void send_writes(struct sftp_pipe *p, size_t job, struct sftp_job *j)
+{
+	uint64_t off;
+	struct req *q;
+	size_t at;
+	int k;
+
+	for (off = 0; off < j->size; off += CHUNK) {
+		uint32_t len = j->size - off > CHUNK ? CHUNK : (uint32_t)(j->size - off);
+
+		q = new_req(p, job, OP_WRITE);
+		at = begin_packet(&p->out, FXP_WRITE, q->id);
+		putstr(&p->out, j->handle, j->hlen);
+		put64(&p->out, off);
+		putstr(&p->out, j->wdata + off, len);
+		end_packet(&p->out, at);
+		j->pending++;
+	}
+	for (k = j->set_owner ? 0 : 1; k < 3; k++) { /* owner, mode, times */
+		q = new_req(p, job, k == 1 ? OP_MODE_SETSTAT : OP_SOFT_SETSTAT);
+		at = begin_packet(&p->out, FXP_FSETSTAT, q->id);
+		putstr(&p->out, j->handle, j->hlen);
+		put32(&p->out, k == 0	? LIBSSH2_SFTP_ATTR_UIDGID
+			       : k == 1 ? LIBSSH2_SFTP_ATTR_PERMISSIONS
+					: LIBSSH2_SFTP_ATTR_ACMODTIME);
+		put32(&p->out, k == 0 ? j->uid : k == 1 ? j->mode & 07777 : (uint32_t)j->mtime);
+		if (k != 1)
+			put32(&p->out, k == 0 ? j->gid : (uint32_t)j->mtime);
+		end_packet(&p->out, at);
+		j->pending++;
+	}
+	if (j->fsync) {
+		q = new_req(p, job, OP_FSYNC);
+		at = begin_packet(&p->out, FXP_EXTENDED, q->id);
+		putstr(&p->out, "fsync@openssh.com", sizeof("fsync@openssh.com") - 1);
+		putstr(&p->out, j->handle, j->hlen);
+		end_packet(&p->out, at);
+		j->pending++;
+	}
+	send_handle(p, job, j, FXP_CLOSE, OP_CLOSE);
+	j->state = J_END;
 }
 
 /* The CLOSE of a listed folder: nobody waits for its reply (the listing
@@ -617,6 +671,8 @@ static void on_handle(struct sftp_pipe *p, size_t job, struct sftp_job *j, struc
 		send_handle(p, job, j, FXP_READDIR, OP_READDIR);
 		send_handle(p, job, j, FXP_READDIR, OP_READDIR);
 		j->state = J_LISTING;
+	} else if (j->kind == SFTP_JOB_WRITE) {
+		send_writes(p, job, j);
 	} else if (j->kind == SFTP_JOB_CLOCK) {
 		send_handle(p, job, j, FXP_FSTAT, OP_FSTAT_LAST);
 		send_handle(p, job, j, FXP_CLOSE, OP_CLOSE);
@@ -642,6 +698,16 @@ static void on_data(struct sftp_job *j, const struct req *q, const struct sftp_r
 
 static void on_status(struct sftp_pipe *p, struct sftp_job *j, const struct req *q, uint32_t status)
 {
+	bool strict = q->op == OP_WRITE || q->op == OP_MODE_SETSTAT || q->op == OP_FSYNC;
+
+	if (q->op == OP_SOFT_SETSTAT)
+		return;
+	if (q->op == OP_FSYNC && status == FX_OP_UNSUPPORTED) {
+		j->fsync_unsupported = true;
+		return;
+	}
+	if (strict && status == FX_OK)
+		return;
 	if (q->op == OP_READDIR && j->state != J_LISTING)
 		return; /* the second READDIR after the end, or after a failure */
 	if (q->op == OP_READDIR && status == FX_EOF) {
@@ -660,6 +726,8 @@ static void on_status(struct sftp_pipe *p, struct sftp_job *j, const struct req 
 		j->failed = status != FX_OK;
 		return;
 	}
+	if (!j->failed)
+		j->status = status;
 	j->failed = true;
 	if (q->op == OP_OPEN) {
 		j->state = J_END;
@@ -705,7 +773,8 @@ static bool fits(const struct req *q, uint8_t type)
 static void finish(struct sftp_job *j)
 {
 	if (j->kind == SFTP_JOB_LIST || j->kind == SFTP_JOB_LSTAT || j->kind == SFTP_JOB_RENAME ||
-	    j->kind == SFTP_JOB_REMOVE || j->kind == SFTP_JOB_SETSTAT || j->kind == SFTP_JOB_RMDIR)
+	    j->kind == SFTP_JOB_REMOVE || j->kind == SFTP_JOB_SETSTAT ||
+	    j->kind == SFTP_JOB_RMDIR || j->kind == SFTP_JOB_WRITE)
 		j->done = !j->failed;
 	else if (j->kind == SFTP_JOB_CLOCK)
 		j->done = !j->failed && (j->attrs.flags & LIBSSH2_SFTP_ATTR_ACMODTIME);
@@ -746,6 +815,7 @@ static int dispatch(struct sftp_pipe *p, struct sftp_job *jobs, size_t n, size_t
 	j = &jobs[job];
 	p->last_rename =
 	    j->kind == SFTP_JOB_RENAME || j->kind == SFTP_JOB_SETSTAT || j->kind == SFTP_JOB_RMDIR;
+	p->last_write = j->kind == SFTP_JOB_WRITE;
 	if (q->op == OP_READ)
 		p->read_bytes -= q->len;
 	if (r.type == FXP_STATUS)
@@ -778,18 +848,23 @@ static int dispatch(struct sftp_pipe *p, struct sftp_job *jobs, size_t n, size_t
 /* Tests only: MSGW_TEST_SFTP_DROP=N cuts the connection (as a network
  * that fails would) once N replies of pipelined requests have come in;
  * MSGW_TEST_SFTP_DROP_BATCH=N once N replies to batched renames, chmods
- * and folder removals (the restore's swap) have. */
+ * and folder removals (the restore's swap) have; MSGW_TEST_SFTP_DROP_WRITE=N
+ * once N replies to the requests of staged files have. */
 static void test_drop(struct sftp_pipe *p)
 {
 #ifdef MSGW_TESTING
 	static long seen, seen_rename;
 	const char *n = getenv("MSGW_TEST_SFTP_DROP");
+	static long seen_write;
 	const char *m = getenv("MSGW_TEST_SFTP_DROP_BATCH");
+	const char *w = getenv("MSGW_TEST_SFTP_DROP_WRITE");
 
 	if ((n && *n && ++seen == atol(n)) ||
-	    (m && *m && p->last_rename && ++seen_rename == atol(m)))
+	    (m && *m && p->last_rename && ++seen_rename == atol(m)) ||
+	    (w && *w && p->last_write && ++seen_write == atol(w)))
 		shutdown(ssh_session_socket(p->ssh), SHUT_RDWR);
 	p->last_rename = false;
+	p->last_write = false;
 #else
 	(void)p;
 #endif

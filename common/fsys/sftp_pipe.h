@@ -39,7 +39,12 @@ struct sftp_pipe;
  * LSTAT, RENAME, REMOVE, SETSTAT (the permission bits only) and RMDIR are
  * one request each (the restore's swap and commit: sftp_pipe_run sends
  * them all before it waits, so they must not depend on one another; it
- * gives no order among them).
+ * gives no order among them).  WRITE stages one file of the restore: an
+ * exclusive OPEN (0600), then on its handle (whose requests the server
+ * carries out in order) every WRITE, an FSETSTAT of the owner (its
+ * failure ignored, as restores treat owners), of the mode, of the times
+ * (ignored too), the fsync@openssh.com request (unless no_fsync) and the
+ * CLOSE: done only when every one of them that counts said OK.
  */
 enum sftp_job_kind {
 	SFTP_JOB_LIST,
@@ -49,7 +54,8 @@ enum sftp_job_kind {
 	SFTP_JOB_RENAME,
 	SFTP_JOB_REMOVE,
 	SFTP_JOB_SETSTAT,
-	SFTP_JOB_RMDIR
+	SFTP_JOB_RMDIR,
+	SFTP_JOB_WRITE
 };
 
 struct sftp_name {
@@ -62,7 +68,14 @@ struct sftp_job {
 	const char *path;	 /* full remote path, borrowed; set by the caller */
 	uint64_t size;		 /* READ: the size the listing said; set by the caller */
 	const char *to;		 /* RENAME: the new full path, borrowed; set by the caller */
-	uint32_t mode;		 /* SETSTAT: the permission bits; set by the caller */
+	uint32_t mode;		 /* SETSTAT, WRITE: the permission bits; set by the caller */
+	/* WRITE, set by the caller: size bytes of wdata (borrowed), the owner
+	 * when set_owner, the mtime, and whether to ask for an fsync */
+	const unsigned char *wdata;
+	bool set_owner, fsync;
+	uint32_t uid, gid;
+	int64_t mtime;
+	bool fsync_unsupported; /* WRITE: the server has no fsync@openssh.com */
 	/* results */
 	bool done; /* the job completed normally (else: do it sequentially) */
 	/* LIST: the entries (without . and ..), owned by the job */

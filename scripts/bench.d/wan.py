@@ -181,8 +181,22 @@ def config_files(gw, n):
     return found[:n]
 
 
-def bench_apply(env, work, link, sim, s1data, runs, changed=1, sequential=False):
-    base = os.path.join(work, f"apply{changed}{'s' if sequential else ''}")
+def meta_tree(gw, n, b_side):
+    """--apply-meta: n folders Config/m/dNN with a file each (0755 in A, 0700 in B) and,
+    in B only, n empty folders Config/x/eNN/sub (three depths with Config/x): applying A
+    onto B is n mode-only changes and 2n + 1 removed folders, nothing else."""
+    for i in range(n):
+        d = os.path.join(gw, "Config", "m", f"d{i:03d}")
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, "f.txt"), "w") as f:
+            f.write(f"m {i}\n")
+        os.chmod(d, 0o700 if b_side else 0o755)
+        if b_side:
+            os.makedirs(os.path.join(gw, "Config", "x", f"e{i:03d}", "sub"), exist_ok=True)
+
+
+def bench_apply(env, work, link, sim, s1data, runs, changed=1, sequential=False, meta=0):
+    base = os.path.join(work, f"apply{changed}{'m' if meta else ''}{'s' if sequential else ''}")
     if sequential:  # one SFTP request at a time: the swap as it was before
         env = dict(env, MSGW_SFTP_SEQUENTIAL="1")
     os.makedirs(base)
@@ -203,8 +217,12 @@ def bench_apply(env, work, link, sim, s1data, runs, changed=1, sequential=False)
     run(f"{simbin} start {gw} --listen {addr}", env=env)
     samples, wholes = [], []
     try:
+        if meta:
+            meta_tree(gw, meta, False)
         run(f"msgw-agent -q {c} init && msgw-agent -q {c} snapshot --tag A", env=env)
-        for path in ([os.path.join(gw, "Config", "Smtp.json")] if changed == 1
+        if meta:
+            meta_tree(gw, meta, True)
+        for path in ([] if meta else [os.path.join(gw, "Config", "Smtp.json")] if changed == 1
                      else config_files(gw, changed)):
             with open(path, "a") as f:
                 f.write("\n")
@@ -243,6 +261,11 @@ def main():
     ap.add_argument("--no-apply", action="store_true")
     ap.add_argument("--apply-many", type=int, default=20,
                     help="changed files of the second apply variant (0: none)")
+    ap.add_argument("--apply-meta", type=int, default=20,
+                    help="a third apply variant: this many folder mode changes and about "
+                    "twice as many removed folders, three deep (0: none)")
+    ap.add_argument("--apply-only", action="store_true",
+                    help="measure only the applies (no snapshot table)")
     ap.add_argument("--cycle", action="store_true",
                     help="also 100 gateways in one cycle (wan_cycle.py, about 7 minutes)")
     ap.add_argument("--cycle-parallel", default="8,32")
@@ -272,7 +295,7 @@ def main():
         out("|---|---|---|---|---|---|---|---|---|")
         targets = []
         s1data = None
-        for scale in scales:
+        for scale in [] if a.apply_only else scales:
             data = os.path.join(work, f"gw{scale}")
             run(f"python3 {GEN} {data} --scale {scale} --no-store")
             s1data = s1data or data
@@ -296,16 +319,24 @@ def main():
                             f"{first / stream:.1f}x", first <= 3 * stream))
             targets.append((f"no-change snapshot within 3x of the stream limit (scale {scale})",
                             f"{unch / stream:.1f}x", unch <= 3 * stream))
+        if a.apply_only:
+            s1data = os.path.join(work, "gw1")
+            run(f"python3 {GEN} {s1data} --scale 1 --no-store")
         if not a.no_apply and s1data:
-            variants = [1] + ([a.apply_many] if a.apply_many > 1 else [])
-            for changed in variants:
-                samples, wholes = bench_apply(env, work, link, a.sim, s1data, a.runs, changed)
+            variants = [(1, 0)] + ([(a.apply_many, 0)] if a.apply_many > 1 else [])
+            variants += [(0, a.apply_meta)] if a.apply_meta > 0 else []
+            for changed, meta in variants:
+                samples, wholes = bench_apply(env, work, link, a.sim, s1data, a.runs, changed,
+                                              meta=meta)
                 ours = [d - s - h for d, s, _, h in samples]
                 med = statistics.median(ours)
-                bsamples, _ = bench_apply(env, work, link, a.sim, s1data, 1, changed, True)
+                bsamples, _ = bench_apply(env, work, link, a.sim, s1data, 1, changed, True,
+                                          meta=meta)
                 before = statistics.median(d - s - h for d, s, _, h in bsamples)
                 down = statistics.median(x[0] for x in samples)
-                what = "one changed file" if changed == 1 else f"{changed} changed files"
+                what = ("one changed file" if changed == 1 else f"{changed} changed files"
+                        if not meta else f"{meta} folder mode changes one way, those and "
+                        f"{2 * meta + 1} removed folders the other")
                 log(f"wan: apply, {what}: ours {med * 1000:.0f} ms = {med / rtt:.1f} round trips")
                 out("")
                 out(f"`msgw-restore apply` over ssh at scale 1 (an `msgw-sim` gateway with the "

@@ -65,6 +65,8 @@ static char op_letter(enum fsys_op_kind k)
 		return 'C';
 	case FSYS_OP_RMDIR:
 		return 'D';
+	case FSYS_OP_CREATE:
+		return 'W';
 	}
 	return '?';
 }
