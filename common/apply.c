@@ -1227,12 +1227,42 @@ static int undo_staged(const struct apply_env *env, struct journal *j, int rc, c
 		       why, cause, env->cfg->state_dir, env->gw->name, env->gw->name);
 }
 
+/* note_staged where the backend batches: every lstat at once. */
+static void note_staged_batched(struct fsys *fs, struct journal *j)
+{
+	struct fsys_op *ops = xcalloc(j->n ? j->n : 1, sizeof(*ops));
+	char **names = xcalloc(j->n ? j->n : 1, sizeof(*names));
+	size_t *at = xcalloc(j->n ? j->n : 1, sizeof(*at));
+	size_t i, k = 0;
+
+	for (i = 0; i < j->n; i++) {
+		if (j->e[i].op != J_ADD)
+			continue;
+		names[k] = suffixed(j->e[i].path, WALK_NEW_SUFFIX);
+		ops[k] = (struct fsys_op){.kind = FSYS_OP_LSTAT, .path = names[k]};
+		at[k++] = i;
+	}
+	if (k && fsys_batch(fs, ops, k) == 0)
+		for (i = 0; i < k; i++)
+			if (ops[i].rc == 0)
+				j->e[at[i]].ino = ops[i].st.ino;
+	for (i = 0; i < k; i++)
+		free(names[i]);
+	free(names);
+	free(ops);
+	free(at);
+}
+
 /* The inode of each staged "add" (the journal saved before the stop
  * keeps them), so that its undo knows the file as this restore's own. */
 static void note_staged(struct fsys *fs, struct journal *j)
 {
 	size_t i;
 
+	if (fsys_batches(fs)) {
+		note_staged_batched(fs, j);
+		return;
+	}
 	for (i = 0; i < j->n; i++) {
 		struct fsys_stat st;
 		char *nw;
