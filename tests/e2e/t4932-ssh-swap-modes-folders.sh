@@ -44,9 +44,8 @@ unchanged_since_before() {
 	test_cmp outside-before outside-after
 }
 
-test_expect_success 'setup: g1 over ssh, 45 extra files, files outside; snapshot ta' '
+test_expect_success 'setup: g1 over ssh, 19 folders of a file each, files outside; snapshot ta' '
 	gw_init g1 1 4932 &&
-	gw_extra_files g1 &&
 	for i in $(seq -w 1 19); do
 		mkdir -p g1/Conf/m/d$i && echo "m $i" >g1/Conf/m/d$i/f.txt || return 1
 	done &&
