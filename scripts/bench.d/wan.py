@@ -23,7 +23,10 @@ Then msgw-restore apply over ssh at scale 1 onto an msgw-sim gateway, with
 one changed file and with --apply-many (20) changed files: the service's
 downtime minus its own stop and start, in round trips (target: at most 10;
 with the swap's requests pipelined it does not grow with the files), and
-the same with MSGW_SFTP_SEQUENTIAL=1 (one request at a time, as before).  Markdown on stdout, and in --out
+the same with MSGW_SFTP_SEQUENTIAL=1 (one request at a time, as before);
+with --apply-meta N also an apply of N folder mode changes and 2N + 1
+removed folders (the swap's chmod and folder-removal waves).  --apply-only
+skips the snapshot table.  Markdown on stdout, and in --out
 between the markers <!-- wan --> and <!-- /wan --> (the rest of the file
 is kept).
 """
@@ -261,9 +264,10 @@ def main():
     ap.add_argument("--no-apply", action="store_true")
     ap.add_argument("--apply-many", type=int, default=20,
                     help="changed files of the second apply variant (0: none)")
-    ap.add_argument("--apply-meta", type=int, default=20,
+    ap.add_argument("--apply-meta", type=int, default=0,
                     help="a third apply variant: this many folder mode changes and about "
-                    "twice as many removed folders, three deep (0: none)")
+                    "twice as many removed folders, three deep (0: none; 20 adds about 8 "
+                    "minutes, mostly its one-request-at-a-time 'before')")
     ap.add_argument("--apply-only", action="store_true",
                     help="measure only the applies (no snapshot table)")
     ap.add_argument("--cycle", action="store_true",
