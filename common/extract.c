@@ -373,6 +373,13 @@ int extract_snapshot(struct extract_result *out, struct repo *r, const struct co
 		else
 			rc = plan_check_archive(&s, &guard, ar, &v);
 	}
+	/* read to its end: an encrypted snapshot's unsealed scratch file (in
+	 * the repository, often the destination's file system) goes now, its
+	 * pages never written, before the syncs below would write them */
+	archive_snapshot_free(ar);
+	ar = NULL;
+	repo_stream_free(blob);
+	blob = NULL;
 	if (!rc)
 		rc = fsys_sync_all(st.fs); /* every file and folder staged */
 	if (!rc)

@@ -25,16 +25,18 @@ Measured, each median (min-max) of --runs runs:
     proportional set size (PSS: shared pages divided among the sharers),
     sampled every 20 ms, and the largest single process's peak RSS;
   - the CPU time each cycle cost: the run and its workers, the sshd's
-    sessions (its sshd processes, shells and sftp-servers, as the sshd
-    reaps them) and the proxy.  All of them share this machine's cores,
+    sessions (its sshd processes, as the sshd reaps them) and the proxy.
+    The sshd serves SFTP with internal-sftp: with sftp-server it starts
+    the user's login shell for every session, and root's .bashrc on this
+    machine (pyenv init) cost 0.12 s of CPU each, four times the rest of
+    the session.  All of them share this machine's cores,
     while in the field each gateway is a server of its own: when the sshd's
     CPU divided by the cores comes near the cycle's time, the cycle measures
     the one simulated server, not the run.
 
 Markdown on stdout (and in --out); the scratch directory (default
-$TMPDIR or /var/tmp) is removed unless --keep.  At the defaults one run
-takes some 5 minutes while a single gateway's snapshot at 50 ms takes 10 s
-(the cycle at parallel 8 is then two minutes and more).
+$TMPDIR or /var/tmp) is removed unless --keep.  At the defaults (parallel
+8, and 32, msgw-agent's default) one run takes about a minute and a half.
 """
 import argparse
 import collections
@@ -340,7 +342,9 @@ def report_wan_cycle(res):
                  f"them), and the largest single process's peak RSS. CPU: the median cycle's "
                  f"CPU seconds for the run and its workers, for the sshd's sessions and for "
                  f"the proxy, all on this machine's {res.get('cores') or '?'} cores (in the "
-                 f"field each gateway is its own server).")
+                 f"field each gateway is its own server); the sshd serves SFTP in process "
+                 f"(internal-sftp), no login shell per session. msgw-agent's default "
+                 f"`parallel` is 32.")
     lines += ["", "| | first snapshot | no-change snapshot | cycle / one gateway (first, "
               "no-change) | peak PSS sum | largest process | CPU no-change: run, sshd, proxy |",
               "|---|---:|---:|---:|---:|---:|---:|",
