@@ -786,22 +786,32 @@ static int snapshot_records(struct gateway_records *recs, const struct snapshot 
 
 static int live_records(struct gateway_records *recs, const struct manifest *live, struct fsys *fs)
 {
-	size_t i;
+	const char **paths = xcalloc(live->n ? live->n : 1, sizeof(*paths));
+	uint64_t *sizes = xcalloc(live->n ? live->n : 1, sizeof(*sizes));
+	size_t i, k = 0;
+	int rc;
 
 	for (i = 0; i < live->n; i++) {
-		char *data = NULL;
-		size_t len = 0;
-		int rc;
-
 		if (live->e[i].type != 'f' || live->e[i].size > RECORD_FILE_MAX)
 			continue;
-		rc = fsys_read_all(fs, live->e[i].path, &data, &len);
-		if (rc)
-			return rc;
-		add_records(recs, live->e[i].path, data, len);
+		paths[k] = live->e[i].path;
+		sizes[k++] = live->e[i].size;
+	}
+	/* over SFTP many are fetched at once, not a round trip or more each */
+	rc = fsys_prefetch(fs, paths, sizes, k);
+	for (i = 0; !rc && i < k; i++) {
+		char *data = NULL;
+		size_t len = 0;
+
+		rc = fsys_read_all(fs, paths[i], &data, &len);
+		if (!rc)
+			add_records(recs, paths[i], data, len);
 		free(data);
 	}
-	return 0;
+	fsys_prefetch(fs, NULL, NULL, 0);
+	free(paths);
+	free(sizes);
+	return rc;
 }
 
 static void add_note(struct plan *p, const char *prefix, const char *note)
