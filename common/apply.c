@@ -610,7 +610,7 @@ static int cmp_str(const void *a, const void *b)
 }
 
 /* The folders that hold a journal entry, each once, sorted; the caller
- * frees them with free_dirs. */
+ * frees them with fsys_free_names. */
 static char **parent_dirs(const struct journal *j, size_t *n_out)
 {
 	char **dirs = j->n ? xcalloc(j->n, sizeof(*dirs)) : NULL;
@@ -639,15 +639,6 @@ static char **parent_dirs(const struct journal *j, size_t *n_out)
 	return dirs;
 }
 
-static void free_dirs(char **dirs, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		free(dirs[i]);
-	free(dirs);
-}
-
 /* Sync each directory that holds a journal entry, once: the swap is the
  * service's downtime, and a directory sync costs a disk flush. */
 static void sync_parents(struct fsys *fs, const struct journal *j)
@@ -658,7 +649,7 @@ static void sync_parents(struct fsys *fs, const struct journal *j)
 	for (i = 0; i < n; i++)
 		if (fsys_sync_dir(fs, dirs[i]))
 			log_warn("%s", err_last());
-	free_dirs(dirs, n);
+	fsys_free_names(dirs, n);
 }
 
 /*
@@ -685,7 +676,7 @@ static int check_parents(struct fsys *fs, const struct journal *j)
 				     fs->location, dirs[i],
 				     st.type == FSYS_LINK ? "a symbolic link" : "something else");
 	}
-	free_dirs(dirs, n);
+	fsys_free_names(dirs, n);
 	return rc;
 }
 
@@ -735,33 +726,17 @@ static bool has_dotdot(const char *path)
 }
 
 /* Every folder on the way to each entry (for "a/b/f": "a" and "a/b"),
- * each once, sorted; the caller frees them with free_dirs. */
+ * each once, sorted; the caller frees them with fsys_free_names. */
 static char **folder_prefixes(const struct journal *j, size_t *n_out)
 {
-	char **dirs = NULL;
-	size_t i, n = 0, cap = 0, k;
+	const char **paths = xcalloc(j->n ? j->n : 1, sizeof(*paths));
+	char **dirs;
+	size_t i;
 
-	for (i = 0; i < j->n; i++) {
-		const char *path = j->e[i].path, *slash;
-
-		for (slash = strchr(path, '/'); slash; slash = strchr(slash + 1, '/')) {
-			if (n == cap) {
-				cap = cap ? cap * 2 : 16;
-				dirs = xrealloc(dirs, cap * sizeof(*dirs));
-			}
-			dirs[n++] = xstrndup(path, (size_t)(slash - path));
-		}
-	}
-	if (n > 1)
-		qsort(dirs, n, sizeof(*dirs), cmp_str);
-	for (i = 0, k = 0; i < n; i++) {
-		if (k && strcmp(dirs[i], dirs[k - 1]) == 0) {
-			free(dirs[i]);
-			continue;
-		}
-		dirs[k++] = dirs[i];
-	}
-	*n_out = k;
+	for (i = 0; i < j->n; i++)
+		paths[i] = j->e[i].path;
+	dirs = fsys_parents(paths, j->n, n_out);
+	free(paths);
 	return dirs;
 }
 
@@ -813,7 +788,7 @@ static int check_folders_batched_ex(struct fsys *fs, const struct journal *j, bo
 			k++;
 		}
 	free(ops);
-	free_dirs(dirs, n);
+	fsys_free_names(dirs, n);
 	return rc;
 }
 

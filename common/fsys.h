@@ -300,4 +300,9 @@ int fsys_gid_of(struct fsys *fs, const char *name, uint32_t *out);
 /* Join two relative paths with '/' ("" + "a" = "a"); caller frees. */
 char *fsys_join(const char *a, const char *b);
 
+/* Every folder on the way to each of paths[0..n) (for "a/b/f": "a" and
+ * "a/b"), each once, sorted; *n_out of them, freed with fsys_free_names. */
+char **fsys_parents(const char *const *paths, size_t n, size_t *n_out);
+void fsys_free_names(char **names, size_t n);
+
 #endif

@@ -727,31 +727,41 @@ static int compute_changes(struct plan *p, struct fsys *fs)
  * on the target: never write through a live symlink. */
 static int check_target_parents(struct plan *p, struct fsys *fs)
 {
-	size_t i;
+	const char **paths = xcalloc(p->n ? p->n : 1, sizeof(*paths));
+	struct fsys_op *ops;
+	char **dirs;
+	size_t i, k = 0, n;
+	int rc;
 
-	for (i = 0; i < p->n; i++) {
-		const struct plan_change *c = &p->c[i];
-		char *path, *slash;
-		int rc = 0;
+	for (i = 0; i < p->n; i++)
+		if (p->c[i].op == PLAN_ADD || p->c[i].op == PLAN_MODIFY)
+			paths[k++] = p->c[i].snap->path;
+	/* every folder once, all in one batch (over SFTP one round trip) */
+	dirs = fsys_parents(paths, k, &n);
+	ops = xcalloc(n ? n : 1, sizeof(*ops));
+	for (i = 0; i < n; i++) {
+		ops[i].kind = FSYS_OP_LSTAT;
+		ops[i].path = dirs[i];
+	}
+	rc = fsys_batch(fs, ops, n);
+	/* one missing is fine (it is made); one that is not a folder refuses
+	 * the first change under it */
+	for (i = 0; !rc && i < n; i++) {
+		size_t c, len = strlen(dirs[i]);
 
-		if (c->op != PLAN_ADD && c->op != PLAN_MODIFY)
+		if (ops[i].rc || ops[i].st.type == FSYS_DIR)
 			continue;
-		path = xstrdup(c->snap->path);
-		while (!rc && (slash = strrchr(path, '/'))) {
-			struct fsys_stat st;
-
-			*slash = '\0';
-			if (fsys_stat(fs, path, &st) == 0 && st.type != FSYS_DIR)
+		for (c = 0; c < k && !rc; c++)
+			if (strncmp(paths[c], dirs[i], len) == 0 && paths[c][len] == '/')
 				rc = err_set(
 				    MSGW_EHOSTILE,
 				    "refusing to write '%s': '%s' on the target is not a directory",
-				    c->snap->path, path);
-		}
-		free(path);
-		if (rc)
-			return rc;
+				    paths[c], dirs[i]);
 	}
-	return 0;
+	free(ops);
+	fsys_free_names(dirs, n);
+	free(paths);
+	return rc;
 }
 
 static void add_records(struct gateway_records *recs, const char *file, const char *data,

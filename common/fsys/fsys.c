@@ -276,6 +276,49 @@ int fsys_read_all(struct fsys *fs, const char *path, char **buf_out, size_t *len
 	return 0;
 }
 
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+char **fsys_parents(const char *const *paths, size_t n, size_t *n_out)
+{
+	char **dirs = NULL;
+	size_t i, k, cap = 0, nd = 0;
+
+	for (i = 0; i < n; i++) {
+		const char *slash;
+
+		for (slash = strchr(paths[i], '/'); slash; slash = strchr(slash + 1, '/')) {
+			if (nd == cap) {
+				cap = cap ? cap * 2 : 16;
+				dirs = xrealloc(dirs, cap * sizeof(*dirs));
+			}
+			dirs[nd++] = xstrndup(paths[i], (size_t)(slash - paths[i]));
+		}
+	}
+	if (nd > 1)
+		qsort(dirs, nd, sizeof(*dirs), cmp_name);
+	for (i = 0, k = 0; i < nd; i++) {
+		if (k && strcmp(dirs[i], dirs[k - 1]) == 0) {
+			free(dirs[i]);
+			continue;
+		}
+		dirs[k++] = dirs[i];
+	}
+	*n_out = k;
+	return dirs;
+}
+
+void fsys_free_names(char **names, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
 char *fsys_join(const char *a, const char *b)
 {
 	if (!a || !*a || strcmp(a, ".") == 0)

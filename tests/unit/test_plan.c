@@ -350,6 +350,16 @@ static void test_modes_and_link_order(void **state)
 static const struct fsys_ops *real_ops;
 static struct fsys_ops fake_ops;
 static const char *plant_in, *plant_name; /* a name list() adds to a folder */
+static const char *file_at;		  /* a folder stat() says is a file (a racing change) */
+
+static int fake_stat(void *ctx, const char *path, struct fsys_stat *out)
+{
+	int rc = real_ops->stat(ctx, path, out);
+
+	if (!rc && file_at && strcmp(path, file_at) == 0)
+		out->type = FSYS_FILE;
+	return rc;
+}
 
 static int fake_list(void *ctx, const char *path, struct fsys_dirent **out, size_t *n_out)
 {
@@ -404,8 +414,9 @@ static int setup(void **state)
 	real_ops = f->ftgt->ops;
 	fake_ops = *real_ops;
 	fake_ops.list = fake_list;
+	fake_ops.stat = fake_stat;
 	f->ftgt->ops = &fake_ops;
-	plant_in = plant_name = NULL;
+	plant_in = plant_name = file_at = NULL;
 	*state = f;
 	return 0;
 }
@@ -506,6 +517,29 @@ static void test_build_pattern_store(void **state)
 	test_run("test \"$(cat '%s/Stores/x1/m1')\" = mail", f->tgt);
 }
 
+/* A folder on the way to a changed file that is no folder when the plan
+ * checks the target's folders (all in one batch): refused, naming the
+ * first change under it. */
+static void test_build_parent_not_folder(void **state)
+{
+	struct fixture *f = *state;
+	struct plan p;
+
+	test_run("echo changed >'%s/Templates/a.txt' && mkdir -p '%s/Templates/sub' && "
+		 "echo new >'%s/Templates/sub/b.txt'",
+		 f->src, f->src, f->src);
+	take(f, &f->gsrc, f->fsrc, f->snap);
+	assert_int_equal(plan_build(&p, f->r, f->snap, NULL, &f->gtgt, f->ftgt, NULL), 0);
+	assert_true(p.n >= 2);
+	plan_release(&p);
+	file_at = "Templates";
+	assert_int_equal(plan_build(&p, f->r, f->snap, NULL, &f->gtgt, f->ftgt, NULL),
+			 MSGW_EHOSTILE);
+	assert_contains(err_last(), "refusing to write 'Templates/");
+	assert_contains(err_last(), "': 'Templates' on the target is not a directory");
+	file_at = NULL;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -518,6 +552,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_build_leftover, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_build_preserve_not_diverged, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_build_pattern_store, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_build_parent_not_folder, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
