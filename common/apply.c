@@ -292,21 +292,10 @@ static int stage_mem(struct fsys *fs, const struct plan_change *c, const char *t
 		     const void *data, size_t len)
 {
 	uint32_t owner[2] = {c->uid, c->gid};
-	struct fsys_file *f = NULL;
-	int rc;
 
 	(void)fsys_unlink(fs, tmp); /* what the volley left of it, if anything */
-	rc = fsys_create(fs, tmp, 0600, &f);
-	if (!rc)
-		rc = fsys_write(f, data, len);
-	if (!rc)
-		rc = fsys_file_setattr(f, tmp, c->snap->mode, owner, c->snap->mtime,
-				       c->snap->mtime_nsec);
-	if (!rc)
-		rc = fsys_sync(f);
-	if (f && fsys_close(f) && !rc)
-		rc = MSGW_ERR;
-	return rc;
+	return fsys_write_new(fs, tmp, data, len, c->snap->mode, owner, c->snap->mtime,
+			      c->snap->mtime_nsec);
 }
 
 static int volley_flush(struct fsys *fs, struct volley *v)

@@ -232,6 +232,12 @@ int fsys_prefetch(struct fsys *fs, const char *const *paths, const uint64_t *siz
  * op's rc is that error: what the server did is unknown).
  */
 int fsys_batch(struct fsys *fs, struct fsys_op *ops, size_t n);
+
+/* A new file at path (failing when anything is there) holding data, then
+ * its mode, owner (uid, gid; NULL: left) and mtime, synced and closed:
+ * what a CREATE op is where the backend has no batch function. */
+int fsys_write_new(struct fsys *fs, const char *path, const void *data, size_t len, uint32_t mode,
+		   const uint32_t *owner, int64_t mtime, int64_t mtime_nsec);
 /* Whether fsys_batch saves round trips here (the backend has one). */
 int fsys_batches(struct fsys *fs);
 /* The stat of f as it is being read (path names it): backends that cannot

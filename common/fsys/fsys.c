@@ -99,20 +99,26 @@ int fsys_batches(struct fsys *fs)
 	return fs->ops->batch != NULL;
 }
 
-static int batch_create(struct fsys *fs, struct fsys_op *op)
+int fsys_write_new(struct fsys *fs, const char *path, const void *data, size_t len, uint32_t mode,
+		   const uint32_t *owner, int64_t mtime, int64_t mtime_nsec)
 {
 	struct fsys_file *f = NULL;
-	int rc = fsys_create(fs, op->path, 0600, &f);
+	int rc = fsys_create(fs, path, 0600, &f);
 
 	if (!rc)
-		rc = fsys_write(f, op->data, op->len);
+		rc = fsys_write(f, data, len);
 	if (!rc)
-		rc = fsys_file_setattr(f, op->path, op->mode, op->owner, op->mtime, 0);
+		rc = fsys_file_setattr(f, path, mode, owner, mtime, mtime_nsec);
 	if (!rc)
 		rc = fsys_sync(f);
 	if (f && fsys_close(f) && !rc)
 		rc = MSGW_ERR;
 	return rc;
+}
+
+static int batch_create(struct fsys *fs, struct fsys_op *op)
+{
+	return fsys_write_new(fs, op->path, op->data, op->len, op->mode, op->owner, op->mtime, 0);
 }
 
 static int batch_one(struct fsys *fs, struct fsys_op *op)
